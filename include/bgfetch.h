@@ -1,0 +1,870 @@
+/*
+ * libbgfetch: the web's Background Fetch API as a native library.
+ *
+ * Generated from the Rust sources by cbindgen (build.rs); do not edit.
+ *
+ * Conventions: every symbol starts with bgfetch_ / BGFETCH_. Objects are opaque pointers;
+ * what a _new/_open/fetch/get/match call hands out is owned by the caller and freed with the
+ * matching _free/_close, and every _free accepts NULL. Fallible calls return bgfetch_status
+ * (BGFETCH_OK = 0), write results through out-pointers only on success (NULL/0 otherwise),
+ * and leave a message in bgfetch_last_error(). Strings in are NUL-terminated UTF-8 and copied;
+ * `const char *` strings out are borrowed from the object they came from. All functions are
+ * thread-safe, except that an object must not be freed while another thread uses it.
+ * Timeouts are int64_t milliseconds: -1 waits forever, 0 polls.
+ */
+
+#ifndef BGFETCH_H
+#define BGFETCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/** The version of this header; equal to bgfetch_version() of the matching library. */
+#define BGFETCH_VERSION_MAJOR 0
+#define BGFETCH_VERSION_MINOR 1
+#define BGFETCH_VERSION_PATCH 0
+
+/**
+ * Query flag: ignore the query string of both URLs (`ignoreSearch`).
+ */
+#define BGFETCH_QUERY_IGNORE_SEARCH 1
+
+/**
+ * Query flag: match records whatever their method (`ignoreMethod`).
+ */
+#define BGFETCH_QUERY_IGNORE_METHOD 2
+
+/**
+ * Query flag: do not compare the headers the response's `Vary` names (`ignoreVary`).
+ */
+#define BGFETCH_QUERY_IGNORE_VARY 4
+
+/**
+ * The configuration of a manager (opaque). Create with `bgfetch_config_new`, free with
+ * `bgfetch_config_free`; `bgfetch_manager_open` copies it, so it may be freed right after.
+ */
+typedef struct bgfetch_config bgfetch_config;
+
+/**
+ * A list of icons (opaque). Owned: free with `bgfetch_icons_free`. Read-only; usable from
+ * any thread.
+ */
+typedef struct bgfetch_icons bgfetch_icons;
+
+/**
+ * A manager (opaque): owns one store directory, its worker threads and its event thread.
+ * Thread safety: every function may be called from any thread at the same time, but
+ * `bgfetch_manager_close` must not run while another thread still uses the manager.
+ */
+typedef struct bgfetch_manager bgfetch_manager;
+
+/**
+ * Options of a fetch (opaque): title, icons, download total. Owned by the caller; free with
+ * `bgfetch_options_free`. Thread safety: usable from any thread; changes are serialized.
+ */
+typedef struct bgfetch_options bgfetch_options;
+
+/**
+ * A record (opaque): a request of a fetch and, through `bgfetch_record_response`, its
+ * response. Owned when returned by match (free with `bgfetch_record_free`), borrowed when
+ * taken from a `bgfetch_records` list. Thread safety: usable from any thread.
+ */
+typedef struct bgfetch_record bgfetch_record;
+
+/**
+ * A list of records (opaque), in request order. Owned: free with `bgfetch_records_free`.
+ */
+typedef struct bgfetch_records bgfetch_records;
+
+/**
+ * A handle to a registration (opaque), the web's `BackgroundFetchRegistration`. A live view:
+ * getters always return current values. Several handles may refer to one registration; each
+ * is freed on its own with `bgfetch_registration_free`. Thread safety: usable from any
+ * thread at the same time.
+ */
+typedef struct bgfetch_registration bgfetch_registration;
+
+/**
+ * A request (opaque): URL, method, headers, body, integrity. Owned by the caller; free with
+ * `bgfetch_request_free`. `bgfetch_fetch` copies it. Thread safety: usable from any thread;
+ * changes are serialized.
+ */
+typedef struct bgfetch_request bgfetch_request;
+
+/**
+ * A response (opaque): status, final URL, headers, and the body as it is stored. Owned: free
+ * with `bgfetch_response_free`. Thread safety: usable from any thread at the same time.
+ */
+typedef struct bgfetch_response bgfetch_response;
+
+/**
+ * A list of strings (opaque). Owned by the caller: free with `bgfetch_strings_free`.
+ * Thread safety: read-only, usable from any thread.
+ */
+typedef struct bgfetch_strings bgfetch_strings;
+
+/**
+ * The result of a fallible call: `BGFETCH_OK` (0) or an error code; the message is in
+ * `bgfetch_last_error()`.
+ */
+typedef uint32_t bgfetch_status;
+
+/**
+ * Where callbacks run: `BGFETCH_DISPATCH_*`.
+ */
+typedef uint32_t bgfetch_dispatch;
+
+/**
+ * The completion event of a settled fetch: `BGFETCH_EVENT_*`.
+ */
+typedef uint32_t bgfetch_event_type;
+
+/**
+ * A completion-event callback.
+ *
+ * - Runs on the manager's event thread (`BGFETCH_DISPATCH_THREAD`) or inside
+ *   `bgfetch_manager_dispatch` on the caller's thread (`BGFETCH_DISPATCH_MANUAL`).
+ * - `type` is `BGFETCH_EVENT_SUCCESS`, `_FAIL` or `_ABORT`; it comes after the fetch's final
+ *   progress callback. `reg` is borrowed for the call: copy what you need, or call
+ *   `bgfetch_get` for a handle of your own. Records are readable during the call.
+ * - It may call any `bgfetch_` function (including `bgfetch_registration_release` on `reg`),
+ *   except `bgfetch_manager_close` of its own manager, which must be called from another thread.
+ */
+typedef void (*bgfetch_event_callback)(void *userdata,
+                                       bgfetch_event_type type_,
+                                       bgfetch_registration *reg);
+
+/**
+ * A fetch's result: `BGFETCH_RESULT_*`.
+ */
+typedef uint32_t bgfetch_result;
+
+/**
+ * Why a fetch failed: `BGFETCH_FAILURE_*`.
+ */
+typedef uint32_t bgfetch_failure_reason;
+
+/**
+ * A progress callback (the web's `onprogress`).
+ *
+ * - Runs on the manager's event thread (`BGFETCH_DISPATCH_THREAD`) or inside
+ *   `bgfetch_manager_dispatch` (`BGFETCH_DISPATCH_MANUAL`); never while a library lock is held.
+ * - Fires when `uploaded`, `downloaded`, `result` or `failure_reason` changed, at most once
+ *   per progress interval per registration, and always once for the final state (then never
+ *   again). Read the values with the getters on `r`.
+ * - `r` is borrowed for the call. The callback may call any `bgfetch_` function, on this
+ *   registration too (even free the handle it was set on), except `bgfetch_manager_close`
+ *   of its own manager.
+ */
+typedef void (*bgfetch_progress_callback)(void *userdata, const bgfetch_registration *r);
+
+/**
+ * Success.
+ */
+#define BGFETCH_OK 0
+
+/**
+ * A bad argument: NULL, bad UTF-8, bad id, URL, method or header, empty request list
+ * (the web's `TypeError`).
+ */
+#define BGFETCH_E_INVALID_ARGUMENT 1
+
+/**
+ * An unreleased fetch already has this id (`TypeError`).
+ */
+#define BGFETCH_E_DUPLICATE_ID 2
+
+/**
+ * The store's quota would be exceeded (`QuotaExceededError`).
+ */
+#define BGFETCH_E_QUOTA_EXCEEDED 3
+
+/**
+ * Records no longer available, or a call in the wrong state (`InvalidStateError`).
+ */
+#define BGFETCH_E_INVALID_STATE 4
+
+/**
+ * The fetch was aborted first (`AbortError`).
+ */
+#define BGFETCH_E_ABORTED 5
+
+/**
+ * The request failed or was never made (`TypeError` from responseReady).
+ */
+#define BGFETCH_E_FETCH_FAILED 6
+
+/**
+ * A wait ran out of time.
+ */
+#define BGFETCH_E_TIMEOUT 7
+
+/**
+ * The store could not be read or written.
+ */
+#define BGFETCH_E_IO 8
+
+/**
+ * The manager was closed.
+ */
+#define BGFETCH_E_CLOSED 9
+
+/**
+ * Another manager (this process or another) holds this store.
+ */
+#define BGFETCH_E_BUSY 10
+
+/**
+ * A bug in the library, caught at the boundary.
+ */
+#define BGFETCH_E_INTERNAL 99
+
+/**
+ * Still running (`""`).
+ */
+#define BGFETCH_RESULT_NONE 0
+
+/**
+ * `"success"`.
+ */
+#define BGFETCH_RESULT_SUCCESS 1
+
+/**
+ * `"failure"`.
+ */
+#define BGFETCH_RESULT_FAILURE 2
+
+/**
+ * No failure (`""`).
+ */
+#define BGFETCH_FAILURE_NONE 0
+
+/**
+ * `"aborted"`: the host aborted it.
+ */
+#define BGFETCH_FAILURE_ABORTED 1
+
+/**
+ * `"bad-status"`: a response status outside 200..=299.
+ */
+#define BGFETCH_FAILURE_BAD_STATUS 2
+
+/**
+ * `"fetch-error"`: a network error after the retries, or an integrity mismatch.
+ */
+#define BGFETCH_FAILURE_FETCH_ERROR 3
+
+/**
+ * `"quota-exceeded"`: the store's quota (or the disk) is full.
+ */
+#define BGFETCH_FAILURE_QUOTA_EXCEEDED 4
+
+/**
+ * `"download-total-exceeded"`: the responses would exceed the fetch's download total.
+ */
+#define BGFETCH_FAILURE_DOWNLOAD_TOTAL_EXCEEDED 5
+
+/**
+ * `backgroundfetchsuccess`.
+ */
+#define BGFETCH_EVENT_SUCCESS 1
+
+/**
+ * `backgroundfetchfail`.
+ */
+#define BGFETCH_EVENT_FAIL 2
+
+/**
+ * `backgroundfetchabort`.
+ */
+#define BGFETCH_EVENT_ABORT 3
+
+/**
+ * On the manager's event thread (the default).
+ */
+#define BGFETCH_DISPATCH_THREAD 0
+
+/**
+ * Only inside `bgfetch_manager_dispatch()`, on the caller's thread.
+ */
+#define BGFETCH_DISPATCH_MANUAL 1
+
+#ifdef __cplusplus
+extern "C" {
+#endif // __cplusplus
+
+/**
+ * A configuration with defaults for the store directory `store_dir` (created at open, mode
+ * 0700). Returns NULL if `store_dir` is NULL, empty or not UTF-8 (see `bgfetch_last_error`).
+ * Owned: free with `bgfetch_config_free`.
+ */
+bgfetch_config *bgfetch_config_new(const char *store_dir);
+
+/**
+ * Frees a configuration. NULL is a no-op.
+ */
+void bgfetch_config_free(bgfetch_config *c);
+
+/**
+ * The base URL that relative request URLs (and match URLs) resolve against: an absolute
+ * http(s) URL.
+ */
+bgfetch_status bgfetch_config_set_base_url(bgfetch_config *c, const char *url);
+
+/**
+ * Connections (and worker threads) for the whole manager, 1..=256. Default 8.
+ */
+bgfetch_status bgfetch_config_set_max_connections(bgfetch_config *c, uint32_t n);
+
+/**
+ * Connections one fetch may use at once, 1..=256. Default 4.
+ */
+bgfetch_status bgfetch_config_set_max_connections_per_fetch(bgfetch_config *c, uint32_t n);
+
+/**
+ * Bytes the store may hold in all (request bodies and response bodies); 0 = no quota (the
+ * default).
+ */
+bgfetch_status bgfetch_config_set_quota(bgfetch_config *c, uint64_t bytes);
+
+/**
+ * The `User-Agent` sent with requests that do not set one (no CR, LF or NUL).
+ */
+bgfetch_status bgfetch_config_set_user_agent(bgfetch_config *c, const char *ua);
+
+/**
+ * Connect timeout and per-read timeout, in milliseconds, each at least 1. Defaults 10 000 and
+ * 30 000. A read that waits longer is a network error (retried).
+ */
+bgfetch_status bgfetch_config_set_timeouts(bgfetch_config *c,
+                                           uint32_t connect_ms,
+                                           uint32_t read_ms);
+
+/**
+ * Attempts per request for network errors (1..=100; default 3) and the first backoff in ms
+ * (default 250; doubled each time, with jitter). A response with any status is not retried.
+ */
+bgfetch_status bgfetch_config_set_retries(bgfetch_config *c,
+                                          uint32_t max_attempts,
+                                          uint32_t backoff_ms);
+
+/**
+ * The shortest time in ms between two progress callbacks of one registration. Default 100.
+ */
+bgfetch_status bgfetch_config_set_progress_interval(bgfetch_config *c, uint32_t ms);
+
+/**
+ * A PEM file of CA certificates to trust for https instead of the built-in roots. TLS
+ * verification is always on.
+ */
+bgfetch_status bgfetch_config_set_ca_file(bgfetch_config *c, const char *pem_path);
+
+/**
+ * Where callbacks run. `BGFETCH_DISPATCH_THREAD` (default): on the manager's event thread.
+ * `BGFETCH_DISPATCH_MANUAL`: only inside `bgfetch_manager_dispatch()`, on the caller's thread;
+ * `bgfetch_manager_event_fd()` tells a poll loop when to call it.
+ */
+bgfetch_status bgfetch_config_set_dispatch(bgfetch_config *c, bgfetch_dispatch mode);
+
+/**
+ * Whether a redirect from https to http is followed. Default false: such a redirect is a
+ * `fetch-error`.
+ */
+bgfetch_status bgfetch_config_set_allow_https_to_http(bgfetch_config *c, bool allow);
+
+/**
+ * Number of icons; 0 for NULL.
+ */
+size_t bgfetch_icons_len(const bgfetch_icons *icons);
+
+/**
+ * Icon `i`: its `src`, `sizes`, `type` and `label` (`""` where not given). Any out-pointer may
+ * be NULL to skip it. The strings are borrowed from the list. `BGFETCH_E_INVALID_ARGUMENT` if
+ * `i` is out of range.
+ */
+bgfetch_status bgfetch_icons_get(const bgfetch_icons *icons,
+                                 size_t i,
+                                 const char **src,
+                                 const char **sizes,
+                                 const char **type_,
+                                 const char **label);
+
+/**
+ * Frees a list of icons. NULL is a no-op.
+ */
+void bgfetch_icons_free(bgfetch_icons *icons);
+
+/**
+ * Opens the manager of `c`'s store: creates the directory (0700) if needed, takes the store
+ * lock (`BGFETCH_E_BUSY` if another manager of this or another process holds it), loads every
+ * registration, resumes unfinished fetches, and holds the completion events of settled,
+ * unreleased fetches until an event callback is set. `*out` is owned: close it with
+ * `bgfetch_manager_close`.
+ */
+bgfetch_status bgfetch_manager_open(const bgfetch_config *c, bgfetch_manager **out);
+
+/**
+ * Closes the manager: stops its transfers promptly (even mid-body), stops its threads,
+ * releases the store lock and frees `m`. Everything registered is kept: unfinished fetches
+ * resume at the next open. Registration handles that outlive it keep their last values;
+ * calls that need the manager return `BGFETCH_E_CLOSED`. NULL is a no-op.
+ */
+void bgfetch_manager_close(bgfetch_manager *m);
+
+/**
+ * In `BGFETCH_DISPATCH_MANUAL` mode: a file descriptor (the read end of a pipe) that is
+ * readable exactly while callbacks wait for `bgfetch_manager_dispatch`. Poll it for
+ * readability only; do not read or close it. -1 in THREAD mode or for NULL.
+ */
+int bgfetch_manager_event_fd(const bgfetch_manager *m);
+
+/**
+ * In `BGFETCH_DISPATCH_MANUAL` mode: runs the pending callbacks on this thread, waiting up to
+ * `timeout_ms` for the first (-1 forever, 0 poll). `*n_dispatched` (may be NULL) is how many
+ * ran. `BGFETCH_E_INVALID_STATE` in THREAD mode. Do not call it from inside a callback.
+ */
+bgfetch_status bgfetch_manager_dispatch(bgfetch_manager *m,
+                                        int64_t timeout_ms,
+                                        uint32_t *n_dispatched);
+
+/**
+ * Sets (or, with NULL `cb`, clears) the completion-event callback; see
+ * `bgfetch_event_callback`. Completion events of fetches that settled while no callback was
+ * set — including every settled, unreleased fetch found at open — are delivered once one is
+ * set. Each settled fetch gets its event once per manager session, and again at every open
+ * until `bgfetch_registration_release`. When this returns, the previous callback is not
+ * running (unless this call came from inside it) and will never be called again.
+ */
+bgfetch_status bgfetch_manager_set_event_callback(bgfetch_manager *m,
+                                                  bgfetch_event_callback cb,
+                                                  void *userdata);
+
+/**
+ * Starts a background fetch of `n_requests` requests under `id` (any non-empty UTF-8 string
+ * up to 65536 bytes; it never becomes a file name). Validates everything first: an empty
+ * list, a bad URL, scheme, credentials in a URL, a blocked port, a bad method or header →
+ * `BGFETCH_E_INVALID_ARGUMENT` and nothing is registered; an unreleased fetch with this id →
+ * `BGFETCH_E_DUPLICATE_ID`; request bodies or a download total beyond the quota →
+ * `BGFETCH_E_QUOTA_EXCEEDED`. Returns once the registration and request bodies are durably
+ * stored; it does not wait for the network. `opts` may be NULL. The requests are copied.
+ * `*out` is owned: free with `bgfetch_registration_free`.
+ */
+bgfetch_status bgfetch_fetch(bgfetch_manager *m,
+                             const char *id,
+                             const bgfetch_request *const *requests,
+                             size_t n_requests,
+                             const bgfetch_options *opts,
+                             bgfetch_registration **out);
+
+/**
+ * `bgfetch_fetch` of GET requests for `n_urls` URLs.
+ */
+bgfetch_status bgfetch_fetch_urls(bgfetch_manager *m,
+                                  const char *id,
+                                  const char *const *urls,
+                                  size_t n_urls,
+                                  const bgfetch_options *opts,
+                                  bgfetch_registration **out);
+
+/**
+ * The registration with `id`: `*out` is a new owned handle (free with
+ * `bgfetch_registration_free`), or NULL if there is none (status OK). Finished fetches stay
+ * findable until released.
+ */
+bgfetch_status bgfetch_get(bgfetch_manager *m, const char *id, bgfetch_registration **out);
+
+/**
+ * The ids of every unreleased registration, sorted. `*out` is owned: free with
+ * `bgfetch_strings_free`.
+ */
+bgfetch_status bgfetch_get_ids(bgfetch_manager *m, bgfetch_strings **out);
+
+/**
+ * Number of problems met when the store was opened (state files that could not be read,
+ * moved to `<store>/quarantine/`). 0 for NULL.
+ */
+size_t bgfetch_manager_problem_count(const bgfetch_manager *m);
+
+/**
+ * Problem `i` as an owned string (free with `bgfetch_string_free`), or NULL if out of range.
+ */
+char *bgfetch_manager_problem(const bgfetch_manager *m, size_t i);
+
+/**
+ * Bytes the store holds (request and response bodies), as the quota counts them.
+ */
+uint64_t bgfetch_manager_used_bytes(const bgfetch_manager *m);
+
+/**
+ * New options: no title, no icons, no download total. Owned: free with
+ * `bgfetch_options_free`.
+ */
+bgfetch_options *bgfetch_options_new(void);
+
+/**
+ * Sets the title.
+ */
+bgfetch_status bgfetch_options_set_title(bgfetch_options *o, const char *title);
+
+/**
+ * Adds an icon. `src` is required; `sizes`, `type` and `label` may be NULL.
+ */
+bgfetch_status bgfetch_options_add_icon(bgfetch_options *o,
+                                        const char *src,
+                                        const char *sizes,
+                                        const char *type_,
+                                        const char *label);
+
+/**
+ * Sets the download total: the most bytes the responses may hold in all; 0 = no limit.
+ */
+bgfetch_status bgfetch_options_set_download_total(bgfetch_options *o, uint64_t bytes);
+
+/**
+ * Frees options. NULL is a no-op.
+ */
+void bgfetch_options_free(bgfetch_options *o);
+
+/**
+ * Number of records; 0 for NULL.
+ */
+size_t bgfetch_records_len(const bgfetch_records *rs);
+
+/**
+ * Record `i`, borrowed from the list (do not free it), or NULL if out of range.
+ */
+const bgfetch_record *bgfetch_records_get(const bgfetch_records *rs, size_t i);
+
+/**
+ * Frees a list and its records. NULL is a no-op.
+ */
+void bgfetch_records_free(bgfetch_records *rs);
+
+/**
+ * The request URL (absolute, without fragment). Borrowed from the record. NULL for NULL.
+ */
+const char *bgfetch_record_url(const bgfetch_record *rec);
+
+/**
+ * The request method. Borrowed from the record. NULL for NULL.
+ */
+const char *bgfetch_record_method(const bgfetch_record *rec);
+
+/**
+ * Number of request headers. 0 for NULL.
+ */
+size_t bgfetch_record_header_count(const bgfetch_record *rec);
+
+/**
+ * Request header `i`: `*name` and `*value` are borrowed from the record.
+ * `BGFETCH_E_INVALID_ARGUMENT` if `i` is out of range.
+ */
+bgfetch_status bgfetch_record_header_at(const bgfetch_record *rec,
+                                        size_t i,
+                                        const char **name,
+                                        const char **value);
+
+/**
+ * responseReady: blocks until the response's status and headers are known (the body may still
+ * be arriving), then `*out` is an owned response (free with `bgfetch_response_free`).
+ * `BGFETCH_E_ABORTED` if the fetch was aborted first; `BGFETCH_E_FETCH_FAILED` if the request
+ * failed (network error, integrity mismatch) or was never made; `BGFETCH_E_TIMEOUT` when
+ * `timeout_ms` (-1 forever, 0 poll) passes first; `BGFETCH_E_INVALID_STATE` once released.
+ * A non-2xx response is a response (OK).
+ */
+bgfetch_status bgfetch_record_response(const bgfetch_record *rec,
+                                       int64_t timeout_ms,
+                                       bgfetch_response **out);
+
+/**
+ * Frees a record returned by match. NULL is a no-op. Never free one borrowed from a list.
+ */
+void bgfetch_record_free(bgfetch_record *rec);
+
+/**
+ * The id. Borrowed: lives as long as the handle. NULL for NULL.
+ */
+const char *bgfetch_registration_id(const bgfetch_registration *r);
+
+/**
+ * Sum of the request body sizes (`uploadTotal`). 0 for NULL.
+ */
+uint64_t bgfetch_registration_upload_total(const bgfetch_registration *r);
+
+/**
+ * Request body bytes sent so far (`uploaded`). 0 for NULL.
+ */
+uint64_t bgfetch_registration_uploaded(const bgfetch_registration *r);
+
+/**
+ * The download total of the options, 0 if none (`downloadTotal`). 0 for NULL.
+ */
+uint64_t bgfetch_registration_download_total(const bgfetch_registration *r);
+
+/**
+ * Response body bytes stored so far (`downloaded`). 0 for NULL.
+ */
+uint64_t bgfetch_registration_downloaded(const bgfetch_registration *r);
+
+/**
+ * The result: `BGFETCH_RESULT_NONE` while running, then `_SUCCESS` or `_FAILURE`.
+ */
+bgfetch_result bgfetch_registration_result(const bgfetch_registration *r);
+
+/**
+ * The failure reason (`BGFETCH_FAILURE_NONE` unless the result is failure).
+ */
+bgfetch_failure_reason bgfetch_registration_failure_reason(const bgfetch_registration *r);
+
+/**
+ * Whether the records can be read (`recordsAvailable`): true until released. False for NULL.
+ */
+bool bgfetch_registration_records_available(const bgfetch_registration *r);
+
+/**
+ * The title as an owned string (`""` if none): free with `bgfetch_string_free`. NULL for NULL.
+ */
+char *bgfetch_registration_title(const bgfetch_registration *r);
+
+/**
+ * The icons as an owned list (free with `bgfetch_icons_free`).
+ */
+bgfetch_status bgfetch_registration_icons(const bgfetch_registration *r, bgfetch_icons **out);
+
+/**
+ * updateUI: replaces the title and/or the icons with those set in `ui` (a title or icons
+ * that `ui` does not set are kept). Persisted. `BGFETCH_E_INVALID_STATE` after release.
+ */
+bgfetch_status bgfetch_registration_update_ui(bgfetch_registration *r, const bgfetch_options *ui);
+
+/**
+ * abort(): `*out_aborted` (may be NULL) is true if the fetch was running and is now aborted,
+ * false if it had already settled. Transfers stop promptly, even one blocked on the server.
+ */
+bgfetch_status bgfetch_registration_abort(bgfetch_registration *r, bool *out_aborted);
+
+/**
+ * Blocks until the result is set (-1 forever, 0 poll): `BGFETCH_E_TIMEOUT` if it is not by
+ * then, `BGFETCH_E_CLOSED` if the manager is closed first.
+ */
+bgfetch_status bgfetch_registration_wait(bgfetch_registration *r, int64_t timeout_ms);
+
+/**
+ * Sets (NULL `cb` clears) the progress callback of this registration (shared by all its
+ * handles); see `bgfetch_progress_callback`. When this returns, the previous callback is not
+ * running (unless this call came from inside it) and will never be called again.
+ */
+bgfetch_status bgfetch_registration_set_progress_callback(bgfetch_registration *r,
+                                                          bgfetch_progress_callback cb,
+                                                          void *userdata);
+
+/**
+ * The host has what it needs: the records become unavailable, their storage is freed, the
+ * completion event is never delivered again, and `bgfetch_get` no longer finds the id (which
+ * may be used again). `BGFETCH_E_INVALID_STATE` while the fetch runs. Releasing twice is OK.
+ */
+bgfetch_status bgfetch_registration_release(bgfetch_registration *r);
+
+/**
+ * Frees a handle (the registration itself lives on in its manager). NULL is a no-op. A
+ * handle may be freed inside a callback, except the borrowed `reg` passed to it.
+ */
+void bgfetch_registration_free(bgfetch_registration *r);
+
+/**
+ * match(): the first record (in request order) matching `req` under the query flags
+ * (`BGFETCH_QUERY_*`), as an owned `*out` (free with `bgfetch_record_free`), or NULL if none.
+ * `BGFETCH_E_INVALID_STATE` once the records are released.
+ */
+bgfetch_status bgfetch_registration_match(bgfetch_registration *r,
+                                          const bgfetch_request *req,
+                                          uint32_t query_flags,
+                                          bgfetch_record **out);
+
+/**
+ * match() with a GET request of `url` (absolute or relative to the base URL).
+ */
+bgfetch_status bgfetch_registration_match_url(bgfetch_registration *r,
+                                              const char *url,
+                                              uint32_t query_flags,
+                                              bgfetch_record **out);
+
+/**
+ * matchAll(): every record matching `req` (NULL = all records), in request order, as an
+ * owned list (free with `bgfetch_records_free`). `BGFETCH_E_INVALID_STATE` once released.
+ */
+bgfetch_status bgfetch_registration_match_all(bgfetch_registration *r,
+                                              const bgfetch_request *req,
+                                              uint32_t query_flags,
+                                              bgfetch_records **out);
+
+/**
+ * A GET request of `url` (absolute, or relative to the manager's base URL; checked by
+ * `bgfetch_fetch`). `*out` is owned by the caller.
+ */
+bgfetch_status bgfetch_request_new(const char *url, bgfetch_request **out);
+
+/**
+ * Sets the method: an HTTP token; CONNECT, TRACE and TRACK are refused; DELETE, GET, HEAD,
+ * OPTIONS, POST and PUT are uppercased.
+ */
+bgfetch_status bgfetch_request_set_method(bgfetch_request *r, const char *method);
+
+/**
+ * Adds a header. The name must be a token, the value free of CR, LF and NUL. Headers the
+ * library owns (Host, Content-Length, Transfer-Encoding, Connection, ...) are ignored.
+ */
+bgfetch_status bgfetch_request_add_header(bgfetch_request *r, const char *name, const char *value);
+
+/**
+ * Sets the body to upload (copied now; stored in the store by `bgfetch_fetch`). `data` may be
+ * NULL only when `len` is 0.
+ */
+bgfetch_status bgfetch_request_set_body(bgfetch_request *r, const uint8_t *data, size_t len);
+
+/**
+ * Sets Subresource-Integrity metadata (`"sha256-<base64>"`, sha384, sha512; several separated
+ * by spaces, the strongest algorithm wins). A body that does not match fails the request
+ * (`fetch-error`) and is never exposed.
+ */
+bgfetch_status bgfetch_request_set_integrity(bgfetch_request *r, const char *sri);
+
+/**
+ * Frees a request. NULL is a no-op.
+ */
+void bgfetch_request_free(bgfetch_request *r);
+
+/**
+ * The status code. 0 for NULL.
+ */
+uint16_t bgfetch_response_status(const bgfetch_response *res);
+
+/**
+ * Whether the status is 200..=299. False for NULL.
+ */
+bool bgfetch_response_ok(const bgfetch_response *res);
+
+/**
+ * The final URL, after redirects. Borrowed from the response. NULL for NULL.
+ */
+const char *bgfetch_response_url(const bgfetch_response *res);
+
+/**
+ * The value of header `name` (case-insensitive; several of one name joined with ", "), or NULL
+ * if absent. Borrowed from the response.
+ */
+const char *bgfetch_response_header(const bgfetch_response *res, const char *name);
+
+/**
+ * Number of headers (as received, in order). 0 for NULL.
+ */
+size_t bgfetch_response_header_count(const bgfetch_response *res);
+
+/**
+ * Header `i`: `*name` (lowercase) and `*value`, borrowed from the response.
+ * `BGFETCH_E_INVALID_ARGUMENT` if `i` is out of range.
+ */
+bgfetch_status bgfetch_response_header_at(const bgfetch_response *res,
+                                          size_t i,
+                                          const char **name,
+                                          const char **value);
+
+/**
+ * Whether the whole body is stored. False for NULL.
+ */
+bool bgfetch_response_complete(const bgfetch_response *res);
+
+/**
+ * Blocks until the body is complete (-1 forever, 0 poll): `BGFETCH_E_ABORTED` /
+ * `BGFETCH_E_FETCH_FAILED` if it can never complete, `BGFETCH_E_TIMEOUT` if time runs out.
+ */
+bgfetch_status bgfetch_response_wait(const bgfetch_response *res, int64_t timeout_ms);
+
+/**
+ * Body bytes stored so far. 0 for NULL.
+ */
+uint64_t bgfetch_response_body_size(const bgfetch_response *res);
+
+/**
+ * The path of the stored body file: it exists once the body is complete. Read it, never
+ * write it. Borrowed from the response; the file is valid until the records are released.
+ */
+const char *bgfetch_response_body_path(const bgfetch_response *res);
+
+/**
+ * Reads up to `cap` body bytes at `offset` into `buf`, blocking until bytes at `offset` are
+ * stored or the body is complete; `*n_read = 0` at the end of a complete body.
+ * `BGFETCH_E_ABORTED` / `BGFETCH_E_FETCH_FAILED` if the body stops short of `offset`.
+ */
+bgfetch_status bgfetch_response_read(const bgfetch_response *res,
+                                     uint64_t offset,
+                                     uint8_t *buf,
+                                     size_t cap,
+                                     size_t *n_read);
+
+/**
+ * Waits for the complete body, then writes it to `dest_path` atomically: a temporary file in
+ * the same directory, synced, renamed over `dest_path`. All or nothing.
+ */
+bgfetch_status bgfetch_response_save(const bgfetch_response *res, const char *dest_path);
+
+/**
+ * Frees a response. NULL is a no-op.
+ */
+void bgfetch_response_free(bgfetch_response *res);
+
+/**
+ * The name of a status code, e.g. `"BGFETCH_E_TIMEOUT"`; `"BGFETCH_E_UNKNOWN"` for a value
+ * that is not a status. Static: never freed.
+ */
+const char *bgfetch_status_name(bgfetch_status s);
+
+/**
+ * This thread's last error message: `""` after a successful call. Never NULL. The string is
+ * valid until the next `bgfetch_` call on this thread.
+ */
+const char *bgfetch_last_error(void);
+
+/**
+ * The library version, `"MAJOR.MINOR.PATCH"`, equal to `BGFETCH_VERSION_*`. Static.
+ */
+const char *bgfetch_version(void);
+
+/**
+ * The web's string for a result: `""`, `"success"`, `"failure"` (`""` for an unknown value).
+ * Static.
+ */
+const char *bgfetch_result_str(bgfetch_result v);
+
+/**
+ * The web's string for a failure reason: `""`, `"aborted"`, `"bad-status"`, `"fetch-error"`,
+ * `"quota-exceeded"`, `"download-total-exceeded"` (`""` for an unknown value). Static.
+ */
+const char *bgfetch_failure_reason_str(bgfetch_failure_reason v);
+
+/**
+ * Frees a string the library handed out as owned (`char *`). NULL is a no-op.
+ */
+void bgfetch_string_free(char *s);
+
+/**
+ * Number of strings; 0 for NULL.
+ */
+size_t bgfetch_strings_len(const bgfetch_strings *s);
+
+/**
+ * String `i`, or NULL if `i` is out of range. Borrowed: lives as long as the list.
+ */
+const char *bgfetch_strings_get(const bgfetch_strings *s, size_t i);
+
+/**
+ * Frees a list. NULL is a no-op.
+ */
+void bgfetch_strings_free(bgfetch_strings *s);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif  // __cplusplus
+
+#endif  /* BGFETCH_H */

@@ -1,0 +1,323 @@
+//! The event thread: turns state changes into host callbacks.
+//!
+//! Progress is coalesced to at most one callback per progress interval per registration; the
+//! final state is always reported, and a settled fetch's completion event follows its final
+//! progress callback. In [`DispatchMode::Thread`] the event thread runs the callbacks; in
+//! [`DispatchMode::Manual`] it only queues them, and the host runs them in
+//! [`Events::dispatch`] on its own thread. A pipe's read end is readable exactly while
+//! callbacks are queued.
+//!
+//! No library lock is held while host code runs, except the callback gate: a reentrant lock
+//! that only the callback setters take, so that a setter returns only once the callback it
+//! replaced has finished running.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{Read, Write};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::{JoinHandle, ThreadId};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use parking_lot::{Condvar, Mutex, ReentrantMutex};
+
+use crate::config::DispatchMode;
+use crate::error::{Error, Result};
+use crate::registration::{EventType, FetchResult, Registration};
+
+/// A completion-event callback.
+pub type EventCallback = Arc<dyn Fn(EventType, &Arc<Registration>) + Send + Sync>;
+
+/// What the event thread is told.
+pub(crate) enum Delivery {
+    /// Counters changed.
+    Progress(Arc<Registration>),
+    /// The fetch settled: final progress, then its completion event.
+    Settled(Arc<Registration>),
+    /// Deliver the completion event of an already settled fetch (redelivery).
+    Completion(Arc<Registration>),
+    /// Stop the thread.
+    Shutdown,
+}
+
+/// A callback ready to run.
+enum Ready {
+    Progress(Arc<Registration>),
+    Completion(Arc<Registration>),
+}
+
+struct ManualQueue {
+    items: VecDeque<Ready>,
+    closed: bool,
+}
+
+/// The event machinery of one manager.
+pub(crate) struct Events {
+    tx: Sender<Delivery>,
+    mode: DispatchMode,
+    gate: ReentrantMutex<()>,
+    event_cb: Mutex<Option<EventCallback>>,
+    /// Settled fetches whose completion event waits for an event callback to be set.
+    held: Mutex<Vec<Arc<Registration>>>,
+    manual: Mutex<ManualQueue>,
+    manual_cv: Condvar,
+    pipe: Option<(std::io::PipeReader, std::io::PipeWriter)>,
+    thread_id: Mutex<Option<ThreadId>>,
+}
+
+impl Events {
+    /// Creates the machinery and starts the event thread.
+    pub(crate) fn start(
+        mode: DispatchMode,
+        interval: Duration,
+    ) -> Result<(Arc<Events>, JoinHandle<()>)> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let pipe = match mode {
+            DispatchMode::Manual => {
+                Some(std::io::pipe().map_err(|e| Error::io("creating the event pipe", e))?)
+            }
+            DispatchMode::Thread => None,
+        };
+        let events = Arc::new(Events {
+            tx,
+            mode,
+            gate: ReentrantMutex::new(()),
+            event_cb: Mutex::new(None),
+            held: Mutex::new(Vec::new()),
+            manual: Mutex::new(ManualQueue {
+                items: VecDeque::new(),
+                closed: false,
+            }),
+            manual_cv: Condvar::new(),
+            pipe,
+            thread_id: Mutex::new(None),
+        });
+        let ev = events.clone();
+        let handle = std::thread::Builder::new()
+            .name("bgfetch-events".into())
+            .spawn(move || {
+                *ev.thread_id.lock() = Some(std::thread::current().id());
+                crate::panic::contain("event thread", || event_loop(&ev, rx, interval));
+            })
+            .map_err(|e| Error::io("starting the event thread", e))?;
+        Ok((events, handle))
+    }
+
+    pub(crate) fn send(&self, d: Delivery) {
+        let _ = self.tx.send(d);
+    }
+
+    /// Whether the current thread is the event thread.
+    pub(crate) fn on_event_thread(&self) -> bool {
+        *self.thread_id.lock() == Some(std::thread::current().id())
+    }
+
+    /// Returns once no callback runs on another thread (a callback on this thread may).
+    pub(crate) fn wait_for_callbacks(&self) {
+        drop(self.gate.lock());
+    }
+
+    /// Sets the completion-event callback; completion events held while none was set are
+    /// delivered next.
+    pub(crate) fn set_event_callback(&self, cb: Option<EventCallback>) {
+        let has = cb.is_some();
+        *self.event_cb.lock() = cb;
+        self.wait_for_callbacks();
+        if has {
+            let held = std::mem::take(&mut *self.held.lock());
+            for reg in held {
+                self.send(Delivery::Completion(reg));
+            }
+        }
+    }
+
+    /// Holds a settled fetch's completion event until a callback is set (used at open).
+    pub(crate) fn hold(&self, reg: Arc<Registration>) {
+        self.held.lock().push(reg);
+    }
+
+    /// The read end of the event pipe (MANUAL mode only).
+    pub(crate) fn fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.pipe.as_ref().map(|(r, _)| r.as_raw_fd())
+    }
+
+    fn emit(&self, ready: Ready) {
+        match self.mode {
+            DispatchMode::Thread => self.run(ready),
+            DispatchMode::Manual => {
+                let mut q = self.manual.lock();
+                if q.closed {
+                    return;
+                }
+                if q.items.is_empty() {
+                    if let Some((_, w)) = &self.pipe {
+                        let _ = (&*w).write_all(&[1]);
+                    }
+                }
+                q.items.push_back(ready);
+                self.manual_cv.notify_all();
+            }
+        }
+    }
+
+    /// Runs a ready callback on the current thread.
+    fn run(&self, ready: Ready) {
+        let _gate = self.gate.lock();
+        match ready {
+            Ready::Progress(reg) => {
+                let cb = reg.progress_cb.lock().clone();
+                if let Some(cb) = cb {
+                    crate::panic::contain("progress callback", || cb(&reg));
+                }
+            }
+            Ready::Completion(reg) => {
+                let Some(kind) = reg.event_type() else { return };
+                if !reg.snapshot().records_available {
+                    return;
+                }
+                let cb = self.event_cb.lock().clone();
+                match cb {
+                    Some(cb) => {
+                        crate::panic::contain("event callback", || cb(kind, &reg));
+                    }
+                    None => self.hold(reg),
+                }
+            }
+        }
+    }
+
+    /// MANUAL mode: runs the queued callbacks on this thread, waiting up to `timeout` for the
+    /// first (`None` = forever). Returns how many ran.
+    pub(crate) fn dispatch(&self, timeout: Option<Duration>) -> Result<u32> {
+        if self.mode != DispatchMode::Manual {
+            return Err(Error::InvalidState(
+                "dispatch is for managers opened with BGFETCH_DISPATCH_MANUAL".into(),
+            ));
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let items: Vec<Ready> = {
+            let mut q = self.manual.lock();
+            while q.items.is_empty() {
+                if q.closed {
+                    return Err(Error::Closed("the manager was closed".into()));
+                }
+                match deadline {
+                    None => {
+                        self.manual_cv.wait(&mut q);
+                    }
+                    Some(d) => {
+                        if Instant::now() >= d || self.manual_cv.wait_until(&mut q, d).timed_out() {
+                            if q.items.is_empty() {
+                                return Ok(0);
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some((r, _)) = &self.pipe {
+                let mut byte = [0u8; 1];
+                let _ = (&*r).read(&mut byte);
+            }
+            q.items.drain(..).collect()
+        };
+        let n = items.len() as u32;
+        for ready in items {
+            self.run(ready);
+        }
+        Ok(n)
+    }
+
+    /// Stops queueing (MANUAL) and wakes any dispatcher.
+    pub(crate) fn close(&self) {
+        let mut q = self.manual.lock();
+        q.closed = true;
+        if !q.items.is_empty() {
+            if let Some((r, _)) = &self.pipe {
+                let mut byte = [0u8; 1];
+                let _ = (&*r).read(&mut byte);
+            }
+        }
+        q.items.clear();
+        self.manual_cv.notify_all();
+        drop(q);
+        self.held.lock().clear();
+        self.send(Delivery::Shutdown);
+    }
+}
+
+struct Timer {
+    reg: Arc<Registration>,
+    last: Option<Instant>,
+    due: Option<Instant>,
+    settled: bool,
+}
+
+fn event_loop(events: &Events, rx: Receiver<Delivery>, interval: Duration) {
+    let mut timers: HashMap<usize, Timer> = HashMap::new();
+    loop {
+        let now = Instant::now();
+        let next_due = timers.values().filter_map(|t| t.due).min();
+        let msg = match next_due {
+            Some(d) if d <= now => None,
+            Some(d) => match rx.recv_timeout(d - now) {
+                Ok(m) => Some(m),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return,
+            },
+            None => match rx.recv() {
+                Ok(m) => Some(m),
+                Err(_) => return,
+            },
+        };
+        if let Some(msg) = msg {
+            let now = Instant::now();
+            match msg {
+                Delivery::Shutdown => return,
+                Delivery::Completion(reg) => events.emit(Ready::Completion(reg)),
+                Delivery::Progress(reg) | Delivery::Settled(reg) => {
+                    if reg.final_delivered.load(Ordering::Acquire) {
+                        continue;
+                    }
+                    let key = Arc::as_ptr(&reg) as usize;
+                    let settled = reg.snapshot().result != FetchResult::None;
+                    let t = timers.entry(key).or_insert_with(|| Timer {
+                        reg: reg.clone(),
+                        last: None,
+                        due: None,
+                        settled: false,
+                    });
+                    t.settled |= settled;
+                    let earliest = t.last.map_or(now, |l| (l + interval).max(now));
+                    t.due = Some(t.due.map_or(earliest, |d| d.min(earliest)));
+                }
+            }
+            // Take every message already waiting before running callbacks.
+            if !rx.is_empty() {
+                continue;
+            }
+        }
+        let now = Instant::now();
+        let due: Vec<usize> = timers
+            .iter()
+            .filter(|(_, t)| t.due.is_some_and(|d| d <= now))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in due {
+            let Some(t) = timers.get_mut(&key) else { continue };
+            t.due = None;
+            t.last = Some(now);
+            t.reg.progress_queued.store(false, Ordering::Release);
+            let reg = t.reg.clone();
+            let settled = t.settled || reg.snapshot().result != FetchResult::None;
+            events.emit(Ready::Progress(reg.clone()));
+            if settled {
+                reg.final_delivered.store(true, Ordering::Release);
+                timers.remove(&key);
+                events.emit(Ready::Completion(reg));
+            }
+        }
+        // Forget idle timers whose interval has passed.
+        timers.retain(|_, t| t.due.is_some() || t.last.is_some_and(|l| now - l < interval));
+    }
+}

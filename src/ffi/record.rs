@@ -1,0 +1,141 @@
+//! `bgfetch_record` and `bgfetch_records`: the web's `BackgroundFetchRecord`.
+
+use std::ffi::{c_char, CString};
+use std::sync::Arc;
+
+use super::response::bgfetch_response;
+use super::status::*;
+use super::{boundary, boundary_value, cstring, free_raw, into_raw, timeout_of, try_out, try_ref};
+use crate::error::Error;
+use crate::registration::Registration;
+
+/// A record (opaque): a request of a fetch and, through `bgfetch_record_response`, its
+/// response. Owned when returned by match (free with `bgfetch_record_free`), borrowed when
+/// taken from a `bgfetch_records` list. Thread safety: usable from any thread.
+pub struct bgfetch_record {
+    reg: Arc<Registration>,
+    index: usize,
+    url: CString,
+    method: CString,
+    headers: Vec<(CString, CString)>,
+}
+
+impl bgfetch_record {
+    pub(crate) fn new(reg: Arc<Registration>, index: usize) -> bgfetch_record {
+        let req = reg.record_request(index);
+        bgfetch_record {
+            url: cstring(&req.url),
+            method: cstring(&req.method),
+            headers: req
+                .headers
+                .iter()
+                .map(|(n, v)| (cstring(n), cstring(v)))
+                .collect(),
+            reg,
+            index,
+        }
+    }
+}
+
+/// A list of records (opaque), in request order. Owned: free with `bgfetch_records_free`.
+pub struct bgfetch_records {
+    pub(crate) items: Vec<bgfetch_record>,
+}
+
+/// Number of records; 0 for NULL.
+#[no_mangle]
+pub extern "C" fn bgfetch_records_len(rs: *const bgfetch_records) -> usize {
+    boundary_value(0, || Ok(try_ref(rs, "records")?.items.len()))
+}
+
+/// Record `i`, borrowed from the list (do not free it), or NULL if out of range.
+#[no_mangle]
+pub extern "C" fn bgfetch_records_get(rs: *const bgfetch_records, i: usize) -> *const bgfetch_record {
+    boundary_value(std::ptr::null(), || {
+        let rs = try_ref(rs, "records")?;
+        Ok(rs
+            .items
+            .get(i)
+            .map_or(std::ptr::null(), |r| r as *const bgfetch_record))
+    })
+}
+
+/// Frees a list and its records. NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn bgfetch_records_free(rs: *mut bgfetch_records) {
+    boundary_value((), || {
+        free_raw(rs);
+        Ok(())
+    })
+}
+
+/// The request URL (absolute, without fragment). Borrowed from the record. NULL for NULL.
+#[no_mangle]
+pub extern "C" fn bgfetch_record_url(rec: *const bgfetch_record) -> *const c_char {
+    boundary_value(std::ptr::null(), || Ok(try_ref(rec, "record")?.url.as_ptr()))
+}
+
+/// The request method. Borrowed from the record. NULL for NULL.
+#[no_mangle]
+pub extern "C" fn bgfetch_record_method(rec: *const bgfetch_record) -> *const c_char {
+    boundary_value(std::ptr::null(), || Ok(try_ref(rec, "record")?.method.as_ptr()))
+}
+
+/// Number of request headers. 0 for NULL.
+#[no_mangle]
+pub extern "C" fn bgfetch_record_header_count(rec: *const bgfetch_record) -> usize {
+    boundary_value(0, || Ok(try_ref(rec, "record")?.headers.len()))
+}
+
+/// Request header `i`: `*name` and `*value` are borrowed from the record.
+/// `BGFETCH_E_INVALID_ARGUMENT` if `i` is out of range.
+#[no_mangle]
+pub extern "C" fn bgfetch_record_header_at(
+    rec: *const bgfetch_record,
+    i: usize,
+    name: *mut *const c_char,
+    value: *mut *const c_char,
+) -> bgfetch_status {
+    boundary(|| {
+        let name = try_out(name, "name")?;
+        let value = try_out(value, "value")?;
+        let rec = try_ref(rec, "record")?;
+        let (n, v) = rec
+            .headers
+            .get(i)
+            .ok_or_else(|| Error::invalid(format!("header index {i} is out of range")))?;
+        *name = n.as_ptr();
+        *value = v.as_ptr();
+        Ok(())
+    })
+}
+
+/// responseReady: blocks until the response's status and headers are known (the body may still
+/// be arriving), then `*out` is an owned response (free with `bgfetch_response_free`).
+/// `BGFETCH_E_ABORTED` if the fetch was aborted first; `BGFETCH_E_FETCH_FAILED` if the request
+/// failed (network error, integrity mismatch) or was never made; `BGFETCH_E_TIMEOUT` when
+/// `timeout_ms` (-1 forever, 0 poll) passes first; `BGFETCH_E_INVALID_STATE` once released.
+/// A non-2xx response is a response (OK).
+#[no_mangle]
+pub extern "C" fn bgfetch_record_response(
+    rec: *const bgfetch_record,
+    timeout_ms: i64,
+    out: *mut *mut bgfetch_response,
+) -> bgfetch_status {
+    boundary(|| {
+        let out = try_out(out, "out")?;
+        let rec = try_ref(rec, "record")?;
+        let head = rec.reg.response_head(rec.index, timeout_of(timeout_ms)?)?;
+        *out = into_raw(bgfetch_response::new(rec.reg.clone(), rec.index, head));
+        Ok(())
+    })
+}
+
+/// Frees a record returned by match. NULL is a no-op. Never free one borrowed from a list.
+#[no_mangle]
+pub extern "C" fn bgfetch_record_free(rec: *mut bgfetch_record) {
+    boundary_value((), || {
+        free_raw(rec);
+        Ok(())
+    })
+}

@@ -1,0 +1,341 @@
+//! `bgfetch_registration`: a live view of one background fetch.
+
+use std::ffi::{c_char, c_void, CString};
+use std::sync::Arc;
+
+use super::icons::bgfetch_icons;
+use super::options::bgfetch_options;
+use super::record::{bgfetch_record, bgfetch_records};
+use super::request::bgfetch_request;
+use super::status::*;
+use super::{
+    boundary, boundary_value, cstring, free_raw, into_raw, timeout_of, try_out, try_ref,
+    try_str, UserData,
+};
+use crate::error::Error;
+use crate::record::{Query, QueryOptions};
+use crate::registration::{FailureReason, FetchResult, Registration, Snapshot};
+use crate::request::Request;
+
+/// A handle to a registration (opaque), the web's `BackgroundFetchRegistration`. A live view:
+/// getters always return current values. Several handles may refer to one registration; each
+/// is freed on its own with `bgfetch_registration_free`. Thread safety: usable from any
+/// thread at the same time.
+pub struct bgfetch_registration {
+    pub(crate) inner: Arc<Registration>,
+    id: CString,
+}
+
+impl bgfetch_registration {
+    pub(crate) fn new(inner: Arc<Registration>) -> bgfetch_registration {
+        let id = cstring(inner.id());
+        bgfetch_registration { inner, id }
+    }
+}
+
+/// Query flag: ignore the query string of both URLs (`ignoreSearch`).
+pub const BGFETCH_QUERY_IGNORE_SEARCH: u32 = 1;
+/// Query flag: match records whatever their method (`ignoreMethod`).
+pub const BGFETCH_QUERY_IGNORE_METHOD: u32 = 2;
+/// Query flag: do not compare the headers the response's `Vary` names (`ignoreVary`).
+pub const BGFETCH_QUERY_IGNORE_VARY: u32 = 4;
+
+/// A progress callback (the web's `onprogress`).
+///
+/// - Runs on the manager's event thread (`BGFETCH_DISPATCH_THREAD`) or inside
+///   `bgfetch_manager_dispatch` (`BGFETCH_DISPATCH_MANUAL`); never while a library lock is held.
+/// - Fires when `uploaded`, `downloaded`, `result` or `failure_reason` changed, at most once
+///   per progress interval per registration, and always once for the final state (then never
+///   again). Read the values with the getters on `r`.
+/// - `r` is borrowed for the call. The callback may call any `bgfetch_` function, on this
+///   registration too (even free the handle it was set on), except `bgfetch_manager_close`
+///   of its own manager.
+pub type bgfetch_progress_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, r: *const bgfetch_registration)>;
+
+fn snapshot(r: *const bgfetch_registration) -> Result<Snapshot, Error> {
+    Ok(try_ref(r, "registration")?.inner.snapshot())
+}
+
+/// The id. Borrowed: lives as long as the handle. NULL for NULL.
+#[no_mangle]
+pub extern "C" fn bgfetch_registration_id(r: *const bgfetch_registration) -> *const c_char {
+    boundary_value(std::ptr::null(), || {
+        Ok(try_ref(r, "registration")?.id.as_ptr())
+    })
+}
+
+/// Sum of the request body sizes (`uploadTotal`). 0 for NULL.
+#[no_mangle]
+pub extern "C" fn bgfetch_registration_upload_total(r: *const bgfetch_registration) -> u64 {
+    boundary_value(0, || Ok(snapshot(r)?.upload_total))
+}
+
+/// Request body bytes sent so far (`uploaded`). 0 for NULL.
+#[no_mangle]
+pub extern "C" fn bgfetch_registration_uploaded(r: *const bgfetch_registration) -> u64 {
+    boundary_value(0, || Ok(snapshot(r)?.uploaded))
+}
+
+/// The download total of the options, 0 if none (`downloadTotal`). 0 for NULL.
+#[no_mangle]
+pub extern "C" fn bgfetch_registration_download_total(r: *const bgfetch_registration) -> u64 {
+    boundary_value(0, || Ok(snapshot(r)?.download_total))
+}
+
+/// Response body bytes stored so far (`downloaded`). 0 for NULL.
+#[no_mangle]
+pub extern "C" fn bgfetch_registration_downloaded(r: *const bgfetch_registration) -> u64 {
+    boundary_value(0, || Ok(snapshot(r)?.downloaded))
+}
+
+/// The result: `BGFETCH_RESULT_NONE` while running, then `_SUCCESS` or `_FAILURE`.
+#[no_mangle]
+pub extern "C" fn bgfetch_registration_result(r: *const bgfetch_registration) -> bgfetch_result {
+    boundary_value(BGFETCH_RESULT_NONE, || {
+        Ok(match snapshot(r)?.result {
+            FetchResult::None => BGFETCH_RESULT_NONE,
+            FetchResult::Success => BGFETCH_RESULT_SUCCESS,
+            FetchResult::Failure => BGFETCH_RESULT_FAILURE,
+        })
+    })
+}
+
+/// The failure reason (`BGFETCH_FAILURE_NONE` unless the result is failure).
+#[no_mangle]
+pub extern "C" fn bgfetch_registration_failure_reason(
+    r: *const bgfetch_registration,
+) -> bgfetch_failure_reason {
+    boundary_value(BGFETCH_FAILURE_NONE, || {
+        Ok(match snapshot(r)?.failure_reason {
+            FailureReason::None => BGFETCH_FAILURE_NONE,
+            FailureReason::Aborted => BGFETCH_FAILURE_ABORTED,
+            FailureReason::BadStatus => BGFETCH_FAILURE_BAD_STATUS,
+            FailureReason::FetchError => BGFETCH_FAILURE_FETCH_ERROR,
+            FailureReason::QuotaExceeded => BGFETCH_FAILURE_QUOTA_EXCEEDED,
+            FailureReason::DownloadTotalExceeded => BGFETCH_FAILURE_DOWNLOAD_TOTAL_EXCEEDED,
+        })
+    })
+}
+
+/// Whether the records can be read (`recordsAvailable`): true until released. False for NULL.
+#[no_mangle]
+pub extern "C" fn bgfetch_registration_records_available(r: *const bgfetch_registration) -> bool {
+    boundary_value(false, || Ok(snapshot(r)?.records_available))
+}
+
+/// The title as an owned string (`""` if none): free with `bgfetch_string_free`. NULL for NULL.
+#[no_mangle]
+pub extern "C" fn bgfetch_registration_title(r: *const bgfetch_registration) -> *mut c_char {
+    boundary_value(std::ptr::null_mut(), || {
+        let t = try_ref(r, "registration")?.inner.title().unwrap_or_default();
+        Ok(cstring(&t).into_raw())
+    })
+}
+
+/// The icons as an owned list (free with `bgfetch_icons_free`).
+#[no_mangle]
+pub extern "C" fn bgfetch_registration_icons(
+    r: *const bgfetch_registration,
+    out: *mut *mut bgfetch_icons,
+) -> bgfetch_status {
+    boundary(|| {
+        let out = try_out(out, "out")?;
+        let icons = try_ref(r, "registration")?.inner.icons();
+        *out = into_raw(bgfetch_icons::new(&icons));
+        Ok(())
+    })
+}
+
+/// updateUI: replaces the title and/or the icons with those set in `ui` (a title or icons
+/// that `ui` does not set are kept). Persisted. `BGFETCH_E_INVALID_STATE` after release.
+#[no_mangle]
+pub extern "C" fn bgfetch_registration_update_ui(
+    r: *mut bgfetch_registration,
+    ui: *const bgfetch_options,
+) -> bgfetch_status {
+    boundary(|| {
+        let r = try_ref(r, "registration")?;
+        let ui = try_ref(ui, "ui")?.inner.lock().clone();
+        let icons = (!ui.icons.is_empty()).then_some(ui.icons.as_slice());
+        r.inner.update_ui(ui.title.as_deref(), icons)
+    })
+}
+
+/// abort(): `*out_aborted` (may be NULL) is true if the fetch was running and is now aborted,
+/// false if it had already settled. Transfers stop promptly, even one blocked on the server.
+#[no_mangle]
+pub extern "C" fn bgfetch_registration_abort(
+    r: *mut bgfetch_registration,
+    out_aborted: *mut bool,
+) -> bgfetch_status {
+    boundary(|| {
+        let out = if out_aborted.is_null() {
+            None
+        } else {
+            Some(try_out(out_aborted, "out_aborted")?)
+        };
+        let aborted = try_ref(r, "registration")?.inner.abort()?;
+        if let Some(o) = out {
+            *o = aborted;
+        }
+        Ok(())
+    })
+}
+
+/// Blocks until the result is set (-1 forever, 0 poll): `BGFETCH_E_TIMEOUT` if it is not by
+/// then, `BGFETCH_E_CLOSED` if the manager is closed first.
+#[no_mangle]
+pub extern "C" fn bgfetch_registration_wait(
+    r: *mut bgfetch_registration,
+    timeout_ms: i64,
+) -> bgfetch_status {
+    boundary(|| {
+        let r = try_ref(r, "registration")?;
+        r.inner.wait(timeout_of(timeout_ms)?)
+    })
+}
+
+/// Sets (NULL `cb` clears) the progress callback of this registration (shared by all its
+/// handles); see `bgfetch_progress_callback`. When this returns, the previous callback is not
+/// running (unless this call came from inside it) and will never be called again.
+#[no_mangle]
+pub extern "C" fn bgfetch_registration_set_progress_callback(
+    r: *mut bgfetch_registration,
+    cb: bgfetch_progress_callback,
+    userdata: *mut c_void,
+) -> bgfetch_status {
+    boundary(|| {
+        let r = try_ref(r, "registration")?;
+        let ud = UserData(userdata);
+        let callback = cb.map(|f| {
+            Arc::new(move |reg: &Arc<Registration>| {
+                let ud = ud;
+                let handle = bgfetch_registration::new(reg.clone());
+                // SAFETY: the host's callback, called as its type documents.
+                unsafe { f(ud.0, &handle) };
+            }) as crate::ProgressCallback
+        });
+        r.inner.set_progress_callback(callback)
+    })
+}
+
+/// The host has what it needs: the records become unavailable, their storage is freed, the
+/// completion event is never delivered again, and `bgfetch_get` no longer finds the id (which
+/// may be used again). `BGFETCH_E_INVALID_STATE` while the fetch runs. Releasing twice is OK.
+#[no_mangle]
+pub extern "C" fn bgfetch_registration_release(r: *mut bgfetch_registration) -> bgfetch_status {
+    boundary(|| try_ref(r, "registration")?.inner.release())
+}
+
+/// Frees a handle (the registration itself lives on in its manager). NULL is a no-op. A
+/// handle may be freed inside a callback, except the borrowed `reg` passed to it.
+#[no_mangle]
+pub extern "C" fn bgfetch_registration_free(r: *mut bgfetch_registration) {
+    boundary_value((), || {
+        free_raw(r);
+        Ok(())
+    })
+}
+
+/// Builds a query from a request, resolving its URL against the manager's base URL.
+fn query_of(reg: &Registration, req: &Request) -> Result<Query, Error> {
+    let shared = reg.shared()?;
+    let url = crate::validate::resolve_url(req.url(), shared.config.base_url.as_ref())?;
+    Ok(Query {
+        url,
+        method: req.method().to_string(),
+        headers: req.headers().to_vec(),
+    })
+}
+
+fn options_of(flags: u32) -> Result<QueryOptions, Error> {
+    let all = BGFETCH_QUERY_IGNORE_SEARCH | BGFETCH_QUERY_IGNORE_METHOD | BGFETCH_QUERY_IGNORE_VARY;
+    if flags & !all != 0 {
+        return Err(Error::invalid(format!("unknown query flags {flags:#x}")));
+    }
+    Ok(QueryOptions {
+        ignore_search: flags & BGFETCH_QUERY_IGNORE_SEARCH != 0,
+        ignore_method: flags & BGFETCH_QUERY_IGNORE_METHOD != 0,
+        ignore_vary: flags & BGFETCH_QUERY_IGNORE_VARY != 0,
+    })
+}
+
+fn matching(
+    r: *mut bgfetch_registration,
+    req: Option<Request>,
+    flags: u32,
+) -> Result<(Arc<Registration>, Vec<usize>), Error> {
+    let r = try_ref(r, "registration")?;
+    let opts = options_of(flags)?;
+    let query = req.map(|q| query_of(&r.inner, &q)).transpose()?;
+    let found = r.inner.match_all(query.as_ref(), opts)?;
+    Ok((r.inner.clone(), found))
+}
+
+/// match(): the first record (in request order) matching `req` under the query flags
+/// (`BGFETCH_QUERY_*`), as an owned `*out` (free with `bgfetch_record_free`), or NULL if none.
+/// `BGFETCH_E_INVALID_STATE` once the records are released.
+#[no_mangle]
+pub extern "C" fn bgfetch_registration_match(
+    r: *mut bgfetch_registration,
+    req: *const bgfetch_request,
+    query_flags: u32,
+    out: *mut *mut bgfetch_record,
+) -> bgfetch_status {
+    boundary(|| {
+        let out = try_out(out, "out")?;
+        let q = try_ref(req, "req")?.inner.lock().clone();
+        let (reg, found) = matching(r, Some(q), query_flags)?;
+        if let Some(&i) = found.first() {
+            *out = into_raw(bgfetch_record::new(reg, i));
+        }
+        Ok(())
+    })
+}
+
+/// match() with a GET request of `url` (absolute or relative to the base URL).
+#[no_mangle]
+pub extern "C" fn bgfetch_registration_match_url(
+    r: *mut bgfetch_registration,
+    url: *const c_char,
+    query_flags: u32,
+    out: *mut *mut bgfetch_record,
+) -> bgfetch_status {
+    boundary(|| {
+        let out = try_out(out, "out")?;
+        let q = Request::new(try_str(url, "url")?);
+        let (reg, found) = matching(r, Some(q), query_flags)?;
+        if let Some(&i) = found.first() {
+            *out = into_raw(bgfetch_record::new(reg, i));
+        }
+        Ok(())
+    })
+}
+
+/// matchAll(): every record matching `req` (NULL = all records), in request order, as an
+/// owned list (free with `bgfetch_records_free`). `BGFETCH_E_INVALID_STATE` once released.
+#[no_mangle]
+pub extern "C" fn bgfetch_registration_match_all(
+    r: *mut bgfetch_registration,
+    req: *const bgfetch_request,
+    query_flags: u32,
+    out: *mut *mut bgfetch_records,
+) -> bgfetch_status {
+    boundary(|| {
+        let out = try_out(out, "out")?;
+        let q = if req.is_null() {
+            None
+        } else {
+            Some(try_ref(req, "req")?.inner.lock().clone())
+        };
+        let (reg, found) = matching(r, q, query_flags)?;
+        *out = into_raw(bgfetch_records {
+            items: found
+                .into_iter()
+                .map(|i| bgfetch_record::new(reg.clone(), i))
+                .collect(),
+        });
+        Ok(())
+    })
+}

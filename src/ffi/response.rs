@@ -1,0 +1,214 @@
+//! `bgfetch_response`: a record's response, its head and its stored body.
+
+use std::ffi::{c_char, CString};
+use std::sync::Arc;
+
+use super::status::*;
+use super::{
+    boundary, boundary_value, cstring, free_raw, timeout_of, try_out, try_ref, try_str,
+};
+use crate::error::Error;
+use crate::record::ResponseHead;
+use crate::registration::Registration;
+
+/// A response (opaque): status, final URL, headers, and the body as it is stored. Owned: free
+/// with `bgfetch_response_free`. Thread safety: usable from any thread at the same time.
+pub struct bgfetch_response {
+    reg: Arc<Registration>,
+    index: usize,
+    head: Arc<ResponseHead>,
+    url: CString,
+    headers: Vec<(CString, CString)>,
+    /// Lowercase name → all values joined with ", " (as Fetch's `Headers.get`).
+    combined: Vec<(String, CString)>,
+    body_path: CString,
+}
+
+impl bgfetch_response {
+    pub(crate) fn new(
+        reg: Arc<Registration>,
+        index: usize,
+        head: Arc<ResponseHead>,
+    ) -> bgfetch_response {
+        let mut combined: Vec<(String, String)> = Vec::new();
+        for (n, v) in &head.headers {
+            let lower = n.to_ascii_lowercase();
+            match combined.iter_mut().find(|(c, _)| *c == lower) {
+                Some((_, joined)) => {
+                    joined.push_str(", ");
+                    joined.push_str(v);
+                }
+                None => combined.push((lower, v.clone())),
+            }
+        }
+        let body_path = reg
+            .body_path(index)
+            .map(|p| cstring(&p.to_string_lossy()))
+            .unwrap_or_default();
+        bgfetch_response {
+            url: cstring(&head.url),
+            headers: head
+                .headers
+                .iter()
+                .map(|(n, v)| (cstring(n), cstring(v)))
+                .collect(),
+            combined: combined.into_iter().map(|(n, v)| (n, cstring(&v))).collect(),
+            body_path,
+            reg,
+            index,
+            head,
+        }
+    }
+}
+
+/// The status code. 0 for NULL.
+#[no_mangle]
+pub extern "C" fn bgfetch_response_status(res: *const bgfetch_response) -> u16 {
+    boundary_value(0, || Ok(try_ref(res, "response")?.head.status))
+}
+
+/// Whether the status is 200..=299. False for NULL.
+#[no_mangle]
+pub extern "C" fn bgfetch_response_ok(res: *const bgfetch_response) -> bool {
+    boundary_value(false, || Ok(try_ref(res, "response")?.head.ok()))
+}
+
+/// The final URL, after redirects. Borrowed from the response. NULL for NULL.
+#[no_mangle]
+pub extern "C" fn bgfetch_response_url(res: *const bgfetch_response) -> *const c_char {
+    boundary_value(std::ptr::null(), || Ok(try_ref(res, "response")?.url.as_ptr()))
+}
+
+/// The value of header `name` (case-insensitive; several of one name joined with ", "), or NULL
+/// if absent. Borrowed from the response.
+#[no_mangle]
+pub extern "C" fn bgfetch_response_header(
+    res: *const bgfetch_response,
+    name: *const c_char,
+) -> *const c_char {
+    boundary_value(std::ptr::null(), || {
+        let res = try_ref(res, "response")?;
+        let name = try_str(name, "name")?.to_ascii_lowercase();
+        Ok(res
+            .combined
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(std::ptr::null(), |(_, v)| v.as_ptr()))
+    })
+}
+
+/// Number of headers (as received, in order). 0 for NULL.
+#[no_mangle]
+pub extern "C" fn bgfetch_response_header_count(res: *const bgfetch_response) -> usize {
+    boundary_value(0, || Ok(try_ref(res, "response")?.headers.len()))
+}
+
+/// Header `i`: `*name` (lowercase) and `*value`, borrowed from the response.
+/// `BGFETCH_E_INVALID_ARGUMENT` if `i` is out of range.
+#[no_mangle]
+pub extern "C" fn bgfetch_response_header_at(
+    res: *const bgfetch_response,
+    i: usize,
+    name: *mut *const c_char,
+    value: *mut *const c_char,
+) -> bgfetch_status {
+    boundary(|| {
+        let name = try_out(name, "name")?;
+        let value = try_out(value, "value")?;
+        let res = try_ref(res, "response")?;
+        let (n, v) = res
+            .headers
+            .get(i)
+            .ok_or_else(|| Error::invalid(format!("header index {i} is out of range")))?;
+        *name = n.as_ptr();
+        *value = v.as_ptr();
+        Ok(())
+    })
+}
+
+/// Whether the whole body is stored. False for NULL.
+#[no_mangle]
+pub extern "C" fn bgfetch_response_complete(res: *const bgfetch_response) -> bool {
+    boundary_value(false, || {
+        let res = try_ref(res, "response")?;
+        Ok(res.reg.body_progress(res.index).1)
+    })
+}
+
+/// Blocks until the body is complete (-1 forever, 0 poll): `BGFETCH_E_ABORTED` /
+/// `BGFETCH_E_FETCH_FAILED` if it can never complete, `BGFETCH_E_TIMEOUT` if time runs out.
+#[no_mangle]
+pub extern "C" fn bgfetch_response_wait(res: *const bgfetch_response, timeout_ms: i64) -> bgfetch_status {
+    boundary(|| {
+        let res = try_ref(res, "response")?;
+        res.reg.wait_body(res.index, timeout_of(timeout_ms)?)
+    })
+}
+
+/// Body bytes stored so far. 0 for NULL.
+#[no_mangle]
+pub extern "C" fn bgfetch_response_body_size(res: *const bgfetch_response) -> u64 {
+    boundary_value(0, || {
+        let res = try_ref(res, "response")?;
+        Ok(res.reg.body_progress(res.index).0)
+    })
+}
+
+/// The path of the stored body file: it exists once the body is complete. Read it, never
+/// write it. Borrowed from the response; the file is valid until the records are released.
+#[no_mangle]
+pub extern "C" fn bgfetch_response_body_path(res: *const bgfetch_response) -> *const c_char {
+    boundary_value(std::ptr::null(), || {
+        Ok(try_ref(res, "response")?.body_path.as_ptr())
+    })
+}
+
+/// Reads up to `cap` body bytes at `offset` into `buf`, blocking until bytes at `offset` are
+/// stored or the body is complete; `*n_read = 0` at the end of a complete body.
+/// `BGFETCH_E_ABORTED` / `BGFETCH_E_FETCH_FAILED` if the body stops short of `offset`.
+#[no_mangle]
+pub extern "C" fn bgfetch_response_read(
+    res: *const bgfetch_response,
+    offset: u64,
+    buf: *mut u8,
+    cap: usize,
+    n_read: *mut usize,
+) -> bgfetch_status {
+    boundary(|| {
+        let n_read = try_out(n_read, "n_read")?;
+        let res = try_ref(res, "response")?;
+        if cap == 0 {
+            return Ok(());
+        }
+        if buf.is_null() {
+            return Err(Error::invalid("buf is NULL"));
+        }
+        // SAFETY: `buf` holds `cap` writable bytes (the C contract).
+        let slice = unsafe { std::slice::from_raw_parts_mut(buf, cap) };
+        *n_read = res.reg.read_body(res.index, offset, slice)?;
+        Ok(())
+    })
+}
+
+/// Waits for the complete body, then writes it to `dest_path` atomically: a temporary file in
+/// the same directory, synced, renamed over `dest_path`. All or nothing.
+#[no_mangle]
+pub extern "C" fn bgfetch_response_save(
+    res: *const bgfetch_response,
+    dest_path: *const c_char,
+) -> bgfetch_status {
+    boundary(|| {
+        let res = try_ref(res, "response")?;
+        let dest = try_str(dest_path, "dest_path")?;
+        res.reg.save_body(res.index, std::path::Path::new(dest))
+    })
+}
+
+/// Frees a response. NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn bgfetch_response_free(res: *mut bgfetch_response) {
+    boundary_value((), || {
+        free_raw(res);
+        Ok(())
+    })
+}

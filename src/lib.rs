@@ -1,0 +1,54 @@
+//! libbgfetch: the web's Background Fetch API as a native library.
+//!
+//! A host hands a [`Manager`] a named group of requests ([`Manager::fetch`]); the manager
+//! downloads (and uploads) them on its worker threads, stores every response durably in its
+//! store directory, reports progress through callbacks, survives a restart of the host, and
+//! lets the host read the results as records ([`Registration::match_all`]).
+//!
+//! The core is safe Rust; the C ABI lives in `ffi`, the only module allowed `unsafe`.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod cancel;
+mod config;
+mod error;
+mod events;
+mod integrity;
+mod manager;
+mod net;
+mod panic;
+mod record;
+mod registration;
+mod request;
+mod scheduler;
+mod store;
+mod transfer;
+mod util;
+mod validate;
+
+#[allow(unsafe_code)]
+pub mod ffi;
+
+pub use config::{Config, DispatchMode};
+pub use error::{Error, Result};
+pub use events::EventCallback;
+pub use integrity::Integrity;
+pub use manager::Manager;
+pub use record::{Query, QueryOptions, ResponseHead};
+pub use registration::{
+    EventType, FailureReason, FetchResult, ProgressCallback, Registration, Snapshot,
+};
+pub use request::{FetchOptions, Icon, Request};
+pub use store::StoredRequest;
+pub use transfer::parse_content_range;
+pub use validate::{resolve_url, MAX_ID_LEN};
+
+#[cfg(test)]
+mod send_sync {
+    fn assert_send_sync<T: Send + Sync>() {}
+    #[test]
+    fn shared_types_are_send_and_sync() {
+        assert_send_sync::<crate::Manager>();
+        assert_send_sync::<crate::Registration>();
+    }
+}

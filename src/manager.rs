@@ -1,0 +1,425 @@
+//! The manager: owns a store, the workers and the event thread; `fetch`, `get`, `getIds`;
+//! recovery at open; clean close.
+//!
+//! About threads: [`Manager`] is `Send + Sync`; every method may be called from any thread at
+//! the same time. Registrations keep only a weak link to it: after [`Manager::close`] their
+//! getters still answer with the last values, and calls that need the manager fail with
+//! [`Error::Closed`].
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+use parking_lot::Mutex;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::events::{EventCallback, Events};
+use crate::record::{Outcome, RecordState};
+use crate::registration::{FailureReason, FetchResult, RegState, Registration};
+use crate::request::{FetchOptions, Request};
+use crate::scheduler::{self, Job};
+use crate::store::{self, Store, StoredRequest, StoredState, FORMAT_VERSION};
+use crate::validate;
+
+/// What the manager's threads and registrations share.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) store: Store,
+    pub(crate) agent: ureq::Agent,
+    pub(crate) events: Arc<Events>,
+    registrations: Mutex<HashMap<String, Arc<Registration>>>,
+    jobs: Sender<Job>,
+    used_bytes: AtomicU64,
+    closed: AtomicBool,
+    problems: Mutex<Vec<String>>,
+}
+
+impl Shared {
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn send_job(&self, job: Job) {
+        let _ = self.jobs.send(job);
+    }
+
+    /// Removes a released registration from the id table.
+    pub(crate) fn forget(&self, reg: &Arc<Registration>) {
+        let mut regs = self.registrations.lock();
+        if regs.get(reg.id()).is_some_and(|r| Arc::ptr_eq(r, reg)) {
+            regs.remove(reg.id());
+        }
+    }
+
+    /// Takes `n` bytes of the quota; false if that would exceed it.
+    pub(crate) fn reserve_quota(&self, n: u64) -> bool {
+        let quota = self.config.quota;
+        if quota == 0 {
+            self.used_bytes.fetch_add(n, Ordering::AcqRel);
+            return true;
+        }
+        self.used_bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(n).filter(|&t| t <= quota)
+            })
+            .is_ok()
+    }
+
+    /// Gives `n` bytes of the quota back.
+    pub(crate) fn release_quota(&self, n: u64) {
+        let _ = self
+            .used_bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                Some(u.saturating_sub(n))
+            });
+    }
+
+    /// Records a problem the host can read with [`Manager::problems`].
+    pub(crate) fn report_problem(&self, msg: String) {
+        self.problems.lock().push(msg);
+    }
+
+    /// Hands `reg`'s queued requests to the workers, up to its per-fetch limit.
+    pub(crate) fn kick(&self, reg: &Arc<Registration>) {
+        let add = {
+            let mut s = reg.state.lock();
+            let want = s
+                .queue
+                .len()
+                .min(self.config.max_connections_per_fetch as usize);
+            let add = want.saturating_sub(s.slots);
+            s.slots += add;
+            add
+        };
+        for _ in 0..add {
+            self.send_job(Job::Run(reg.clone()));
+        }
+    }
+}
+
+/// The background fetch manager of one store (the web's `BackgroundFetchManager`).
+pub struct Manager {
+    shared: Arc<Shared>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    event_thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Manager {
+    /// Opens the store (creating it, mode 0700), takes its lock, loads every registration,
+    /// resumes unfinished ones and holds the completion events of settled, unreleased ones
+    /// until an event callback is set.
+    pub fn open(config: Config) -> Result<Manager> {
+        if config.store_dir.as_os_str().is_empty() {
+            return Err(Error::invalid("the store directory is empty"));
+        }
+        let store = Store::open(&config.store_dir)?;
+        let agent = crate::net::build_agent(&config)?;
+        let (events, event_thread) =
+            Events::start(config.dispatch, config.progress_interval)?;
+        let (jobs, rx) = scheduler::channel();
+        let workers = config.max_connections;
+        let used = store.usage();
+        let shared = Arc::new(Shared {
+            config,
+            store,
+            agent,
+            events,
+            registrations: Mutex::new(HashMap::new()),
+            jobs,
+            used_bytes: AtomicU64::new(used),
+            closed: AtomicBool::new(false),
+            problems: Mutex::new(Vec::new()),
+        });
+        let manager = Manager {
+            threads: Mutex::new(Vec::new()),
+            event_thread: Mutex::new(Some(event_thread)),
+            shared: shared.clone(),
+        };
+        match scheduler::start_workers(workers, &shared, rx) {
+            Ok(t) => *manager.threads.lock() = t,
+            Err(e) => {
+                manager.close();
+                return Err(e);
+            }
+        }
+        manager.recover();
+        Ok(manager)
+    }
+
+    fn recover(&self) {
+        let shared = &self.shared;
+        let (loaded, problems) = shared.store.load_all();
+        shared.problems.lock().extend(problems);
+        for lf in loaded {
+            let n = lf.state.requests.len();
+            let mut heads = Vec::with_capacity(n);
+            let mut sizes = Vec::with_capacity(n);
+            for i in 0..n {
+                heads.push(shared.store.load_head(&lf.key, i));
+                let body = std::fs::symlink_metadata(shared.store.body_path(&lf.key, i));
+                let part = std::fs::symlink_metadata(shared.store.part_path(&lf.key, i));
+                sizes.push(match (body, part) {
+                    (Ok(b), _) if b.is_file() => (b.len(), true),
+                    (_, Ok(p)) if p.is_file() => (p.len(), false),
+                    _ => (0, false),
+                });
+            }
+            let state = match Registration::state_from_stored(&lf.state, heads, sizes) {
+                Ok(s) => s,
+                Err(why) => {
+                    shared.report_problem(format!(
+                        "fetch {:?} could not be restored: {why}",
+                        lf.state.id
+                    ));
+                    continue;
+                }
+            };
+            let reg = Registration::new(
+                lf.state.id.clone(),
+                lf.key.clone(),
+                Arc::downgrade(shared),
+                state,
+            );
+            shared
+                .registrations
+                .lock()
+                .insert(lf.state.id.clone(), reg.clone());
+            let (result, unfinished) = {
+                let s = reg.state.lock();
+                (s.result, s.unfinished)
+            };
+            if result != FetchResult::None {
+                shared.events.hold(reg.clone());
+            } else if unfinished == 0 {
+                // Every body was complete but the crash came before the fetch settled.
+                reg.settle_recovered(shared);
+            } else {
+                shared.kick(&reg);
+            }
+        }
+    }
+
+    /// Starts a background fetch (the web's `fetch(id, requests, options)`). Returns once the
+    /// registration is durably stored; the downloads run in the background.
+    pub fn fetch(
+        &self,
+        id: &str,
+        requests: &[Request],
+        options: &FetchOptions,
+    ) -> Result<Arc<Registration>> {
+        let shared = &self.shared;
+        if shared.is_closed() {
+            return Err(Error::Closed("the manager is closed".into()));
+        }
+        validate::check_id(id)?;
+        if requests.is_empty() {
+            return Err(Error::invalid("the request list is empty"));
+        }
+        options.check()?;
+        let quota = shared.config.quota;
+        if quota > 0 && options.download_total > quota {
+            return Err(Error::QuotaExceeded(format!(
+                "the download total {} is above the quota {quota}",
+                options.download_total
+            )));
+        }
+        let mut stored_requests = Vec::with_capacity(requests.len());
+        let mut bodies = Vec::new();
+        let mut upload_total: u64 = 0;
+        for (i, r) in requests.iter().enumerate() {
+            let url = validate::resolve_url(&r.url, shared.config.base_url.as_ref())
+                .map_err(|e| Error::invalid(format!("request {i}: {}", e.message())))?;
+            if let Some(b) = &r.body {
+                bodies.push((i, b.as_slice()));
+                upload_total += b.len() as u64;
+            }
+            stored_requests.push(StoredRequest {
+                url: url.into(),
+                method: r.method.clone(),
+                headers: r.headers.clone(),
+                body_len: r.body.as_ref().map(|b| b.len() as u64),
+                integrity: r.integrity.as_ref().map(|i| i.as_str().to_string()),
+            });
+        }
+        let key = store::key_for_id(id);
+        let mut regs = shared.registrations.lock();
+        if regs.contains_key(id) {
+            return Err(Error::DuplicateId(
+                "a fetch with this id exists and has not been released".into(),
+            ));
+        }
+        if !shared.reserve_quota(upload_total) {
+            return Err(Error::QuotaExceeded(
+                "storing the request bodies would exceed the quota".into(),
+            ));
+        }
+        let stored = StoredState {
+            format: FORMAT_VERSION,
+            id: id.to_string(),
+            title: options.title.clone(),
+            icons: options.icons.clone(),
+            download_total: options.download_total,
+            requests: stored_requests,
+            result: String::new(),
+            failure_reason: String::new(),
+            outcomes: Vec::new(),
+        };
+        if let Err(e) = shared.store.create_fetch(&key, &stored, &bodies) {
+            shared.release_quota(upload_total);
+            return Err(e);
+        }
+        let n = stored.requests.len();
+        let records: Vec<RecordState> = stored
+            .requests
+            .into_iter()
+            .map(|r| RecordState::new(Arc::new(r)))
+            .collect();
+        let exposed = records
+            .iter()
+            .map(|r| r.request.integrity.is_none())
+            .collect();
+        let state = RegState {
+            title: stored.title,
+            icons: stored.icons,
+            download_total: stored.download_total,
+            upload_total,
+            uploaded: 0,
+            downloaded: 0,
+            result: FetchResult::None,
+            failure_reason: FailureReason::None,
+            first_failure: None,
+            records_available: true,
+            records,
+            exposed,
+            queue: (0..n).collect::<VecDeque<_>>(),
+            unfinished: n,
+            slots: 0,
+        };
+        let reg = Registration::new(id.to_string(), key, Arc::downgrade(shared), state);
+        regs.insert(id.to_string(), reg.clone());
+        drop(regs);
+        shared.kick(&reg);
+        Ok(reg)
+    }
+
+    /// The registration with this id, if it exists and was not released.
+    pub fn get(&self, id: &str) -> Result<Option<Arc<Registration>>> {
+        if self.shared.is_closed() {
+            return Err(Error::Closed("the manager is closed".into()));
+        }
+        Ok(self.shared.registrations.lock().get(id).cloned())
+    }
+
+    /// The ids of every registration not yet released, sorted.
+    pub fn get_ids(&self) -> Result<Vec<String>> {
+        if self.shared.is_closed() {
+            return Err(Error::Closed("the manager is closed".into()));
+        }
+        let mut ids: Vec<String> = self.shared.registrations.lock().keys().cloned().collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Sets the completion-event callback. Completion events of fetches that settled while no
+    /// callback was set (including those restored at open) are delivered once it is set.
+    pub fn set_event_callback(&self, cb: Option<EventCallback>) -> Result<()> {
+        if self.shared.is_closed() {
+            return Err(Error::Closed("the manager is closed".into()));
+        }
+        self.shared.events.set_event_callback(cb);
+        Ok(())
+    }
+
+    /// MANUAL dispatch: runs pending callbacks on this thread; see [`crate::DispatchMode`].
+    pub fn dispatch(&self, timeout: Option<Duration>) -> Result<u32> {
+        if self.shared.is_closed() {
+            return Err(Error::Closed("the manager is closed".into()));
+        }
+        self.shared.events.dispatch(timeout)
+    }
+
+    /// The file descriptor that is readable while callbacks wait for `dispatch` (MANUAL mode).
+    pub fn event_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.shared.events.fd()
+    }
+
+    /// Problems met while loading the store (corrupt state files moved to `quarantine/`).
+    pub fn problems(&self) -> Vec<String> {
+        self.shared.problems.lock().clone()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// Bytes the store holds (request bodies and responses), as the quota counts them.
+    pub fn used_bytes(&self) -> u64 {
+        self.shared.used_bytes.load(Ordering::Acquire)
+    }
+
+    /// Stops the workers promptly (interrupting transfers) and the event thread, and releases
+    /// the store. Unfinished fetches resume at the next open. Idempotent.
+    pub fn close(&self) {
+        let shared = &self.shared;
+        if shared.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let regs: Vec<Arc<Registration>> =
+            shared.registrations.lock().values().cloned().collect();
+        for r in &regs {
+            r.cancel.cancel();
+            r.changed.notify_all();
+        }
+        let threads = std::mem::take(&mut *self.threads.lock());
+        for _ in 0..threads.len() {
+            shared.send_job(Job::Stop);
+        }
+        for t in threads {
+            let _ = t.join();
+        }
+        shared.events.close();
+        if let Some(t) = self.event_thread.lock().take() {
+            if shared.events.on_event_thread() {
+                drop(t); // close() from inside a callback: the thread ends on its own.
+            } else {
+                let _ = t.join();
+            }
+        }
+        shared.registrations.lock().clear();
+    }
+}
+
+impl Drop for Manager {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Registration {
+    /// Settles a fetch restored with every record finished.
+    pub(crate) fn settle_recovered(self: &Arc<Self>, shared: &Arc<Shared>) {
+        let mut s = self.state.lock();
+        let bad = s
+            .records
+            .iter()
+            .any(|r| r.outcome == Outcome::Done && !r.head.as_ref().is_some_and(|h| h.ok()));
+        s.result = if bad {
+            FetchResult::Failure
+        } else {
+            FetchResult::Success
+        };
+        if bad {
+            s.failure_reason = FailureReason::BadStatus;
+        }
+        drop(s);
+        if let Err(e) = self.persist(shared) {
+            shared.report_problem(format!("fetch {:?}: state not saved: {e}", self.id()));
+        }
+        shared.events.hold(self.clone());
+    }
+}

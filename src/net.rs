@@ -1,0 +1,194 @@
+//! The HTTP agent: one shared `ureq::Agent` whose connections can be interrupted by the
+//! [`CancelToken`] of the transfer currently using them.
+//!
+//! A worker thread sets the current token with [`with_token`] around each exchange; every
+//! connection, new or pooled, registers its socket with that token when it is used, so
+//! cancelling the token shuts the socket down and the blocked read returns at once.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, ShutdownHandle,
+    Transport,
+};
+
+use crate::cancel::{CancelToken, Conn};
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<CancelToken>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `token` as the current thread's cancel token.
+pub(crate) fn with_token<T>(token: &Arc<CancelToken>, f: impl FnOnce() -> T) -> T {
+    CURRENT.with(|c| *c.borrow_mut() = Some(token.clone()));
+    let out = f();
+    CURRENT.with(|c| *c.borrow_mut() = None);
+    out
+}
+
+/// Builds the agent for a manager.
+pub(crate) fn build_agent(config: &Config) -> Result<ureq::Agent> {
+    let mut tls = ureq::tls::TlsConfig::builder();
+    if let Some(path) = &config.ca_file {
+        let pem = std::fs::read(path).map_err(|e| Error::io("reading the CA file", e))?;
+        let mut certs = Vec::new();
+        for item in ureq::tls::parse_pem(&pem) {
+            match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
+                Ok(_) => {}
+                Err(e) => return Err(Error::invalid(format!("CA file: {e}"))),
+            }
+        }
+        if certs.is_empty() {
+            return Err(Error::invalid("CA file holds no certificate"));
+        }
+        tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+    }
+    let per_host = config.max_connections.max(1) as usize;
+    let agent_config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .max_redirects_will_error(false)
+        .user_agent(config.user_agent.as_str())
+        .accept("*/*")
+        .accept_encoding("identity")
+        .timeout_connect(Some(config.connect_timeout))
+        .timeout_per_read(Some(config.read_timeout))
+        .timeout_per_write(Some(config.read_timeout))
+        .max_response_header_size(crate::transfer::MAX_RESPONSE_HEADER_BYTES)
+        .input_buffer_size(128 * 1024)
+        .output_buffer_size(64 * 1024)
+        .max_idle_connections(per_host * 2)
+        .max_idle_connections_per_host(per_host)
+        .allow_non_standard_methods(true)
+        .tls_config(tls.build())
+        .no_delay(true)
+        .build();
+    Ok(ureq::Agent::with_parts(
+        agent_config,
+        CancellableConnector(DefaultConnector::default()),
+        DefaultResolver::default(),
+    ))
+}
+
+#[derive(Debug)]
+struct CancellableConnector(DefaultConnector);
+
+impl Connector<()> for CancellableConnector {
+    type Out = CancellableTransport;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<()>,
+    ) -> std::result::Result<Option<Self::Out>, ureq::Error> {
+        let captured: Arc<Mutex<Option<Weak<dyn ShutdownHandle>>>> = Arc::new(Mutex::new(None));
+        let outer = details.register_shutdown.clone();
+        let slot = captured.clone();
+        let register: Arc<
+            dyn Fn(Weak<dyn ShutdownHandle>) -> std::result::Result<(), ureq::Error> + Send + Sync,
+        > = Arc::new(move |h: Weak<dyn ShutdownHandle>| {
+            let mut s = slot.lock();
+            if s.is_none() {
+                *s = Some(h.clone());
+            }
+            outer(h)
+        });
+        let inner_details = ConnectionDetails {
+            uri: details.uri,
+            addrs: details.addrs.clone(),
+            config: details.config,
+            request_level: details.request_level,
+            resolver: details.resolver,
+            now: details.now,
+            timeout: details.timeout,
+            current_time: details.current_time.clone(),
+            run_connector: details.run_connector.clone(),
+            register_shutdown: register,
+        };
+        let Some(inner) = self.0.connect(&inner_details, chained)? else {
+            return Ok(None);
+        };
+        let handle = captured.lock().take();
+        let mut t = CancellableTransport {
+            inner,
+            handle,
+            owner: Arc::new(AtomicUsize::new(0)),
+        };
+        t.claim()?;
+        Ok(Some(t))
+    }
+}
+
+/// A transport that registers its socket with the current thread's cancel token.
+struct CancellableTransport {
+    inner: Box<dyn Transport>,
+    handle: Option<Weak<dyn ShutdownHandle>>,
+    owner: Arc<AtomicUsize>,
+}
+
+impl std::fmt::Debug for CancellableTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CancellableTransport")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CancellableTransport {
+    /// Makes the current token the owner of this socket; fails if that token is cancelled.
+    fn claim(&mut self) -> std::result::Result<(), ureq::Error> {
+        let Some(token) = CURRENT.with(|c| c.borrow().clone()) else {
+            return Ok(());
+        };
+        if token.is_cancelled() {
+            return Err(ureq::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::Interrupted,
+                "transfer cancelled",
+            )));
+        }
+        if self.owner.swap(token.id(), Ordering::AcqRel) != token.id() {
+            if let Some(h) = &self.handle {
+                token.register(Conn {
+                    handle: h.clone(),
+                    owner: self.owner.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Transport for CancellableTransport {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        self.inner.buffers()
+    }
+
+    fn transmit_output(
+        &mut self,
+        amount: usize,
+        timeout: NextTimeout,
+    ) -> std::result::Result<(), ureq::Error> {
+        self.claim()?;
+        self.inner.transmit_output(amount, timeout)
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> std::result::Result<bool, ureq::Error> {
+        self.claim()?;
+        self.inner.await_input(timeout)
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.inner.is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        self.inner.is_tls()
+    }
+}

@@ -1,0 +1,519 @@
+//! One request's transfer: send it (counting the uploaded bytes), follow redirects, store the
+//! response head, stream the body to `<n>.part` with a bounded buffer, resume with `Range` +
+//! `If-Range` after an interruption, verify integrity, and turn the `.part` into `<n>.body`.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::integrity::{Hasher, Integrity};
+use crate::manager::Shared;
+use crate::net;
+use crate::record::{Outcome, ResponseHead};
+use crate::registration::{FailureReason, Registration};
+use crate::store::{self, StoredRequest};
+
+/// Most bytes of response headers accepted.
+pub(crate) const MAX_RESPONSE_HEADER_BYTES: usize = 64 * 1024;
+/// Most redirects followed for one request.
+pub const MAX_REDIRECTS: u32 = 20;
+/// Size of the buffer a worker streams bodies through.
+const BUF_SIZE: usize = 256 * 1024;
+/// Most times a body restarts from zero within one run before the request fails.
+const MAX_RESTARTS: u32 = 3;
+/// Longest backoff between attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+thread_local! {
+    static BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; BUF_SIZE]);
+}
+
+/// Why an attempt ended without completing.
+enum Fail {
+    /// A network error: worth another attempt.
+    Retry(String),
+    /// Another attempt would fail the same way.
+    Fatal(String),
+    /// The partial body cannot be continued: start again from zero.
+    Restart,
+    /// The fetch stopped (abort, quota, download total, close).
+    Stopped,
+}
+
+/// Runs record `index` of `reg` to its end (or until the fetch stops), retrying network errors.
+pub(crate) fn run(shared: &Shared, reg: &Arc<Registration>, index: usize) {
+    let req = reg.record_request(index);
+    let integrity = req
+        .integrity
+        .as_deref()
+        .and_then(|s| Integrity::parse(s).ok());
+    let max_attempts = shared.config.max_attempts;
+    let mut attempt = 0u32;
+    let mut restarts = 0u32;
+    loop {
+        if reg.must_stop(index) {
+            return;
+        }
+        attempt += 1;
+        let res = net::with_token(&reg.cancel, || {
+            attempt_once(shared, reg, index, &req, integrity.as_ref())
+        });
+        let Err(fail) = res else { return };
+        if reg.must_stop(index) {
+            return;
+        }
+        match fail {
+            Fail::Stopped => return,
+            Fail::Fatal(msg) => {
+                reg.finish(shared, index, Outcome::Failed(msg));
+                return;
+            }
+            Fail::Restart => {
+                reg.reset_body(shared, index);
+                let _ = std::fs::remove_file(shared.store.part_path(reg.key(), index));
+                restarts += 1;
+                attempt -= 1;
+                if restarts > MAX_RESTARTS {
+                    reg.finish(
+                        shared,
+                        index,
+                        Outcome::Failed("the server kept sending invalid partial responses".into()),
+                    );
+                    return;
+                }
+            }
+            Fail::Retry(msg) => {
+                if attempt >= max_attempts {
+                    reg.finish(shared, index, Outcome::Failed(msg));
+                    return;
+                }
+                let base = shared
+                    .config
+                    .backoff
+                    .saturating_mul(1 << (attempt - 1).min(16))
+                    .min(MAX_BACKOFF);
+                let jitter = crate::util::jitter(base.as_millis() as u64 / 2 + 1);
+                if !reg.cancel.sleep(base + Duration::from_millis(jitter)) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn classify(e: ureq::Error) -> Fail {
+    match e {
+        ureq::Error::Io(_)
+        | ureq::Error::Timeout(_)
+        | ureq::Error::Protocol(_)
+        | ureq::Error::HostNotFound
+        | ureq::Error::ConnectionFailed => Fail::Retry(format!("network error: {e}")),
+        other => Fail::Fatal(format!("request failed: {other}")),
+    }
+}
+
+/// The value for `If-Range`: a strong ETag, else Last-Modified.
+fn if_range_validator(head: &ResponseHead) -> Option<&str> {
+    head.strong_etag().or_else(|| head.header("last-modified"))
+}
+
+/// Parses `bytes START-END/TOTAL` (TOTAL may be `*`).
+pub fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
+    let rest = v.trim().strip_prefix("bytes")?.trim_start();
+    let (range, total) = rest.split_once('/')?;
+    let (start, end) = range.trim().split_once('-')?;
+    let start: u64 = start.trim().parse().ok()?;
+    let end: u64 = end.trim().parse().ok()?;
+    let total = match total.trim() {
+        "*" => None,
+        t => Some(t.parse::<u64>().ok()?),
+    };
+    if end < start || total.is_some_and(|t| end >= t) {
+        return None;
+    }
+    Some((start, end, total))
+}
+
+/// Whether a partial response may continue the body whose first response was `prev`.
+fn partial_continues(prev: &ResponseHead, headers: &[(String, String)], offset: u64) -> bool {
+    let find = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let Some((start, _end, total)) = find("content-range").and_then(parse_content_range) else {
+        return false;
+    };
+    if start != offset {
+        return false;
+    }
+    if let (Some(prev_total), Some(total)) = (prev.total_len, total) {
+        if prev_total != total {
+            return false;
+        }
+    }
+    for v in ["etag", "last-modified"] {
+        if let Some(old) = prev.header(v) {
+            if find(v) != Some(old) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+struct UploadCounter<'a> {
+    file: File,
+    sent: u64,
+    shared: &'a Shared,
+    reg: &'a Arc<Registration>,
+    index: usize,
+}
+
+impl Read for UploadCounter<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.sent += n as u64;
+        self.reg.set_uploaded(self.shared, self.index, self.sent);
+        Ok(n)
+    }
+}
+
+fn is_disk_full(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG)
+    )
+}
+
+fn open_part(path: &std::path::Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+/// Sends the request, following redirects; returns the final response and its URL.
+fn send(
+    shared: &Shared,
+    reg: &Arc<Registration>,
+    index: usize,
+    req: &StoredRequest,
+    resume: Option<(u64, &str)>,
+) -> Result<(ureq::http::Response<ureq::Body>, url::Url), Fail> {
+    let mut url = url::Url::parse(&req.url).map_err(|e| Fail::Fatal(format!("bad URL: {e}")))?;
+    let mut method = req.method.clone();
+    let mut with_body = req.body_len.is_some();
+    let mut redirects = 0;
+    loop {
+        let mut b = ureq::http::Request::builder()
+            .method(method.as_str())
+            .uri(url.as_str());
+        for (n, v) in &req.headers {
+            b = b.header(n.as_str(), v.as_str());
+        }
+        if let Some((offset, validator)) = resume {
+            b = b
+                .header("range", format!("bytes={offset}-"))
+                .header("if-range", validator);
+        }
+        let result = if with_body {
+            let path = shared.store.req_path(reg.key(), index);
+            let file = store::open_read(&path)
+                .map_err(|e| Fail::Fatal(format!("the stored request body is gone: {e}")))?;
+            let len = req.body_len.unwrap_or(0);
+            let mut counter = UploadCounter {
+                file,
+                sent: 0,
+                shared,
+                reg,
+                index,
+            };
+            let request = b
+                .header("content-length", len)
+                .body(ureq::SendBody::from_reader(&mut counter))
+                .map_err(|e| Fail::Fatal(format!("bad request: {e}")))?;
+            shared.agent.run(request)
+        } else {
+            let request = b
+                .body(())
+                .map_err(|e| Fail::Fatal(format!("bad request: {e}")))?;
+            shared.agent.run(request)
+        };
+        let resp = result.map_err(classify)?;
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let (true, Some(location)) = (matches!(status, 301 | 302 | 303 | 307 | 308), location)
+        else {
+            return Ok((resp, url));
+        };
+        redirects += 1;
+        if redirects > MAX_REDIRECTS {
+            return Err(Fail::Fatal(format!(
+                "more than {MAX_REDIRECTS} redirects"
+            )));
+        }
+        let next = url
+            .join(&location)
+            .map_err(|e| Fail::Fatal(format!("redirect to an invalid URL: {e}")))?;
+        if next.scheme() != "http" && next.scheme() != "https" {
+            return Err(Fail::Fatal(format!(
+                "redirect to the scheme {:?} refused",
+                next.scheme()
+            )));
+        }
+        if url.scheme() == "https" && next.scheme() == "http" && !shared.config.allow_https_to_http
+        {
+            return Err(Fail::Fatal("redirect from https to http refused".into()));
+        }
+        crate::validate::check_fetchable_url(&next)
+            .map_err(|e| Fail::Fatal(format!("redirect refused: {e}")))?;
+        if (status == 303 && method != "HEAD") || (matches!(status, 301 | 302) && method == "POST")
+        {
+            method = "GET".into();
+            with_body = false;
+        }
+        // Read a small redirect body so the connection can be reused.
+        let _ = resp
+            .into_body()
+            .into_with_config()
+            .limit(64 * 1024)
+            .read_to_vec();
+        url = next;
+    }
+}
+
+fn attempt_once(
+    shared: &Shared,
+    reg: &Arc<Registration>,
+    index: usize,
+    req: &StoredRequest,
+    integrity: Option<&Integrity>,
+) -> Result<(), Fail> {
+    let key = reg.key();
+    let part_path = shared.store.part_path(key, index);
+    let (known_head, stored) = reg.transfer_state(index);
+    let validator = known_head
+        .as_deref()
+        .filter(|_| req.method == "GET" && stored > 0)
+        .and_then(if_range_validator)
+        .map(str::to_string);
+    let mut offset = stored;
+    if validator.is_none() && stored > 0 {
+        reg.reset_body(shared, index);
+        offset = 0;
+    }
+    let mut file = open_part(&part_path).map_err(|e| storage_failure(shared, reg, e))?;
+    file.set_len(offset)
+        .and_then(|_| file.seek(SeekFrom::Start(offset)))
+        .map_err(|e| storage_failure(shared, reg, e))?;
+    let mut hasher = integrity.map(|i| i.hasher());
+    if let (Some(h), true) = (hasher.as_mut(), offset > 0) {
+        hash_prefix(&part_path, offset, h).map_err(|e| storage_failure(shared, reg, e))?;
+    }
+
+    let resume = validator.as_deref().map(|v| (offset, v));
+    let (resp, final_url) = send(shared, reg, index, req, resume)?;
+    let status = resp.status().as_u16();
+    let headers: Vec<(String, String)> = resp
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let chunked = header("transfer-encoding").is_some();
+    let content_length = if chunked {
+        None
+    } else {
+        header("content-length").and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    let has_body = req.method != "HEAD" && !matches!(status, 100..=199 | 204 | 304);
+    let fresh_head = |total_len| ResponseHead {
+        status,
+        url: final_url.to_string(),
+        headers: headers.clone(),
+        total_len,
+    };
+
+    let head: Arc<ResponseHead>;
+    let mut new_head = true;
+    if offset > 0 {
+        let prev = known_head.clone().expect("resume needs a head");
+        match status {
+            206 => {
+                if !partial_continues(&prev, &headers, offset) {
+                    return Err(Fail::Restart);
+                }
+                head = prev;
+                new_head = false;
+            }
+            416 if prev.total_len == Some(offset) => {
+                drop(resp);
+                return complete(shared, reg, index, file, &part_path, hasher, integrity);
+            }
+            416 => return Err(Fail::Restart),
+            _ => {
+                // A full response (200, or an error status) replaces what was stored.
+                reg.reset_body(shared, index);
+                offset = 0;
+                file.set_len(0)
+                    .and_then(|_| file.seek(SeekFrom::Start(0)))
+                    .map_err(|e| storage_failure(shared, reg, e))?;
+                hasher = integrity.map(|i| i.hasher());
+                head = Arc::new(fresh_head(content_length));
+            }
+        }
+    } else {
+        let total = if status == 206 {
+            header("content-range")
+                .and_then(parse_content_range)
+                .and_then(|(_, _, t)| t)
+        } else {
+            content_length
+        };
+        head = Arc::new(fresh_head(total));
+    }
+    if new_head {
+        shared
+            .store
+            .save_head(key, index, &head)
+            .map_err(|e| Fail::Fatal(format!("storing the response head: {e}")))?;
+        reg.set_head(index, head.clone(), integrity.is_none());
+    }
+    let expected_end = if !has_body {
+        Some(offset)
+    } else if status == 206 && offset > 0 {
+        head.total_len
+    } else {
+        content_length.map(|l| l + offset)
+    };
+
+    let mut reader = resp.into_body().into_reader();
+    let mut written = offset;
+    let streamed: Result<(), Fail> = BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        loop {
+            let n = match reader.read(&mut buf[..]) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) => {
+                    if reg.must_stop(index) {
+                        return Err(Fail::Stopped);
+                    }
+                    return Err(Fail::Retry(format!("reading the response body: {e}")));
+                }
+            };
+            if expected_end.is_some_and(|end| written + n as u64 > end) {
+                return Err(Fail::Retry("the server sent more than it announced".into()));
+            }
+            reg.reserve(shared, index, n as u64)
+                .map_err(|_| Fail::Stopped)?;
+            if let Err(e) = file.write_all(&buf[..n]) {
+                reg.unreserve(shared, n as u64);
+                return Err(storage_failure(shared, reg, e));
+            }
+            if let Some(h) = hasher.as_mut() {
+                h.update(&buf[..n]);
+            }
+            reg.commit(shared, index, n as u64);
+            written += n as u64;
+        }
+    });
+    streamed?;
+    if let Some(end) = expected_end {
+        if written != end {
+            return Err(Fail::Retry(format!(
+                "the body ended after {written} of {end} bytes"
+            )));
+        }
+    }
+    complete(shared, reg, index, file, &part_path, hasher, integrity)
+}
+
+/// The body is all there: sync it, check integrity, make it the record's body.
+fn complete(
+    shared: &Shared,
+    reg: &Arc<Registration>,
+    index: usize,
+    file: File,
+    part_path: &std::path::Path,
+    hasher: Option<Hasher>,
+    integrity: Option<&Integrity>,
+) -> Result<(), Fail> {
+    file.sync_data()
+        .map_err(|e| storage_failure(shared, reg, e))?;
+    drop(file);
+    if let (Some(i), Some(h)) = (integrity, hasher) {
+        if !i.matches(h) {
+            let _ = std::fs::remove_file(part_path);
+            reg.reset_body(shared, index);
+            return Err(Fail::Fatal(
+                "the body does not match its integrity metadata".into(),
+            ));
+        }
+    }
+    let body_path = shared.store.body_path(reg.key(), index);
+    std::fs::rename(part_path, &body_path).map_err(|e| storage_failure(shared, reg, e))?;
+    reg.finish(shared, index, Outcome::Done);
+    Ok(())
+}
+
+fn hash_prefix(path: &std::path::Path, len: u64, h: &mut Hasher) -> std::io::Result<()> {
+    let mut f = store::open_read(path)?.take(len);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        h.update(&buf[..n]);
+    }
+}
+
+/// A write to the store failed: a full disk fails the fetch with `quota-exceeded`, anything
+/// else fails this request.
+fn storage_failure(shared: &Shared, reg: &Arc<Registration>, e: std::io::Error) -> Fail {
+    if is_disk_full(&e) {
+        reg.fail_now(shared, FailureReason::QuotaExceeded);
+        Fail::Stopped
+    } else {
+        Fail::Fatal(format!("the store could not be written: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range_parsing() {
+        assert_eq!(parse_content_range("bytes 0-9/10"), Some((0, 9, Some(10))));
+        assert_eq!(parse_content_range("bytes 5-9/*"), Some((5, 9, None)));
+        assert_eq!(parse_content_range("bytes 5-4/10"), None);
+        assert_eq!(parse_content_range("bytes 5-10/10"), None);
+        assert_eq!(parse_content_range("items 0-1/2"), None);
+        assert_eq!(parse_content_range("bytes */10"), None);
+    }
+}

@@ -1,0 +1,6 @@
+//! Shared helpers for integration tests: `mod common; use common::*;`
+#![allow(dead_code, unused_imports)]
+
+pub mod server;
+
+pub use server::*;
