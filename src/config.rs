@@ -135,7 +135,9 @@ impl Config {
         }
         let p = PathBuf::from(path);
         if !p.is_file() {
-            return Err(Error::invalid(format!("CA file {path} is not a readable file")));
+            return Err(Error::invalid(format!(
+                "CA file {path} is not a readable file"
+            )));
         }
         self.ca_file = Some(p);
         Ok(())

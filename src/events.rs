@@ -207,10 +207,10 @@ impl Events {
                         self.manual_cv.wait(&mut q);
                     }
                     Some(d) => {
-                        if Instant::now() >= d || self.manual_cv.wait_until(&mut q, d).timed_out() {
-                            if q.items.is_empty() {
-                                return Ok(0);
-                            }
+                        let timed_out =
+                            Instant::now() >= d || self.manual_cv.wait_until(&mut q, d).timed_out();
+                        if timed_out && q.items.is_empty() {
+                            return Ok(0);
                         }
                     }
                 }
@@ -304,7 +304,9 @@ fn event_loop(events: &Events, rx: Receiver<Delivery>, interval: Duration) {
             .map(|(k, _)| *k)
             .collect();
         for key in due {
-            let Some(t) = timers.get_mut(&key) else { continue };
+            let Some(t) = timers.get_mut(&key) else {
+                continue;
+            };
             t.due = None;
             t.last = Some(now);
             t.reg.progress_queued.store(false, Ordering::Release);

@@ -83,7 +83,7 @@ impl Integrity {
     /// Whether a finished hasher's digest matches.
     pub fn matches(&self, hasher: Hasher) -> bool {
         let digest = hasher.finish();
-        self.digests.iter().any(|d| *d == digest)
+        self.digests.contains(&digest)
     }
 }
 

@@ -118,8 +118,7 @@ impl Manager {
         }
         let store = Store::open(&config.store_dir)?;
         let agent = crate::net::build_agent(&config)?;
-        let (events, event_thread) =
-            Events::start(config.dispatch, config.progress_interval)?;
+        let (events, event_thread) = Events::start(config.dispatch, config.progress_interval)?;
         let (jobs, rx) = scheduler::channel();
         let workers = config.max_connections;
         let used = store.usage();
@@ -369,8 +368,7 @@ impl Manager {
         if shared.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        let regs: Vec<Arc<Registration>> =
-            shared.registrations.lock().values().cloned().collect();
+        let regs: Vec<Arc<Registration>> = shared.registrations.lock().values().cloned().collect();
         for r in &regs {
             r.cancel.cancel();
             r.changed.notify_all();

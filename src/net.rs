@@ -12,8 +12,7 @@ use std::sync::{Arc, Weak};
 use parking_lot::Mutex;
 use ureq::unversioned::resolver::DefaultResolver;
 use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, ShutdownHandle,
-    Transport,
+    Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, ShutdownHandle, Transport,
 };
 
 use crate::cancel::{CancelToken, Conn};
@@ -77,6 +76,9 @@ pub(crate) fn build_agent(config: &Config) -> Result<ureq::Agent> {
     ))
 }
 
+type RegisterShutdown =
+    dyn Fn(Weak<dyn ShutdownHandle>) -> std::result::Result<(), ureq::Error> + Send + Sync;
+
 #[derive(Debug)]
 struct CancellableConnector(DefaultConnector);
 
@@ -91,9 +93,7 @@ impl Connector<()> for CancellableConnector {
         let captured: Arc<Mutex<Option<Weak<dyn ShutdownHandle>>>> = Arc::new(Mutex::new(None));
         let outer = details.register_shutdown.clone();
         let slot = captured.clone();
-        let register: Arc<
-            dyn Fn(Weak<dyn ShutdownHandle>) -> std::result::Result<(), ureq::Error> + Send + Sync,
-        > = Arc::new(move |h: Weak<dyn ShutdownHandle>| {
+        let register: Arc<RegisterShutdown> = Arc::new(move |h: Weak<dyn ShutdownHandle>| {
             let mut s = slot.lock();
             if s.is_none() {
                 *s = Some(h.clone());

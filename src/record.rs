@@ -211,8 +211,16 @@ mod tests {
     #[test]
     fn non_get_matches_only_with_ignore_method() {
         let r = rec("http://h/a", "POST", &[], None);
-        assert!(!matches(&q("http://h/a", "GET", &[]), &r, QueryOptions::default()));
-        assert!(!matches(&q("http://h/a", "POST", &[]), &r, QueryOptions::default()));
+        assert!(!matches(
+            &q("http://h/a", "GET", &[]),
+            &r,
+            QueryOptions::default()
+        ));
+        assert!(!matches(
+            &q("http://h/a", "POST", &[]),
+            &r,
+            QueryOptions::default()
+        ));
         let o = QueryOptions {
             ignore_method: true,
             ..Default::default()
@@ -222,10 +230,23 @@ mod tests {
 
     #[test]
     fn vary_compares_named_headers() {
-        let r = rec("http://h/a", "GET", &[("Accept-Language", "de")], Some("accept-language"));
+        let r = rec(
+            "http://h/a",
+            "GET",
+            &[("Accept-Language", "de")],
+            Some("accept-language"),
+        );
         let o = QueryOptions::default();
-        assert!(matches(&q("http://h/a", "GET", &[("accept-language", "de")]), &r, o));
-        assert!(!matches(&q("http://h/a", "GET", &[("accept-language", "fr")]), &r, o));
+        assert!(matches(
+            &q("http://h/a", "GET", &[("accept-language", "de")]),
+            &r,
+            o
+        ));
+        assert!(!matches(
+            &q("http://h/a", "GET", &[("accept-language", "fr")]),
+            &r,
+            o
+        ));
         assert!(!matches(&q("http://h/a", "GET", &[]), &r, o));
         let iv = QueryOptions {
             ignore_vary: true,

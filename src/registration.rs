@@ -240,7 +240,9 @@ impl Registration {
     pub(crate) fn shared(&self) -> Result<Arc<Shared>> {
         match self.shared.upgrade() {
             Some(s) if !s.is_closed() => Ok(s),
-            _ => Err(Error::Closed("the manager of this registration is closed".into())),
+            _ => Err(Error::Closed(
+                "the manager of this registration is closed".into(),
+            )),
         }
     }
 
@@ -325,13 +327,10 @@ impl Registration {
         }
         self.changed.notify_all();
         shared.forget(self);
+        // `downloaded` includes bytes a stopping transfer reserved but has not written yet.
         let freed = {
             let s = self.state.lock();
-            s.records.iter().map(|r| r.stored).sum::<u64>()
-                + s.records
-                    .iter()
-                    .map(|r| r.request.body_len.unwrap_or(0))
-                    .sum::<u64>()
+            s.downloaded + s.upload_total
         };
         let _persisting = self.persist_lock.lock();
         shared.store.remove_fetch(&self.key)?;
@@ -344,7 +343,9 @@ impl Registration {
         if s.records_available {
             Ok(())
         } else {
-            Err(Error::InvalidState("the records are no longer available".into()))
+            Err(Error::InvalidState(
+                "the records are no longer available".into(),
+            ))
         }
     }
 
@@ -374,7 +375,11 @@ impl Registration {
     }
 
     /// responseReady: waits until the head of record `index` is known.
-    pub fn response_head(&self, index: usize, timeout: Option<Duration>) -> Result<Arc<ResponseHead>> {
+    pub fn response_head(
+        &self,
+        index: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Arc<ResponseHead>> {
         let deadline = wait_deadline(timeout);
         let mut s = self.state.lock();
         loop {
@@ -387,7 +392,9 @@ impl Registration {
             }
             match &rec.outcome {
                 Outcome::Aborted => {
-                    return Err(Error::Aborted("the fetch was aborted before this response".into()))
+                    return Err(Error::Aborted(
+                        "the fetch was aborted before this response".into(),
+                    ))
                 }
                 Outcome::Failed(why) => return Err(Error::FetchFailed(why.clone())),
                 Outcome::Done | Outcome::Pending => {}
@@ -415,7 +422,9 @@ impl Registration {
             match &s.records[index].outcome {
                 Outcome::Done => return Ok(()),
                 Outcome::Aborted => {
-                    return Err(Error::Aborted("the fetch stopped before this body was complete".into()))
+                    return Err(Error::Aborted(
+                        "the fetch stopped before this body was complete".into(),
+                    ))
                 }
                 Outcome::Failed(why) => return Err(Error::FetchFailed(why.clone())),
                 Outcome::Pending => {}
@@ -549,7 +558,12 @@ impl Registration {
 
     /// Reserves `n` more body bytes for record `index`: checks the download total and the
     /// quota. On failure the fetch fails at once and nothing may be written.
-    pub(crate) fn reserve(self: &Arc<Self>, shared: &Shared, index: usize, n: u64) -> std::result::Result<(), Stop> {
+    pub(crate) fn reserve(
+        self: &Arc<Self>,
+        shared: &Shared,
+        index: usize,
+        n: u64,
+    ) -> std::result::Result<(), Stop> {
         let over_total = {
             let s = self.state.lock();
             if s.result != FetchResult::None || s.records[index].outcome != Outcome::Pending {
@@ -577,8 +591,11 @@ impl Registration {
 
     /// Undoes a reservation whose bytes could not be written.
     pub(crate) fn unreserve(&self, shared: &Shared, n: u64) {
-        self.state.lock().downloaded -= n;
-        shared.release_quota(n);
+        let mut s = self.state.lock();
+        s.downloaded -= n;
+        if s.records_available {
+            shared.release_quota(n);
+        }
     }
 
     /// `n` reserved bytes of record `index` are now stored.
@@ -757,12 +774,8 @@ impl Registration {
         let mut downloaded = 0;
         let mut upload_total = 0;
         let mut uploaded = 0;
-        for (i, ((req, head), (stored_len, complete))) in stored
-            .requests
-            .iter()
-            .zip(heads)
-            .zip(sizes)
-            .enumerate()
+        for (i, ((req, head), (stored_len, complete))) in
+            stored.requests.iter().zip(heads).zip(sizes).enumerate()
         {
             let mut r = RecordState::new(Arc::new(req.clone()));
             r.head = head.map(Arc::new);
@@ -845,7 +858,8 @@ impl Registration {
             let mut to = std::fs::File::create(&tmp)
                 .map_err(|e| Error::io("creating the destination", e))?;
             std::io::copy(&mut from, &mut to).map_err(|e| Error::io("copying the body", e))?;
-            to.sync_all().map_err(|e| Error::io("syncing the destination", e))?;
+            to.sync_all()
+                .map_err(|e| Error::io("syncing the destination", e))?;
             std::fs::rename(&tmp, dest).map_err(|e| Error::io("renaming the destination", e))
         })();
         if res.is_err() {

@@ -323,10 +323,10 @@ impl Store {
             match parsed {
                 Ok(state) => loaded.push(LoadedFetch { key, state }),
                 Err(why) => {
-                    let dest = self.root.join("quarantine").join(format!(
-                        "{key}-{}",
-                        crate::util::unique_suffix()
-                    ));
+                    let dest = self
+                        .root
+                        .join("quarantine")
+                        .join(format!("{key}-{}", crate::util::unique_suffix()));
                     let _ = fs::rename(entry.path(), &dest);
                     problems.push(format!(
                         "fetch directory {key} could not be loaded ({why}); moved to {}",

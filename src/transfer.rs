@@ -261,9 +261,7 @@ fn send(
         };
         redirects += 1;
         if redirects > MAX_REDIRECTS {
-            return Err(Fail::Fatal(format!(
-                "more than {MAX_REDIRECTS} redirects"
-            )));
+            return Err(Fail::Fatal(format!("more than {MAX_REDIRECTS} redirects")));
         }
         let next = url
             .join(&location)

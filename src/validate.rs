@@ -71,7 +71,9 @@ pub fn check_fetchable_url(url: &url::Url) -> Result<()> {
         )));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(Error::invalid("URL must not contain a username or password"));
+        return Err(Error::invalid(
+            "URL must not contain a username or password",
+        ));
     }
     if url.host().is_none() {
         return Err(Error::invalid("URL has no host"));
@@ -101,7 +103,9 @@ pub fn is_token(s: &str) -> bool {
 /// are uppercased as the Fetch standard does.
 pub fn normalize_method(method: &str) -> Result<String> {
     if !is_token(method) {
-        return Err(Error::invalid(format!("method {method:?} is not an HTTP token")));
+        return Err(Error::invalid(format!(
+            "method {method:?} is not an HTTP token"
+        )));
     }
     let upper = method.to_ascii_uppercase();
     if matches!(upper.as_str(), "CONNECT" | "TRACE" | "TRACK") {
@@ -128,7 +132,9 @@ pub fn check_header_value(value: &str) -> Result<()> {
 /// Validates a header; returns the normalized pair, or `None` for a header the library owns.
 pub fn normalize_header(name: &str, value: &str) -> Result<Option<(String, String)>> {
     if !is_token(name) {
-        return Err(Error::invalid(format!("header name {name:?} is not an HTTP token")));
+        return Err(Error::invalid(format!(
+            "header name {name:?} is not an HTTP token"
+        )));
     }
     check_header_value(value)?;
     if LIBRARY_OWNED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {

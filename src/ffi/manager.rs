@@ -7,8 +7,8 @@ use super::registration::bgfetch_registration;
 use super::status::*;
 use super::strings::bgfetch_strings;
 use super::{
-    boundary, boundary_value, cstring, into_raw, timeout_of, try_out, try_ref,
-    try_slice, try_str, UserData,
+    boundary, boundary_value, cstring, into_raw, timeout_of, try_out, try_ref, try_slice, try_str,
+    UserData,
 };
 use crate::error::Error;
 use crate::manager::Manager;
@@ -36,7 +36,11 @@ pub struct bgfetch_manager {
 /// - It may call any `bgfetch_` function (including `bgfetch_registration_release` on `reg`),
 ///   except `bgfetch_manager_close` of its own manager, which must be called from another thread.
 pub type bgfetch_event_callback = Option<
-    unsafe extern "C" fn(userdata: *mut c_void, type_: bgfetch_event_type, reg: *mut bgfetch_registration),
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        type_: bgfetch_event_type,
+        reg: *mut bgfetch_registration,
+    ),
 >;
 
 /// Opens the manager of `c`'s store: creates the directory (0700) if needed, takes the store
@@ -80,7 +84,9 @@ pub extern "C" fn bgfetch_manager_close(m: *mut bgfetch_manager) {
 /// readability only; do not read or close it. -1 in THREAD mode or for NULL.
 #[no_mangle]
 pub extern "C" fn bgfetch_manager_event_fd(m: *const bgfetch_manager) -> c_int {
-    boundary_value(-1, || Ok(try_ref(m, "manager")?.inner.event_fd().unwrap_or(-1)))
+    boundary_value(-1, || {
+        Ok(try_ref(m, "manager")?.inner.event_fd().unwrap_or(-1))
+    })
 }
 
 /// In `BGFETCH_DISPATCH_MANUAL` mode: runs the pending callbacks on this thread, waiting up to

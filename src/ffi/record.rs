@@ -50,7 +50,10 @@ pub extern "C" fn bgfetch_records_len(rs: *const bgfetch_records) -> usize {
 
 /// Record `i`, borrowed from the list (do not free it), or NULL if out of range.
 #[no_mangle]
-pub extern "C" fn bgfetch_records_get(rs: *const bgfetch_records, i: usize) -> *const bgfetch_record {
+pub extern "C" fn bgfetch_records_get(
+    rs: *const bgfetch_records,
+    i: usize,
+) -> *const bgfetch_record {
     boundary_value(std::ptr::null(), || {
         let rs = try_ref(rs, "records")?;
         Ok(rs
@@ -72,13 +75,17 @@ pub extern "C" fn bgfetch_records_free(rs: *mut bgfetch_records) {
 /// The request URL (absolute, without fragment). Borrowed from the record. NULL for NULL.
 #[no_mangle]
 pub extern "C" fn bgfetch_record_url(rec: *const bgfetch_record) -> *const c_char {
-    boundary_value(std::ptr::null(), || Ok(try_ref(rec, "record")?.url.as_ptr()))
+    boundary_value(std::ptr::null(), || {
+        Ok(try_ref(rec, "record")?.url.as_ptr())
+    })
 }
 
 /// The request method. Borrowed from the record. NULL for NULL.
 #[no_mangle]
 pub extern "C" fn bgfetch_record_method(rec: *const bgfetch_record) -> *const c_char {
-    boundary_value(std::ptr::null(), || Ok(try_ref(rec, "record")?.method.as_ptr()))
+    boundary_value(std::ptr::null(), || {
+        Ok(try_ref(rec, "record")?.method.as_ptr())
+    })
 }
 
 /// Number of request headers. 0 for NULL.

@@ -9,8 +9,8 @@ use super::record::{bgfetch_record, bgfetch_records};
 use super::request::bgfetch_request;
 use super::status::*;
 use super::{
-    boundary, boundary_value, cstring, free_raw, into_raw, timeout_of, try_out, try_ref,
-    try_str, UserData,
+    boundary, boundary_value, cstring, free_raw, into_raw, timeout_of, try_out, try_ref, try_str,
+    UserData,
 };
 use crate::error::Error;
 use crate::record::{Query, QueryOptions};
@@ -128,7 +128,10 @@ pub extern "C" fn bgfetch_registration_records_available(r: *const bgfetch_regis
 #[no_mangle]
 pub extern "C" fn bgfetch_registration_title(r: *const bgfetch_registration) -> *mut c_char {
     boundary_value(std::ptr::null_mut(), || {
-        let t = try_ref(r, "registration")?.inner.title().unwrap_or_default();
+        let t = try_ref(r, "registration")?
+            .inner
+            .title()
+            .unwrap_or_default();
         Ok(cstring(&t).into_raw())
     })
 }

@@ -4,9 +4,7 @@ use std::ffi::{c_char, CString};
 use std::sync::Arc;
 
 use super::status::*;
-use super::{
-    boundary, boundary_value, cstring, free_raw, timeout_of, try_out, try_ref, try_str,
-};
+use super::{boundary, boundary_value, cstring, free_raw, timeout_of, try_out, try_ref, try_str};
 use crate::error::Error;
 use crate::record::ResponseHead;
 use crate::registration::Registration;
@@ -52,7 +50,10 @@ impl bgfetch_response {
                 .iter()
                 .map(|(n, v)| (cstring(n), cstring(v)))
                 .collect(),
-            combined: combined.into_iter().map(|(n, v)| (n, cstring(&v))).collect(),
+            combined: combined
+                .into_iter()
+                .map(|(n, v)| (n, cstring(&v)))
+                .collect(),
             body_path,
             reg,
             index,
@@ -76,7 +77,9 @@ pub extern "C" fn bgfetch_response_ok(res: *const bgfetch_response) -> bool {
 /// The final URL, after redirects. Borrowed from the response. NULL for NULL.
 #[no_mangle]
 pub extern "C" fn bgfetch_response_url(res: *const bgfetch_response) -> *const c_char {
-    boundary_value(std::ptr::null(), || Ok(try_ref(res, "response")?.url.as_ptr()))
+    boundary_value(std::ptr::null(), || {
+        Ok(try_ref(res, "response")?.url.as_ptr())
+    })
 }
 
 /// The value of header `name` (case-insensitive; several of one name joined with ", "), or NULL
@@ -138,7 +141,10 @@ pub extern "C" fn bgfetch_response_complete(res: *const bgfetch_response) -> boo
 /// Blocks until the body is complete (-1 forever, 0 poll): `BGFETCH_E_ABORTED` /
 /// `BGFETCH_E_FETCH_FAILED` if it can never complete, `BGFETCH_E_TIMEOUT` if time runs out.
 #[no_mangle]
-pub extern "C" fn bgfetch_response_wait(res: *const bgfetch_response, timeout_ms: i64) -> bgfetch_status {
+pub extern "C" fn bgfetch_response_wait(
+    res: *const bgfetch_response,
+    timeout_ms: i64,
+) -> bgfetch_status {
     boundary(|| {
         let res = try_ref(res, "response")?;
         res.reg.wait_body(res.index, timeout_of(timeout_ms)?)
