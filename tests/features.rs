@@ -1,0 +1,230 @@
+//! Rust tests of uploads, Vary, integrity, updateUI and the dispatch modes.
+
+mod common;
+use common::*;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use bgfetch::*;
+use sha2::Digest;
+
+const WAIT: Option<Duration> = Some(Duration::from_secs(30));
+
+fn config(server: &TestServer, name: &str) -> Config {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "features-{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut c = Config::new(dir);
+    c.set_base_url(&server.base()).unwrap();
+    c.set_retries(1, 0).unwrap();
+    c.set_progress_interval(20);
+    c
+}
+
+fn read_all(reg: &Registration, index: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let n = reg.read_body(index, out.len() as u64, &mut buf).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
+fn sri(data: &[u8]) -> String {
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(data))
+    )
+}
+
+#[test]
+fn uploads_are_stored_sent_and_counted() {
+    let server = TestServer::start();
+    let m = Manager::open(config(&server, "upload")).unwrap();
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let mut put = Request::new("/echo?read_rate=600000");
+    put.set_method("put").unwrap();
+    put.add_header("X-Kind", "episode").unwrap();
+    put.set_body(&body);
+    let reg = m.fetch("up", &[put], &FetchOptions::default()).unwrap();
+    assert_eq!(reg.snapshot().upload_total, 300_000);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    reg.set_progress_callback(Some(Arc::new(move |r: &Arc<Registration>| {
+        s.lock().unwrap().push(r.snapshot().uploaded);
+    })))
+    .unwrap();
+    reg.wait(WAIT).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(reg.snapshot().uploaded, 300_000);
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().any(|&u| u > 0 && u < 300_000),
+        "uploaded never seen rising: {seen:?}"
+    );
+    let echo = String::from_utf8(read_all(&reg, 0)).unwrap();
+    let sum: u64 = body.iter().map(|&b| b as u64).sum::<u64>() % (1 << 32);
+    assert!(echo.contains("\"method\":\"PUT\""), "{echo}");
+    assert!(echo.contains("\"length\":300000"), "{echo}");
+    assert!(echo.contains(&format!("\"sum\":{sum}")), "{echo}");
+    assert!(echo.contains("\"x-kind\":\"episode\""), "{echo}");
+    let req = reg.record_request(0);
+    assert_eq!(req.method, "PUT");
+    // A non-GET record matches only with ignore_method.
+    let q = Query {
+        url: url::Url::parse(&server.url("/echo?read_rate=600000")).unwrap(),
+        method: "GET".into(),
+        headers: vec![],
+    };
+    assert!(reg.match_all(Some(&q), QueryOptions::default()).unwrap().is_empty());
+    let im = QueryOptions {
+        ignore_method: true,
+        ..Default::default()
+    };
+    assert_eq!(reg.match_all(Some(&q), im).unwrap(), vec![0]);
+}
+
+#[test]
+fn vary_is_honoured_unless_ignored() {
+    let server = TestServer::start();
+    let m = Manager::open(config(&server, "vary")).unwrap();
+    let mut r = Request::new("/echo?vary=Accept-Language");
+    r.add_header("Accept-Language", "de").unwrap();
+    let reg = m.fetch("v", &[r], &FetchOptions::default()).unwrap();
+    reg.wait(WAIT).unwrap();
+    let q = |lang: Option<&str>| Query {
+        url: url::Url::parse(&server.url("/echo?vary=Accept-Language")).unwrap(),
+        method: "GET".into(),
+        headers: lang
+            .map(|l| vec![("accept-language".to_string(), l.to_string())])
+            .unwrap_or_default(),
+    };
+    let o = QueryOptions::default();
+    assert_eq!(reg.match_all(Some(&q(Some("de"))), o).unwrap(), vec![0]);
+    assert!(reg.match_all(Some(&q(Some("fr"))), o).unwrap().is_empty());
+    assert!(reg.match_all(Some(&q(None)), o).unwrap().is_empty());
+    let iv = QueryOptions {
+        ignore_vary: true,
+        ..o
+    };
+    assert_eq!(reg.match_all(Some(&q(Some("fr"))), iv).unwrap(), vec![0]);
+}
+
+#[test]
+fn integrity_match_and_mismatch() {
+    let server = TestServer::start();
+    let m = Manager::open(config(&server, "sri")).unwrap();
+    let mut good = Request::new("/bytes/100000?seed=4");
+    good.set_integrity(&sri(&pattern(100_000, 4))).unwrap();
+    let mut bad = Request::new("/bytes/100000?seed=5");
+    bad.set_integrity(&sri(&pattern(100_000, 4))).unwrap();
+    let reg = m.fetch("s", &[good, bad], &FetchOptions::default()).unwrap();
+    reg.wait(WAIT).unwrap();
+    let s = reg.snapshot();
+    assert_eq!(s.failure_reason, FailureReason::FetchError);
+    assert_eq!(read_all(&reg, 0), pattern(100_000, 4));
+    assert!(matches!(reg.response_head(1, WAIT), Err(Error::FetchFailed(_))));
+    assert!(!reg.body_path(1).unwrap().exists());
+}
+
+#[test]
+fn update_ui_replaces_title_and_icons_durably() {
+    let server = TestServer::start();
+    let cfg = config(&server, "ui");
+    let m = Manager::open(cfg.clone()).unwrap();
+    let opts = FetchOptions {
+        title: Some("Episode 5".into()),
+        icons: vec![Icon {
+            src: "/ep-5-icon.png".into(),
+            sizes: "300x300".into(),
+            type_: "image/png".into(),
+            label: String::new(),
+        }],
+        download_total: 0,
+    };
+    let reg = m.fetch("ui", &[Request::new("/bytes/1")], &opts).unwrap();
+    assert_eq!(reg.title().as_deref(), Some("Episode 5"));
+    let icon = Icon {
+        src: "/new.png".into(),
+        ..Default::default()
+    };
+    reg.update_ui(Some("Episode 5 (done)"), Some(std::slice::from_ref(&icon)))
+        .unwrap();
+    reg.wait(WAIT).unwrap();
+    drop(m);
+    let m = Manager::open(cfg).unwrap();
+    let reg = m.get("ui").unwrap().unwrap();
+    assert_eq!(reg.title().as_deref(), Some("Episode 5 (done)"));
+    assert_eq!(reg.icons(), vec![icon]);
+}
+
+#[test]
+fn manual_dispatch_runs_callbacks_only_inside_dispatch() {
+    let server = TestServer::start();
+    let mut cfg = config(&server, "manual");
+    cfg.set_dispatch(DispatchMode::Manual);
+    let m = Manager::open(cfg).unwrap();
+    let fd = m.event_fd().expect("an event fd in manual mode");
+    let calls: Arc<Mutex<Vec<(String, std::thread::ThreadId)>>> = Arc::default();
+    let c = calls.clone();
+    m.set_event_callback(Some(Arc::new(move |k, _r: &Arc<Registration>| {
+        c.lock()
+            .unwrap()
+            .push((format!("{k:?}"), std::thread::current().id()));
+    })))
+    .unwrap();
+    let reg = m
+        .fetch("m", &[Request::new("/bytes/1000")], &FetchOptions::default())
+        .unwrap();
+    let c = calls.clone();
+    reg.set_progress_callback(Some(Arc::new(move |_r: &Arc<Registration>| {
+        c.lock()
+            .unwrap()
+            .push(("progress".into(), std::thread::current().id()));
+    })))
+    .unwrap();
+    reg.wait(WAIT).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(calls.lock().unwrap().is_empty(), "a callback ran outside dispatch");
+    assert!(fd_readable(fd), "the event fd is not readable with callbacks pending");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !calls.lock().unwrap().iter().any(|c| c.0 == "Success") {
+        m.dispatch(Some(Duration::from_millis(100))).unwrap();
+        assert!(Instant::now() < deadline);
+    }
+    assert!(!fd_readable(fd), "the event fd stays readable after dispatch");
+    let me = std::thread::current().id();
+    assert!(calls.lock().unwrap().iter().all(|c| c.1 == me));
+    assert_eq!(m.dispatch(Some(Duration::ZERO)).unwrap(), 0);
+}
+
+fn fd_readable(fd: std::os::fd::RawFd) -> bool {
+    pipe_unread(fd) > 0
+}
+
+fn pipe_unread(fd: std::os::fd::RawFd) -> usize {
+    // FIONREAD through libc: test code may use it.
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int; `fd` is the manager's live pipe.
+    let r = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
+    assert_eq!(r, 0);
+    n as usize
+}
+
+#[test]
+fn thread_mode_has_no_event_fd_and_refuses_dispatch() {
+    let server = TestServer::start();
+    let m = Manager::open(config(&server, "thread")).unwrap();
+    assert!(m.event_fd().is_none());
+    assert!(matches!(m.dispatch(Some(Duration::ZERO)), Err(Error::InvalidState(_))));
+}
