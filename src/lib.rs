@@ -43,6 +43,15 @@ pub use store::StoredRequest;
 pub use transfer::parse_content_range;
 pub use validate::{resolve_url, MAX_ID_LEN};
 
+/// Entry points for fuzzing and property tests of the parsers (not a stable API).
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::integrity::Integrity;
+    pub use crate::store::parse_state;
+    pub use crate::transfer::parse_content_range;
+    pub use crate::validate::{check_id, normalize_header, normalize_method, resolve_url};
+}
+
 #[cfg(test)]
 mod send_sync {
     fn assert_send_sync<T: Send + Sync>() {}

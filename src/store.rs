@@ -78,6 +78,50 @@ pub struct StoredState {
     pub outcomes: Vec<Option<StoredOutcome>>,
 }
 
+/// Parses and checks a state file: format version, a valid id, valid requests, consistent
+/// outcomes. Never panics, whatever the bytes.
+pub fn parse_state(bytes: &[u8]) -> std::result::Result<StoredState, String> {
+    let s: StoredState = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if s.format != FORMAT_VERSION {
+        return Err(format!("unknown format version {}", s.format));
+    }
+    crate::validate::check_id(&s.id).map_err(|e| e.to_string())?;
+    if s.requests.is_empty() {
+        return Err("no requests".into());
+    }
+    if !s.outcomes.is_empty() && s.outcomes.len() != s.requests.len() {
+        return Err("outcomes do not match requests".into());
+    }
+    for r in &s.requests {
+        let url = url::Url::parse(&r.url).map_err(|e| format!("bad request URL: {e}"))?;
+        crate::validate::check_fetchable_url(&url).map_err(|e| e.to_string())?;
+        let method = crate::validate::normalize_method(&r.method).map_err(|e| e.to_string())?;
+        if method != r.method {
+            return Err("method not normalized".into());
+        }
+        for (n, v) in &r.headers {
+            if crate::validate::normalize_header(n, v)
+                .map_err(|e| e.to_string())?
+                .is_none()
+            {
+                return Err("a header the library owns".into());
+            }
+        }
+        if let Some(i) = &r.integrity {
+            crate::integrity::Integrity::parse(i).map_err(|e| e.to_string())?;
+        }
+    }
+    let result_ok = matches!(s.result.as_str(), "" | "success" | "failure");
+    let reason_ok = matches!(
+        s.failure_reason.as_str(),
+        "" | "aborted" | "bad-status" | "fetch-error" | "quota-exceeded" | "download-total-exceeded"
+    );
+    if !result_ok || !reason_ok {
+        return Err("bad result or failure reason".into());
+    }
+    Ok(s)
+}
+
 /// One loaded registration directory.
 pub struct LoadedFetch {
     /// Its key.
@@ -172,8 +216,17 @@ impl Store {
             Err(fs::TryLockError::Error(e)) => return Err(Error::io("locking the store", e)),
         }
         let fetches = dir.join("fetches");
-        create_dir_private(&fetches)?;
-        create_dir_private(&dir.join("quarantine"))?;
+        for sub in [&fetches, &dir.join("quarantine")] {
+            create_dir_private(sub)?;
+            let meta = fs::symlink_metadata(sub)
+                .map_err(|e| Error::io(&format!("inspecting {}", sub.display()), e))?;
+            if !meta.is_dir() {
+                return Err(Error::Io(format!(
+                    "{} is not a directory (a symlink is never followed out of the store)",
+                    sub.display()
+                )));
+            }
+        }
         Ok(Store {
             root: dir.to_path_buf(),
             fetches,
@@ -304,18 +357,15 @@ impl Store {
             }
             let path = entry.path().join("state.json");
             let parsed = open_read(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|f| {
-                    serde_json::from_reader::<_, StoredState>(std::io::BufReader::new(f))
-                        .map_err(|e| e.to_string())
+                .and_then(|mut f| {
+                    let mut bytes = Vec::new();
+                    std::io::Read::read_to_end(&mut f, &mut bytes).map(|_| bytes)
                 })
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| parse_state(&bytes))
                 .and_then(|s| {
-                    if s.format != FORMAT_VERSION {
-                        Err(format!("unknown format version {}", s.format))
-                    } else if key_for_id(&s.id) != key {
+                    if key_for_id(&s.id) != key {
                         Err("the id does not belong to this directory".into())
-                    } else if s.outcomes.len() != s.requests.len() && !s.outcomes.is_empty() {
-                        Err("outcomes do not match requests".into())
                     } else {
                         Ok(s)
                     }
