@@ -462,6 +462,7 @@ _table_lock = threading.Lock()
 _callbacks = {}                  # key -> _Entry
 _keys = itertools.count(1)
 _pending = {}                    # thread ident -> first exception raised in its callbacks
+_tls = threading.local()         # .active: managers whose callback runs on this thread
 
 
 class _Entry:
@@ -505,6 +506,23 @@ def _store_exception(entry, exc, what):
         pass
 
 
+def _enter_callback(entry):
+    manager = entry.manager()
+    active = getattr(_tls, "active", None)
+    if active is None:
+        active = _tls.active = []
+    active.append(manager)
+    return manager
+
+
+def _leave_callback():
+    _tls.active.pop()
+
+
+def _in_callback_of(manager):
+    return any(m is manager for m in getattr(_tls, "active", ()))
+
+
 def _raise_pending():
     """Re-raises the first exception stored for this thread by a failed callback."""
     if not _pending:
@@ -521,8 +539,8 @@ def _event_trampoline(userdata, kind, reg_ptr):
     if entry is None:
         return
     reg = None
+    manager = _enter_callback(entry)
     try:
-        manager = entry.manager()
         reg = Registration._for_event(manager, reg_ptr)
         entry.fn(_EVENT_KINDS.get(kind, str(kind)), reg)
     except BaseException as exc:  # noqa: B902 - nothing may unwind into C
@@ -530,6 +548,8 @@ def _event_trampoline(userdata, kind, reg_ptr):
     finally:
         if reg is not None and reg._borrowed:
             reg._detach()
+        reg = None
+        _leave_callback()
 
 
 @_PROGRESS_CB
@@ -539,16 +559,19 @@ def _progress_trampoline(userdata, reg_ptr):
         return
     reg = None
     borrowed = None
+    manager = _enter_callback(entry)
     try:
         reg = entry.owner() if entry.owner is not None else None
         if reg is None or reg._ptr_or_none() is None:
-            borrowed = reg = Registration._borrow(entry.manager(), reg_ptr)
+            borrowed = reg = Registration._borrow(manager, reg_ptr)
         entry.fn(reg)
     except BaseException as exc:  # noqa: B902 - nothing may unwind into C
         _store_exception(entry, exc, "progress")
     finally:
         if borrowed is not None:
             borrowed._detach()
+        reg = borrowed = None
+        _leave_callback()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -738,6 +761,8 @@ def _make_options(title=None, icons=None, download_total=0):
     try:
         if title is not None:
             _check(_c.options_set_title(opts, _enc(title, "title")))
+        if isinstance(icons, (str, collections.abc.Mapping)):
+            icons = [icons]
         for icon in icons or ():
             src, sizes, typ, label = _icon_fields(icon)
             _check(_c.options_add_icon(opts, _enc(src, "icon src"), _opt(sizes, "icon sizes"),
@@ -782,6 +807,7 @@ class Manager(Managed):
                  retries=None, progress_interval=None, ca_file=None, dispatch="thread",
                  allow_https_to_http=None):
         self._event_key = None
+        self._close_requested = False
         self._progress_keys = {}      # registration id -> table key of its progress callback
         self._keys_lock = threading.Lock()
         if dispatch not in _DISPATCH:
@@ -836,7 +862,21 @@ class Manager(Managed):
             _remove_entry(k)
 
     def close(self):
-        """Stops cleanly; unfinished fetches resume at the next open. Idempotent."""
+        """Stops cleanly; unfinished fetches resume at the next open. Idempotent.
+
+        The library forbids closing a manager from inside its own callbacks; called there
+        (or reached there by garbage collection), the close is deferred: with
+        ``dispatch="thread"`` to a helper thread, with ``"manual"`` to the end of the
+        ``dispatch()`` call that runs the callback."""
+        if self._ptr_value is None:
+            return
+        if _in_callback_of(self):
+            if self._dispatch_mode == "manual":
+                self._close_requested = True
+            elif not self._close_requested:
+                self._close_requested = True
+                threading.Thread(target=super().close, name="bgfetch-close").start()
+            return
         super().close()
 
     def __repr__(self):
@@ -942,20 +982,21 @@ class Manager(Managed):
         """MANUAL mode: runs pending callbacks on this thread, waiting up to ``timeout``
         seconds for the first (``None`` = forever). Returns how many ran. ``InvalidState``
         in THREAD mode."""
-        m = self._ptr()
+        if _in_callback_of(self):
+            raise InvalidState("dispatch() must not be called from inside a callback", 4)
         n = _u32(0)
-        if timeout is not None:
-            status = _c.manager_dispatch(m, _ms(timeout), ctypes.byref(n))
-            _raise_pending()
-            _check(status)
-            return n.value
         while True:
-            status = _c.manager_dispatch(m, _SLICE_MS, ctypes.byref(n))
+            m = self._ptr()
+            ms = _ms(timeout) if timeout is not None else _SLICE_MS
+            try:
+                status = _c.manager_dispatch(m, ms, ctypes.byref(n))
+            finally:
+                if self._close_requested:
+                    self.close()
             _raise_pending()
             _check(status)
-            if n.value:
+            if n.value or timeout is not None:
                 return n.value
-            m = self._ptr()
 
     def event_fd(self):
         """MANUAL mode: a file descriptor readable while callbacks wait for ``dispatch()``
@@ -1123,7 +1164,8 @@ class Registration(Managed):
         self._manager._set_progress(self, fn)
 
     def update_ui(self, title=None, icons=None):
-        """Changes the title and/or icons (``None`` keeps the current value)."""
+        """updateUI: changes the title and/or the icons; ``None`` (or, as the C API cannot
+        express "no icons", an empty list) keeps the current value."""
         rp = self._ptr()
         opts = _make_options(title, icons, 0)
         try:
