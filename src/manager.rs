@@ -153,19 +153,28 @@ impl Manager {
         let shared = &self.shared;
         let (loaded, problems) = shared.store.load_all();
         shared.problems.lock().extend(problems);
+        let mut restored = Vec::new();
         for lf in loaded {
             let n = lf.state.requests.len();
             let mut heads = Vec::with_capacity(n);
             let mut sizes = Vec::with_capacity(n);
             for i in 0..n {
-                heads.push(shared.store.load_head(&lf.key, i));
-                let body = std::fs::symlink_metadata(shared.store.body_path(&lf.key, i));
-                let part = std::fs::symlink_metadata(shared.store.part_path(&lf.key, i));
+                let head = shared.store.load_head(&lf.key, i);
+                let body_path = shared.store.body_path(&lf.key, i);
+                let part_path = shared.store.part_path(&lf.key, i);
+                if head.is_none() {
+                    // A body without its head cannot be exposed or resumed: start it again.
+                    let _ = std::fs::remove_file(&body_path);
+                    let _ = std::fs::remove_file(&part_path);
+                }
+                let body = std::fs::symlink_metadata(&body_path);
+                let part = std::fs::symlink_metadata(&part_path);
                 sizes.push(match (body, part) {
                     (Ok(b), _) if b.is_file() => (b.len(), true),
                     (_, Ok(p)) if p.is_file() => (p.len(), false),
                     _ => (0, false),
                 });
+                heads.push(head);
             }
             let state = match Registration::state_from_stored(&lf.state, heads, sizes) {
                 Ok(s) => s,
@@ -187,12 +196,19 @@ impl Manager {
                 .registrations
                 .lock()
                 .insert(lf.state.id.clone(), reg.clone());
+            restored.push(reg);
+        }
+        // Count what the store really holds, now that orphans are gone.
+        shared
+            .used_bytes
+            .store(shared.store.usage(), Ordering::Release);
+        for reg in restored {
             let (result, unfinished) = {
                 let s = reg.state.lock();
                 (s.result, s.unfinished)
             };
             if result != FetchResult::None {
-                shared.events.hold(reg.clone());
+                shared.events.hold(reg);
             } else if unfinished == 0 {
                 // Every body was complete but the crash came before the fetch settled.
                 reg.settle_recovered(shared);

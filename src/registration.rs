@@ -397,7 +397,10 @@ impl Registration {
                     ))
                 }
                 Outcome::Failed(why) => return Err(Error::FetchFailed(why.clone())),
-                Outcome::Done | Outcome::Pending => {}
+                Outcome::Done => {
+                    return Err(Error::FetchFailed("the response head was lost".into()))
+                }
+                Outcome::Pending => {}
             }
             if self.shared.upgrade().is_none_or(|sh| sh.is_closed()) {
                 return Err(Error::Closed("the manager was closed".into()));
@@ -784,7 +787,10 @@ impl Registration {
             upload_total += req.body_len.unwrap_or(0);
             let outcome = if settled {
                 match stored.outcomes.get(i).copied().flatten() {
-                    Some(StoredOutcome::Done) => Outcome::Done,
+                    Some(StoredOutcome::Done) if r.head.is_some() && complete => Outcome::Done,
+                    Some(StoredOutcome::Done) => {
+                        Outcome::Failed("the stored response was lost".into())
+                    }
                     Some(StoredOutcome::Failed) => Outcome::Failed("the request failed".into()),
                     _ => Outcome::Aborted,
                 }

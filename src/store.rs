@@ -114,7 +114,11 @@ pub fn parse_state(bytes: &[u8]) -> std::result::Result<StoredState, String> {
     let result_ok = matches!(s.result.as_str(), "" | "success" | "failure");
     let reason_ok = matches!(
         s.failure_reason.as_str(),
-        "" | "aborted" | "bad-status" | "fetch-error" | "quota-exceeded" | "download-total-exceeded"
+        "" | "aborted"
+            | "bad-status"
+            | "fetch-error"
+            | "quota-exceeded"
+            | "download-total-exceeded"
     );
     if !result_ok || !reason_ok {
         return Err("bad result or failure reason".into());
@@ -356,6 +360,12 @@ impl Store {
                 continue;
             }
             let path = entry.path().join("state.json");
+            if matches!(fs::symlink_metadata(&path), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+            {
+                // A registration whose `fetch` never returned: it never existed for the host.
+                let _ = fs::remove_dir_all(entry.path());
+                continue;
+            }
             let parsed = open_read(&path)
                 .and_then(|mut f| {
                     let mut bytes = Vec::new();

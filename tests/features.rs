@@ -51,13 +51,15 @@ fn sri(data: &[u8]) -> String {
 fn uploads_are_stored_sent_and_counted() {
     let server = TestServer::start();
     let m = Manager::open(config(&server, "upload")).unwrap();
-    let body: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
-    let mut put = Request::new("/echo?read_rate=600000");
+    // Larger than what the loopback socket buffers can absorb, so the slow reader shows.
+    const LEN: u32 = 16 << 20;
+    let body: Vec<u8> = (0..LEN).map(|i| (i % 253) as u8).collect();
+    let mut put = Request::new("/echo?read_rate=16000000");
     put.set_method("put").unwrap();
     put.add_header("X-Kind", "episode").unwrap();
     put.set_body(&body);
     let reg = m.fetch("up", &[put], &FetchOptions::default()).unwrap();
-    assert_eq!(reg.snapshot().upload_total, 300_000);
+    assert_eq!(reg.snapshot().upload_total, LEN as u64);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
     reg.set_progress_callback(Some(Arc::new(move |r: &Arc<Registration>| {
@@ -66,27 +68,30 @@ fn uploads_are_stored_sent_and_counted() {
     .unwrap();
     reg.wait(WAIT).unwrap();
     std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(reg.snapshot().uploaded, 300_000);
+    assert_eq!(reg.snapshot().uploaded, LEN as u64);
     let seen = seen.lock().unwrap().clone();
     assert!(
-        seen.iter().any(|&u| u > 0 && u < 300_000),
+        seen.iter().any(|&u| u > 0 && u < LEN as u64),
         "uploaded never seen rising: {seen:?}"
     );
     let echo = String::from_utf8(read_all(&reg, 0)).unwrap();
     let sum: u64 = body.iter().map(|&b| b as u64).sum::<u64>() % (1 << 32);
     assert!(echo.contains("\"method\":\"PUT\""), "{echo}");
-    assert!(echo.contains("\"length\":300000"), "{echo}");
+    assert!(echo.contains(&format!("\"length\":{LEN}")), "{echo}");
     assert!(echo.contains(&format!("\"sum\":{sum}")), "{echo}");
     assert!(echo.contains("\"x-kind\":\"episode\""), "{echo}");
     let req = reg.record_request(0);
     assert_eq!(req.method, "PUT");
     // A non-GET record matches only with ignore_method.
     let q = Query {
-        url: url::Url::parse(&server.url("/echo?read_rate=600000")).unwrap(),
+        url: url::Url::parse(&server.url("/echo?read_rate=16000000")).unwrap(),
         method: "GET".into(),
         headers: vec![],
     };
-    assert!(reg.match_all(Some(&q), QueryOptions::default()).unwrap().is_empty());
+    assert!(reg
+        .match_all(Some(&q), QueryOptions::default())
+        .unwrap()
+        .is_empty());
     let im = QueryOptions {
         ignore_method: true,
         ..Default::default()
@@ -128,12 +133,17 @@ fn integrity_match_and_mismatch() {
     good.set_integrity(&sri(&pattern(100_000, 4))).unwrap();
     let mut bad = Request::new("/bytes/100000?seed=5");
     bad.set_integrity(&sri(&pattern(100_000, 4))).unwrap();
-    let reg = m.fetch("s", &[good, bad], &FetchOptions::default()).unwrap();
+    let reg = m
+        .fetch("s", &[good, bad], &FetchOptions::default())
+        .unwrap();
     reg.wait(WAIT).unwrap();
     let s = reg.snapshot();
     assert_eq!(s.failure_reason, FailureReason::FetchError);
     assert_eq!(read_all(&reg, 0), pattern(100_000, 4));
-    assert!(matches!(reg.response_head(1, WAIT), Err(Error::FetchFailed(_))));
+    assert!(matches!(
+        reg.response_head(1, WAIT),
+        Err(Error::FetchFailed(_))
+    ));
     assert!(!reg.body_path(1).unwrap().exists());
 }
 
@@ -184,7 +194,11 @@ fn manual_dispatch_runs_callbacks_only_inside_dispatch() {
     })))
     .unwrap();
     let reg = m
-        .fetch("m", &[Request::new("/bytes/1000")], &FetchOptions::default())
+        .fetch(
+            "m",
+            &[Request::new("/bytes/1000")],
+            &FetchOptions::default(),
+        )
         .unwrap();
     let c = calls.clone();
     reg.set_progress_callback(Some(Arc::new(move |_r: &Arc<Registration>| {
@@ -195,14 +209,23 @@ fn manual_dispatch_runs_callbacks_only_inside_dispatch() {
     .unwrap();
     reg.wait(WAIT).unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    assert!(calls.lock().unwrap().is_empty(), "a callback ran outside dispatch");
-    assert!(fd_readable(fd), "the event fd is not readable with callbacks pending");
+    assert!(
+        calls.lock().unwrap().is_empty(),
+        "a callback ran outside dispatch"
+    );
+    assert!(
+        fd_readable(fd),
+        "the event fd is not readable with callbacks pending"
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     while !calls.lock().unwrap().iter().any(|c| c.0 == "Success") {
         m.dispatch(Some(Duration::from_millis(100))).unwrap();
         assert!(Instant::now() < deadline);
     }
-    assert!(!fd_readable(fd), "the event fd stays readable after dispatch");
+    assert!(
+        !fd_readable(fd),
+        "the event fd stays readable after dispatch"
+    );
     let me = std::thread::current().id();
     assert!(calls.lock().unwrap().iter().all(|c| c.1 == me));
     assert_eq!(m.dispatch(Some(Duration::ZERO)).unwrap(), 0);
@@ -226,5 +249,8 @@ fn thread_mode_has_no_event_fd_and_refuses_dispatch() {
     let server = TestServer::start();
     let m = Manager::open(config(&server, "thread")).unwrap();
     assert!(m.event_fd().is_none());
-    assert!(matches!(m.dispatch(Some(Duration::ZERO)), Err(Error::InvalidState(_))));
+    assert!(matches!(
+        m.dispatch(Some(Duration::ZERO)),
+        Err(Error::InvalidState(_))
+    ));
 }
