@@ -24,36 +24,44 @@ Objects and handles
     Every object that wraps a C handle (``Manager``, ``Registration``, ``Record``,
     ``Response``) owns it and frees it in ``close()`` (idempotent), at the end of a ``with``
     block, or when garbage collected. Using an object after ``close()`` raises ``Closed``.
-    A ``Registration`` keeps its ``Manager`` alive (not open: ``Manager.close()`` still closes
-    it; the registration then keeps its last values and its blocking methods raise ``Closed``).
+    A ``Registration`` keeps its ``Manager`` alive, a ``Record`` its ``Registration``, a
+    ``Response`` its ``Record`` (alive, not open: ``Manager.close()`` still closes the manager;
+    registrations then keep their last values and calls that need the manager raise
+    ``Closed``).
     Open managers are closed at interpreter exit (``atexit``), so that no library thread calls
     into a finalizing interpreter.
 
 Timeouts
-    Seconds as ``float``; ``None`` waits forever. They become ``int64`` milliseconds (rounded
-    up; ``None`` is ``-1``). Waiting forever is done in short slices so that Ctrl-C works and
-    callback exceptions (below) surface promptly.
+    Seconds as ``float``; ``None`` waits forever, ``0`` (or less) polls. They become
+    ``int64`` milliseconds (rounded up; ``None`` is ``-1``). Waiting forever is done in short
+    slices so that Ctrl-C works and callback exceptions (below) surface promptly.
 
 Callbacks
     ``Manager.on_event(fn(kind, reg))`` and ``Registration.on_progress(fn(reg))``. With
     ``dispatch="thread"`` (the default) they run on the manager's event thread; with
     ``dispatch="manual"`` only inside ``Manager.dispatch()``, on the thread that calls it (wait
     for ``Manager.event_fd()`` to become readable, e.g. with ``select``). A callback may call
-    any method of this module, including on the registration it was given.
+    any method of this module, including on the registration it was given, except
+    ``Manager.dispatch()`` (``InvalidState``). ``Manager.close()`` of its own manager, which the
+    library forbids inside a callback, is deferred: to a helper thread (``"thread"``) or to the
+    end of the running ``dispatch()`` (``"manual"``); garbage collection that drops a manager's
+    last reference inside its callback is deferred the same way.
 
     The C side only ever holds one of two module-level ``CFUNCTYPE`` trampolines (which are
     never freed) and an integer key as ``userdata``; the Python callable lives in a table under
     that key. An entry is removed when its callback is replaced or cleared (the library
     guarantees the old callback is then neither running nor called again) and when its manager
     is closed. A late call with an unknown key does nothing. So a callback can never outlive
-    its function pointer.
+    its function pointer. (The table holds the callable: a callback that refers to its
+    manager keeps that manager open until ``close()``, or until interpreter exit.)
 
-    The ``reg`` passed to an event callback is a new ``Registration`` that owns its own handle
-    (obtained with ``bgfetch_get``), so it may be kept after the callback returns. The ``reg``
-    passed to a progress callback is the ``Registration`` whose ``on_progress`` set it, if that
-    object is still open. Otherwise (the registration was released meanwhile, or the object
-    closed) the callback gets a wrapper that *borrows* the library's handle: it is never freed
-    by Python and is closed when the callback returns.
+    Registration handles passed to callbacks are borrowed from the library for the call; the
+    binding never frees them. The ``reg`` an event callback receives is a new ``Registration``
+    with a handle of its own (``bgfetch_get`` of the borrowed handle's id), so it may be kept
+    after the callback returns. The ``reg`` a progress callback receives is the
+    ``Registration`` whose ``on_progress`` set it, if that object is still open. Otherwise
+    (the object was closed, or the id was released meanwhile) the callback gets a wrapper of
+    the borrowed handle, which is closed (``Closed`` on use) when the callback returns.
 
 Exceptions raised inside a callback
     are never lost. They are (1) logged at once on the ``"bgfetch"`` logger (level ERROR, with
@@ -61,8 +69,9 @@ Exceptions raised inside a callback
     there by its next call into the library (any method or property of this module that
     reaches the C library, before that call is made; and at the end of the blocking calls
     ``wait``, ``response_ready``, ``Response.wait`` and ``Manager.dispatch`` if they ran while
-    the callback failed). Only the first stored exception is re-raised; later ones of the same
-    thread are dropped (they were logged). ``close()`` never raises them.
+    the callback failed). Only the first exception is kept until it is re-raised; later ones
+    of the same thread are dropped meanwhile (they were logged). ``close()`` never raises
+    them, and closing a manager drops those of its callbacks not re-raised yet.
 
 Errors
     Every failure status becomes an ``Error`` subclass named after it (``InvalidArgument``,
@@ -186,8 +195,9 @@ def _find_library():
     for c in candidates:
         if os.path.exists(c):
             return os.path.normpath(c)
+    looked = ", ".join(os.path.normpath(c) for c in candidates)
     raise ImportError("libbgfetch not found: set BGFETCH_LIB, or build it (cargo build "
-                      "--release); looked in: " + ", ".join(os.path.normpath(c) for c in candidates))
+                      "--release); looked in: " + looked)
 
 
 # CDLL (not PyDLL): every call releases the GIL, so the library's threads can run Python
@@ -369,11 +379,13 @@ _SLICE_MS = 250
 
 def version():
     """The library's version, "MAJOR.MINOR.PATCH"."""
+    _raise_pending()
     return _c.version().decode()
 
 
 def status_name(status):
     """The C name of a status code, e.g. ``status_name(7) == "BGFETCH_E_TIMEOUT"``."""
+    _raise_pending()
     return _c.status_name(status).decode()
 
 
@@ -461,7 +473,7 @@ def _blocking(call, timeout):
 _table_lock = threading.Lock()
 _callbacks = {}                  # key -> _Entry
 _keys = itertools.count(1)
-_pending = {}                    # thread ident -> first exception raised in its callbacks
+_pending = {}                    # thread ident -> (exception, weakref to its Manager)
 _tls = threading.local()         # .active: managers whose callback runs on this thread
 
 
@@ -497,7 +509,7 @@ def _lookup(key):
 
 def _store_exception(entry, exc, what):
     with _table_lock:
-        _pending.setdefault(entry.thread, exc)
+        _pending.setdefault(entry.thread, (exc, entry.manager))
     try:
         _log.error("exception in a bgfetch %s callback (re-raised by the next bgfetch call "
                    "of the thread that set it)", what, exc_info=(type(exc), exc,
@@ -507,11 +519,17 @@ def _store_exception(entry, exc, what):
 
 
 def _enter_callback(entry):
+    """Marks this thread as running a callback of ``entry``'s manager; returns the manager.
+
+    The mark is the manager's id, not a reference: when the trampoline drops its reference
+    (before ``_leave_callback``) and that was the last one, ``Manager.close`` (from
+    ``__del__``) still sees the mark and defers itself instead of closing the manager from
+    inside its own callback."""
     manager = entry.manager()
     active = getattr(_tls, "active", None)
     if active is None:
         active = _tls.active = []
-    active.append(manager)
+    active.append(id(manager) if manager is not None else None)
     return manager
 
 
@@ -520,7 +538,7 @@ def _leave_callback():
 
 
 def _in_callback_of(manager):
-    return any(m is manager for m in getattr(_tls, "active", ()))
+    return id(manager) in getattr(_tls, "active", ())
 
 
 def _raise_pending():
@@ -528,9 +546,17 @@ def _raise_pending():
     if not _pending:
         return
     with _table_lock:
-        exc = _pending.pop(threading.get_ident(), None)
-    if exc is not None:
-        raise exc
+        item = _pending.pop(threading.get_ident(), None)
+    if item is not None:
+        raise item[0]
+
+
+def _drop_pending(manager):
+    """Forgets exceptions of a closed manager's callbacks that were never re-raised."""
+    with _table_lock:
+        for t, (exc, ref) in list(_pending.items()):
+            if ref() is manager or ref() is None:
+                del _pending[t]
 
 
 @_EVENT_CB
@@ -548,7 +574,8 @@ def _event_trampoline(userdata, kind, reg_ptr):
     finally:
         if reg is not None and reg._borrowed:
             reg._detach()
-        reg = None
+        # Drop our references while still marked as inside the callback (see above).
+        reg = manager = None
         _leave_callback()
 
 
@@ -570,12 +597,15 @@ def _progress_trampoline(userdata, reg_ptr):
     finally:
         if borrowed is not None:
             borrowed._detach()
-        reg = borrowed = None
+        reg = borrowed = manager = None
         _leave_callback()
 
 
 # ---------------------------------------------------------------------------------------------
 # Managed: owner of one C pointer
+
+
+_swap_lock = threading.Lock()   # makes taking a pointer out for close() atomic
 
 
 class Managed:
@@ -603,9 +633,9 @@ class Managed:
 
     def close(self):
         """Frees the handle. Idempotent; later use raises ``Closed``."""
-        ptr = self._ptr_value
+        with _swap_lock:
+            ptr, self._ptr_value = self._ptr_value, None
         if ptr is not None:
-            self._ptr_value = None
             self._delete(ptr)
 
     @property
@@ -796,8 +826,10 @@ class Manager(Managed):
     allow_https_to_http=None)``. Each keyword calls the ``bgfetch_config_set_*`` of the same
     name; as in C, ``timeouts=(connect_ms, read_ms)``, ``retries=(attempts, backoff_ms)`` and
     ``progress_interval`` are integer milliseconds, ``quota`` is bytes (0 = none), and
-    ``dispatch`` is ``"thread"`` or ``"manual"``. ``None`` keeps the library's default. Opening resumes unfinished fetches; completion events of unreleased fetches are
-    delivered again once ``on_event`` sets a callback. ``Busy`` if the store is open elsewhere.
+    ``dispatch`` is ``"thread"`` or ``"manual"``. ``None`` keeps the library's default.
+
+    Opening resumes unfinished fetches; completion events of unreleased fetches are delivered
+    again once ``on_event`` sets a callback. ``Busy`` if the store is open elsewhere.
     """
 
     _what = "manager"
@@ -808,6 +840,7 @@ class Manager(Managed):
                  allow_https_to_http=None):
         self._event_key = None
         self._close_requested = False
+        self._close_mutex = threading.Lock()
         self._progress_keys = {}      # registration id -> table key of its progress callback
         self._keys_lock = threading.Lock()
         if dispatch not in _DISPATCH:
@@ -860,6 +893,7 @@ class Manager(Managed):
             self._event_key = None
         for k in keys:
             _remove_entry(k)
+        _drop_pending(self)
 
     def close(self):
         """Stops cleanly; unfinished fetches resume at the next open. Idempotent.
@@ -868,16 +902,21 @@ class Manager(Managed):
         (or reached there by garbage collection), the close is deferred: with
         ``dispatch="thread"`` to a helper thread, with ``"manual"`` to the end of the
         ``dispatch()`` call that runs the callback."""
-        if self._ptr_value is None:
+        if self._ptr_value is None and not self._close_mutex.locked():
             return
         if _in_callback_of(self):
             if self._dispatch_mode == "manual":
                 self._close_requested = True
             elif not self._close_requested:
                 self._close_requested = True
-                threading.Thread(target=super().close, name="bgfetch-close").start()
+                threading.Thread(target=self._close_now, name="bgfetch-close").start()
             return
-        super().close()
+        self._close_now()
+
+    def _close_now(self):
+        # A second close() waits until the first has finished (the store is then free).
+        with self._close_mutex:
+            super().close()
 
     def __repr__(self):
         return "<bgfetch.Manager%s>" % (" closed" if self.closed else "")
