@@ -313,6 +313,7 @@ impl Manager {
             queue: (0..n).collect::<VecDeque<_>>(),
             unfinished: n,
             slots: 0,
+            settled_durable: false,
         };
         let reg = Registration::new(id.to_string(), key, Arc::downgrade(shared), state);
         regs.insert(id.to_string(), reg.clone());
@@ -405,6 +406,7 @@ impl Manager {
             }
         }
         shared.registrations.lock().clear();
+        shared.store.unlock();
     }
 }
 
@@ -434,6 +436,7 @@ impl Registration {
         if let Err(e) = self.persist(shared) {
             shared.report_problem(format!("fetch {:?}: state not saved: {e}", self.id()));
         }
+        self.state.lock().settled_durable = true;
         shared.events.hold(self.clone());
     }
 }

@@ -150,6 +150,8 @@ pub(crate) struct RegState {
     pub(crate) unfinished: usize,
     /// Worker slots this fetch holds.
     pub(crate) slots: usize,
+    /// The settled state is on disk (`wait` returns only then).
+    pub(crate) settled_durable: bool,
 }
 
 /// One background fetch. Obtain it from [`crate::Manager::fetch`] or [`crate::Manager::get`].
@@ -256,7 +258,7 @@ impl Registration {
     pub fn wait(&self, timeout: Option<Duration>) -> Result<()> {
         let deadline = wait_deadline(timeout);
         let mut s = self.state.lock();
-        while s.result == FetchResult::None {
+        while s.result == FetchResult::None || !s.settled_durable {
             if self.shared.upgrade().is_none_or(|sh| sh.is_closed()) {
                 return Err(Error::Closed("the manager was closed".into()));
             }
@@ -700,6 +702,8 @@ impl Registration {
         if let Err(e) = self.persist(shared) {
             shared.report_problem(format!("fetch {:?}: state not saved: {e}", self.id));
         }
+        self.state.lock().settled_durable = true;
+        self.changed.notify_all();
         shared.events.send(Delivery::Settled(self.clone()));
     }
 
@@ -833,6 +837,7 @@ impl Registration {
             queue,
             unfinished,
             slots: 0,
+            settled_durable: settled,
         })
     }
 }

@@ -138,7 +138,7 @@ pub struct LoadedFetch {
 pub struct Store {
     root: PathBuf,
     fetches: PathBuf,
-    _lock: File,
+    lock: parking_lot::Mutex<Option<File>>,
 }
 
 /// The key of an id: a hash, so that no id ever names a path.
@@ -234,8 +234,15 @@ impl Store {
         Ok(Store {
             root: dir.to_path_buf(),
             fetches,
-            _lock: lock,
+            lock: parking_lot::Mutex::new(Some(lock)),
         })
+    }
+
+    /// Releases the store lock (at close); the store must not be written afterwards.
+    pub fn unlock(&self) {
+        if let Some(f) = self.lock.lock().take() {
+            let _ = f.unlock();
+        }
     }
 
     /// The directory of a registration.
