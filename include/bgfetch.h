@@ -645,8 +645,8 @@ bgfetch_status bgfetch_registration_update_ui(bgfetch_registration *r, const bgf
 bgfetch_status bgfetch_registration_abort(bgfetch_registration *r, bool *out_aborted);
 
 /**
- * Blocks until the result is set (-1 forever, 0 poll): `BGFETCH_E_TIMEOUT` if it is not by
- * then, `BGFETCH_E_CLOSED` if the manager is closed first.
+ * Blocks until the result is set and stored (-1 forever, 0 poll): `BGFETCH_E_TIMEOUT` if it
+ * is not by then, `BGFETCH_E_CLOSED` once the manager is closed.
  */
 bgfetch_status bgfetch_registration_wait(bgfetch_registration *r, int64_t timeout_ms);
 

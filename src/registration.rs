@@ -256,6 +256,7 @@ impl Registration {
 
     /// Waits until `result` is set. `None` waits forever.
     pub fn wait(&self, timeout: Option<Duration>) -> Result<()> {
+        self.shared()?;
         let deadline = wait_deadline(timeout);
         let mut s = self.state.lock();
         while s.result == FetchResult::None || !s.settled_durable {
@@ -353,6 +354,7 @@ impl Registration {
 
     /// Indexes of the records that match, in request order.
     pub fn match_all(&self, query: Option<&Query>, opts: QueryOptions) -> Result<Vec<usize>> {
+        self.shared()?;
         let s = self.state.lock();
         Self::check_available(&s)?;
         Ok(s.records
@@ -382,6 +384,7 @@ impl Registration {
         index: usize,
         timeout: Option<Duration>,
     ) -> Result<Arc<ResponseHead>> {
+        self.shared()?;
         let deadline = wait_deadline(timeout);
         let mut s = self.state.lock();
         loop {
@@ -420,6 +423,7 @@ impl Registration {
 
     /// Waits until the body of record `index` is complete.
     pub fn wait_body(&self, index: usize, timeout: Option<Duration>) -> Result<()> {
+        self.shared()?;
         let deadline = wait_deadline(timeout);
         let mut s = self.state.lock();
         loop {

@@ -81,7 +81,9 @@ fn unique_suffix() -> String {
 
 /// Runs a command to completion with a time limit; returns (success, exit description, output).
 fn run_with_timeout(mut cmd: Command, limit: Duration) -> (bool, String, String) {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => return (false, format!("cannot start {cmd:?}: {e}"), String::new()),
@@ -105,7 +107,10 @@ fn run_with_timeout(mut cmd: Command, limit: Duration) -> (bool, String, String)
             Ok(None) if start.elapsed() > limit => {
                 let _ = child.kill();
                 let _ = child.wait();
-                break (false, format!("killed after {} s (time limit)", limit.as_secs()));
+                break (
+                    false,
+                    format!("killed after {} s (time limit)", limit.as_secs()),
+                );
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => break (false, format!("wait failed: {e}")),
@@ -135,7 +140,11 @@ fn compile(name: &str) -> PathBuf {
     let src = c_dir().join(format!("{name}.c"));
     assert!(src.is_file(), "missing C source {}", src.display());
     let header = include_dir().join("bgfetch.h");
-    assert!(header.is_file(), "missing {} (built by `cargo build`)", header.display());
+    assert!(
+        header.is_file(),
+        "missing {} (built by `cargo build`)",
+        header.display()
+    );
     let bin = out_dir().join(name);
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
     let mut cmd = Command::new(&cc);
@@ -182,7 +191,12 @@ fn run_c_test(name: &str) {
     cmd.arg(srv.base()).arg(&tmp);
     if !wrapper.is_empty() {
         // slower under a wrapper: let the program's own watchdog follow the runner's limit
-        cmd.env("BGFETCH_TEST_WATCHDOG_S", (time_limit().as_secs().saturating_sub(10)).max(10).to_string());
+        cmd.env(
+            "BGFETCH_TEST_WATCHDOG_S",
+            (time_limit().as_secs().saturating_sub(10))
+                .max(10)
+                .to_string(),
+        );
     }
     let started = Instant::now();
     let (ok, how, text) = run_with_timeout(cmd, time_limit());
@@ -258,14 +272,28 @@ fn header_compiles_as_c11_and_cxx17() {
     .unwrap();
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
     let mut cmd = Command::new(&cc);
-    cmd.args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only", "-I"])
-        .arg(include_dir())
-        .arg(&c_src);
+    cmd.args([
+        "-std=c11",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-pedantic",
+        "-fsyntax-only",
+        "-I",
+    ])
+    .arg(include_dir())
+    .arg(&c_src);
     let (ok, how, text) = run_with_timeout(cmd, Duration::from_secs(60));
     assert!(ok, "bgfetch.h does not compile as C11 ({how}):\n{text}");
 
     let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".to_owned());
-    if Command::new(&cxx).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
+    if Command::new(&cxx)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_err()
+    {
         eprintln!("{cxx} not found; skipping the C++17 check");
         return;
     }
@@ -278,9 +306,17 @@ fn header_compiles_as_c11_and_cxx17() {
     )
     .unwrap();
     let mut cmd = Command::new(&cxx);
-    cmd.args(["-std=c++17", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only", "-I"])
-        .arg(include_dir())
-        .arg(&cxx_src);
+    cmd.args([
+        "-std=c++17",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-pedantic",
+        "-fsyntax-only",
+        "-I",
+    ])
+    .arg(include_dir())
+    .arg(&cxx_src);
     let (ok, how, text) = run_with_timeout(cmd, Duration::from_secs(60));
     assert!(ok, "bgfetch.h does not compile as C++17 ({how}):\n{text}");
 }

@@ -35,9 +35,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,7 +49,7 @@
 /* global state                                                                                */
 
 static char h_base[256];     /* "http://127.0.0.1:PORT/" */
-static char h_tmp[1024];     /* a fresh directory for stores */
+static char h_tmp[400];      /* a fresh directory for stores */
 static int h_count;          /* checks reported */
 static int h_failed;         /* checks failed */
 static pthread_mutex_t h_print_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -158,6 +160,10 @@ static inline void h_init(int argc, char **argv) {
         fprintf(stderr, "usage: %s <server base URL> <temporary directory>\n", argv[0]);
         exit(2);
     }
+    if (strlen(argv[1]) + 2 > sizeof h_base || strlen(argv[2]) + 1 > sizeof h_tmp) {
+        fprintf(stderr, "%s: arguments too long\n", argv[0]);
+        exit(2);
+    }
     snprintf(h_base, sizeof h_base, "%s%s", argv[1],
              (argv[1][0] && argv[1][strlen(argv[1]) - 1] == '/') ? "" : "/");
     snprintf(h_tmp, sizeof h_tmp, "%s", argv[2]);
@@ -187,7 +193,7 @@ typedef struct { char s[1024]; } h_str;
 /* U("bytes/%d?seed=%d", n, s).s - an absolute URL on the test server (a leading '/' is fine). */
 static inline h_str U(const char *fmt, ...) {
     h_str r;
-    char path[900];
+    char path[700];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(path, sizeof path, fmt, ap);
@@ -209,7 +215,7 @@ static inline h_str S(const char *fmt, ...) {
 /* P("name").s - a path inside the test's temporary directory. */
 static inline h_str P(const char *fmt, ...) {
     h_str r;
-    char name[512];
+    char name[600];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(name, sizeof name, fmt, ap);

@@ -186,8 +186,8 @@ pub extern "C" fn bgfetch_registration_abort(
     })
 }
 
-/// Blocks until the result is set (-1 forever, 0 poll): `BGFETCH_E_TIMEOUT` if it is not by
-/// then, `BGFETCH_E_CLOSED` if the manager is closed first.
+/// Blocks until the result is set and stored (-1 forever, 0 poll): `BGFETCH_E_TIMEOUT` if it
+/// is not by then, `BGFETCH_E_CLOSED` once the manager is closed.
 #[no_mangle]
 pub extern "C" fn bgfetch_registration_wait(
     r: *mut bgfetch_registration,
