@@ -1,0 +1,590 @@
+/*
+ * bgfetch.c - a small command-line tool over one libbgfetch store.
+ *
+ *     bgfetch [-s DIR] [--base URL] COMMAND [ARGS...]
+ *
+ *     fetch ID URL... [--title T] [--download-total N]
+ *                         start a background fetch and wait for it with a progress bar;
+ *                         Ctrl-C leaves it in the store, to finish with `resume`
+ *     ids                 the ids of every unreleased fetch, one per line
+ *     status ID           id, title, icons, result, failure reason, progress
+ *     abort ID            abort a running fetch
+ *     records ID          one line per record: METHOD URL STATUS SIZE
+ *     save ID URL DEST    write the body of the record matching URL to DEST (atomically)
+ *     release ID          forget a finished fetch and free its stored files
+ *     resume              open the store, wait for every unfinished fetch, print the results
+ *
+ * Options (anywhere on the line; `--opt=value` works too; `--` ends the options):
+ *     -s, --store DIR     the store directory (default ./bgfetch-store)
+ *     --base URL          the base URL that relative URLs resolve against (fetch, save)
+ *     -h, --help          this help
+ *
+ * Progress goes to stderr: a bar redrawn in place when stderr is a terminal, plain lines
+ * otherwise. Everything else goes to stdout.
+ *
+ * Exit status (also in --help):
+ *     0        success
+ *     1        usage error
+ *     2        a fetch finished with result "failure" (fetch, resume)
+ *     3        no fetch with that ID, or no record matching URL
+ *     130      interrupted by Ctrl-C (the fetch goes on at the next open of the store)
+ *     10 + N   the library returned status N: 11 INVALID_ARGUMENT, 12 DUPLICATE_ID,
+ *              13 QUOTA_EXCEEDED, 14 INVALID_STATE, 15 ABORTED, 16 FETCH_FAILED, 17 TIMEOUT,
+ *              18 IO, 19 CLOSED, 20 BUSY, 109 INTERNAL; the library's message is printed.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bgfetch.h"
+
+#define EXIT_USAGE 1
+#define EXIT_FETCH_FAILED 2
+#define EXIT_NOT_FOUND 3
+#define EXIT_INTERRUPTED 130
+#define EXIT_STATUS(s) (10 + (int)(s))
+
+#define MIB (1024.0 * 1024.0)
+#define POLL_MS 200 /* waits are sliced so that Ctrl-C is noticed */
+
+static const char USAGE[] =
+    "usage: bgfetch [-s DIR] [--base URL] COMMAND [ARGS...]\n"
+    "\n"
+    "commands:\n"
+    "  fetch ID URL... [--title T] [--download-total N]\n"
+    "                      start a background fetch and wait for it with a progress bar;\n"
+    "                      Ctrl-C leaves it in the store, to finish with 'resume'.\n"
+    "                      N is bytes, or with a suffix K, M, G (KiB, MiB, GiB)\n"
+    "  ids                 the ids of every unreleased fetch\n"
+    "  status ID           title, icons, result, failure reason and progress of a fetch\n"
+    "  abort ID            abort a running fetch\n"
+    "  records ID          one line per record: METHOD URL STATUS SIZE\n"
+    "  save ID URL DEST    save the body of the record matching URL to DEST\n"
+    "  release ID          forget a finished fetch and free its stored files\n"
+    "  resume              wait for every unfinished fetch of the store, print the results\n"
+    "\n"
+    "options:\n"
+    "  -s, --store DIR     store directory (default ./bgfetch-store)\n"
+    "  --base URL          base URL for relative URLs (fetch, save)\n"
+    "  -h, --help          show this help\n"
+    "\n"
+    "exit status:\n"
+    "  0 success; 1 usage error; 2 a fetch finished with result \"failure\";\n"
+    "  3 no such fetch or no matching record; 130 interrupted (the fetch resumes at the next\n"
+    "  open); 10+N the library returned status N (11 INVALID_ARGUMENT, 12 DUPLICATE_ID,\n"
+    "  13 QUOTA_EXCEEDED, 14 INVALID_STATE, 15 ABORTED, 16 FETCH_FAILED, 17 TIMEOUT, 18 IO,\n"
+    "  19 CLOSED, 20 BUSY, 109 INTERNAL).\n";
+
+/* ---------------------------------------------------------------------------------------- */
+/* Errors                                                                                   */
+
+/* Reports a failed library call; returns its exit code (0 for BGFETCH_OK). */
+static int fail(bgfetch_status s, const char *what) {
+    if (s == BGFETCH_OK) return 0;
+    fprintf(stderr, "bgfetch: %s: %s: %s\n", what, bgfetch_status_name(s), bgfetch_last_error());
+    return EXIT_STATUS(s);
+}
+
+static int usage_error(const char *fmt, const char *arg) {
+    fprintf(stderr, "bgfetch: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n(try 'bgfetch --help')\n");
+    return EXIT_USAGE;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Ctrl-C                                                                                   */
+
+static volatile sig_atomic_t interrupted = 0;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
+
+static void catch_sigint(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Progress                                                                                 */
+
+/* One bar. Drawn from the progress callback (the manager's event thread) while it is set,
+   and from the main thread only after the callback was cleared, which guarantees that the
+   callback is not running any more: no lock needed. */
+struct bar {
+    const char *id;
+    bool tty;
+    double start;
+    double last_line;
+    uint64_t start_bytes;
+};
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void draw_bar(struct bar *b, const bgfetch_registration *r, bool final) {
+    uint64_t done = bgfetch_registration_downloaded(r);
+    uint64_t total = bgfetch_registration_download_total(r);
+    double t = now_seconds();
+    if (done < b->start_bytes) { /* the server could not resume: the body started again */
+        b->start_bytes = done;
+        b->start = t;
+    }
+    double elapsed = t - b->start;
+    double rate = elapsed > 0.05 && done > b->start_bytes
+                      ? (double)(done - b->start_bytes) / elapsed / MIB
+                      : 0.0;
+    if (!b->tty && !final && t - b->last_line < 0.5) return;
+    b->last_line = t;
+
+    if (b->tty) fputs("\r\033[K", stderr); /* back to column 0, clear the line */
+    fprintf(stderr, "%s: ", b->id);
+    if (total) {
+        double frac = (double)done / (double)total;
+        if (frac > 1.0) frac = 1.0;
+        if (b->tty) {
+            enum { WIDTH = 30 };
+            char cells[WIDTH + 1];
+            int filled = (int)(frac * WIDTH + 0.5);
+            for (int i = 0; i < WIDTH; i++) cells[i] = i < filled ? '#' : '-';
+            cells[WIDTH] = '\0';
+            fprintf(stderr, "[%s] ", cells);
+        }
+        fprintf(stderr, "%.2f / %.2f MiB (%.1f%%)", (double)done / MIB, (double)total / MIB,
+                frac * 100.0);
+    } else {
+        fprintf(stderr, "%.2f MiB", (double)done / MIB);
+    }
+    fprintf(stderr, "  %.2f MiB/s", rate);
+    if (final || !b->tty) fputc('\n', stderr);
+    fflush(stderr);
+}
+
+static void on_progress(void *userdata, const bgfetch_registration *r) {
+    draw_bar((struct bar *)userdata, r, false);
+}
+
+/* Waits for `reg` to settle with a progress bar. Returns 0 when it has settled,
+   EXIT_INTERRUPTED on Ctrl-C, or a library error's exit code. */
+static int wait_with_bar(bgfetch_registration *reg) {
+    struct bar b = {
+        .id = bgfetch_registration_id(reg),
+        .tty = isatty(STDERR_FILENO) == 1,
+        .start = now_seconds(),
+        .start_bytes = bgfetch_registration_downloaded(reg),
+    };
+    int rc = fail(bgfetch_registration_set_progress_callback(reg, on_progress, &b),
+                  "setting the progress callback");
+    if (rc) return rc;
+    bgfetch_status s;
+    do {
+        s = bgfetch_registration_wait(reg, POLL_MS);
+    } while (s == BGFETCH_E_TIMEOUT && !interrupted);
+    /* Clear the callback before `b` goes out of scope; after this it never runs again. */
+    bgfetch_registration_set_progress_callback(reg, NULL, NULL);
+    if (s == BGFETCH_E_TIMEOUT) { /* interrupted */
+        if (b.tty) fputc('\n', stderr);
+        return EXIT_INTERRUPTED;
+    }
+    draw_bar(&b, reg, true);
+    return fail(s, "waiting for the fetch");
+}
+
+/* "success", or "failure (reason)", or "running". */
+static void print_result(FILE *f, const bgfetch_registration *r) {
+    bgfetch_result res = bgfetch_registration_result(r);
+    if (res == BGFETCH_RESULT_NONE)
+        fputs("running", f);
+    else if (res == BGFETCH_RESULT_FAILURE)
+        fprintf(f, "failure (%s)", bgfetch_failure_reason_str(bgfetch_registration_failure_reason(r)));
+    else
+        fputs(bgfetch_result_str(res), f);
+}
+
+static void print_interrupted(const char *id, const char *store) {
+    fprintf(stderr,
+            "bgfetch: interrupted: '%s' stays in the store and continues at its next open\n"
+            "         (run 'bgfetch -s %s resume' to finish it)\n",
+            id, store);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Commands                                                                                 */
+
+struct args {
+    const char *store;
+    const char *base;
+    const char *title;
+    uint64_t download_total;
+    bool have_download_total;
+    const char *command;
+    char **pos; /* positional arguments after the command */
+    int npos;
+};
+
+/* The registration `id`, or NULL with *rc set (not found, or a library error). */
+static bgfetch_registration *get_or_report(bgfetch_manager *m, const char *id, int *rc) {
+    bgfetch_registration *r = NULL;
+    *rc = fail(bgfetch_get(m, id, &r), "bgfetch_get");
+    if (!*rc && !r) {
+        fprintf(stderr, "bgfetch: no fetch with id '%s'\n", id);
+        *rc = EXIT_NOT_FOUND;
+    }
+    return r;
+}
+
+static int cmd_fetch(bgfetch_manager *m, const struct args *a) {
+    const char *id = a->pos[0];
+    int rc = 0;
+    bgfetch_registration *reg = NULL;
+    bgfetch_options *opts = bgfetch_options_new();
+    if (!opts) return fail(BGFETCH_E_INTERNAL, "bgfetch_options_new");
+    if (a->title) rc = fail(bgfetch_options_set_title(opts, a->title), "setting the title");
+    if (!rc && a->have_download_total)
+        rc = fail(bgfetch_options_set_download_total(opts, a->download_total),
+                  "setting the download total");
+    if (!rc)
+        rc = fail(bgfetch_fetch_urls(m, id, (const char *const *)(a->pos + 1),
+                                     (size_t)(a->npos - 1), opts, &reg),
+                  "bgfetch_fetch_urls");
+    bgfetch_options_free(opts);
+    if (rc) return rc;
+
+    printf("started '%s' (%d request%s)\n", id, a->npos - 1, a->npos == 2 ? "" : "s");
+    fflush(stdout);
+    rc = wait_with_bar(reg);
+    if (rc == EXIT_INTERRUPTED) {
+        print_interrupted(id, a->store);
+    } else if (!rc) {
+        printf("%s: ", id);
+        print_result(stdout, reg);
+        printf(", %" PRIu64 " bytes downloaded\n", bgfetch_registration_downloaded(reg));
+        if (bgfetch_registration_result(reg) == BGFETCH_RESULT_FAILURE) rc = EXIT_FETCH_FAILED;
+    }
+    bgfetch_registration_free(reg);
+    return rc;
+}
+
+static int cmd_ids(bgfetch_manager *m) {
+    bgfetch_strings *ids = NULL;
+    int rc = fail(bgfetch_get_ids(m, &ids), "bgfetch_get_ids");
+    if (rc) return rc;
+    for (size_t i = 0; i < bgfetch_strings_len(ids); i++) printf("%s\n", bgfetch_strings_get(ids, i));
+    bgfetch_strings_free(ids);
+    return 0;
+}
+
+static int cmd_status(bgfetch_manager *m, const char *id) {
+    int rc;
+    bgfetch_registration *r = get_or_report(m, id, &rc);
+    if (!r) return rc;
+    char *title = bgfetch_registration_title(r);
+    printf("id:                %s\n", bgfetch_registration_id(r));
+    printf("title:             %s\n", title ? title : "");
+    bgfetch_string_free(title);
+
+    bgfetch_icons *icons = NULL;
+    rc = fail(bgfetch_registration_icons(r, &icons), "bgfetch_registration_icons");
+    for (size_t i = 0; !rc && i < bgfetch_icons_len(icons); i++) {
+        const char *src, *sizes, *type, *label;
+        rc = fail(bgfetch_icons_get(icons, i, &src, &sizes, &type, &label), "bgfetch_icons_get");
+        if (!rc)
+            printf("icon:              %s%s%s%s%s%s%s\n", src, *sizes ? " sizes=" : "", sizes,
+                   *type ? " type=" : "", type, *label ? " label=" : "", label);
+    }
+    bgfetch_icons_free(icons);
+
+    printf("result:            ");
+    print_result(stdout, r);
+    printf("\ndownloaded:        %" PRIu64 " / %" PRIu64 " bytes%s\n",
+           bgfetch_registration_downloaded(r), bgfetch_registration_download_total(r),
+           bgfetch_registration_download_total(r) ? "" : " (no download total)");
+    printf("uploaded:          %" PRIu64 " / %" PRIu64 " bytes\n", bgfetch_registration_uploaded(r),
+           bgfetch_registration_upload_total(r));
+    printf("records available: %s\n", bgfetch_registration_records_available(r) ? "yes" : "no");
+    bgfetch_registration_free(r);
+    return rc;
+}
+
+static int cmd_abort(bgfetch_manager *m, const char *id) {
+    int rc;
+    bgfetch_registration *r = get_or_report(m, id, &rc);
+    if (!r) return rc;
+    bool aborted = false;
+    rc = fail(bgfetch_registration_abort(r, &aborted), "bgfetch_registration_abort");
+    if (!rc && aborted) {
+        printf("aborted '%s'\n", id);
+    } else if (!rc) {
+        printf("'%s' had already finished: ", id);
+        print_result(stdout, r);
+        printf("\n");
+    }
+    bgfetch_registration_free(r);
+    return rc;
+}
+
+static int cmd_records(bgfetch_manager *m, const char *id) {
+    int rc;
+    bgfetch_registration *r = get_or_report(m, id, &rc);
+    if (!r) return rc;
+    bgfetch_records *rs = NULL;
+    rc = fail(bgfetch_registration_match_all(r, NULL, 0, &rs), "bgfetch_registration_match_all");
+    for (size_t i = 0; !rc && i < bgfetch_records_len(rs); i++) {
+        const bgfetch_record *rec = bgfetch_records_get(rs, i);
+        bgfetch_response *res = NULL;
+        printf("%s %s ", bgfetch_record_method(rec), bgfetch_record_url(rec));
+        /* Poll: a record whose response has not started yet is "pending". */
+        bgfetch_status s = bgfetch_record_response(rec, 0, &res);
+        switch (s) {
+        case BGFETCH_OK:
+            printf("%u %" PRIu64 "%s\n", (unsigned)bgfetch_response_status(res),
+                   bgfetch_response_body_size(res),
+                   bgfetch_response_complete(res) ? "" : " (incomplete)");
+            break;
+        case BGFETCH_E_TIMEOUT: printf("pending -\n"); break;
+        case BGFETCH_E_ABORTED: printf("aborted -\n"); break;
+        case BGFETCH_E_FETCH_FAILED: printf("failed -\n"); break;
+        default: printf("?\n"); rc = fail(s, "bgfetch_record_response"); break;
+        }
+        bgfetch_response_free(res);
+    }
+    bgfetch_records_free(rs);
+    bgfetch_registration_free(r);
+    return rc;
+}
+
+static int cmd_save(bgfetch_manager *m, const char *id, const char *url, const char *dest) {
+    int rc;
+    bgfetch_registration *r = get_or_report(m, id, &rc);
+    if (!r) return rc;
+    bgfetch_record *rec = NULL;
+    bgfetch_response *res = NULL;
+    bgfetch_status s = BGFETCH_OK;
+    rc = fail(bgfetch_registration_match_url(r, url, 0, &rec), "bgfetch_registration_match_url");
+    if (!rc && !rec) {
+        fprintf(stderr, "bgfetch: no record of '%s' matches %s\n", id, url);
+        rc = EXIT_NOT_FOUND;
+    }
+    /* responseReady, then the complete body, in slices so that Ctrl-C is noticed. */
+    while (!rc && (s = bgfetch_record_response(rec, POLL_MS, &res)) == BGFETCH_E_TIMEOUT)
+        if (interrupted) rc = EXIT_INTERRUPTED;
+    if (!rc) rc = fail(s, "waiting for the response");
+    while (!rc && (s = bgfetch_response_wait(res, POLL_MS)) == BGFETCH_E_TIMEOUT)
+        if (interrupted) rc = EXIT_INTERRUPTED;
+    if (!rc) rc = fail(s, "waiting for the body");
+    if (!rc) rc = fail(bgfetch_response_save(res, dest), "bgfetch_response_save");
+    if (!rc) {
+        printf("saved %" PRIu64 " bytes (status %u) to %s\n", bgfetch_response_body_size(res),
+               (unsigned)bgfetch_response_status(res), dest);
+        if (!bgfetch_response_ok(res))
+            fprintf(stderr, "bgfetch: note: the response status is %u\n",
+                    (unsigned)bgfetch_response_status(res));
+    }
+    bgfetch_response_free(res);
+    bgfetch_record_free(rec);
+    bgfetch_registration_free(r);
+    return rc;
+}
+
+static int cmd_release(bgfetch_manager *m, const char *id) {
+    int rc;
+    bgfetch_registration *r = get_or_report(m, id, &rc);
+    if (!r) return rc;
+    rc = fail(bgfetch_registration_release(r), "bgfetch_registration_release");
+    if (!rc) printf("released '%s'\n", id);
+    bgfetch_registration_free(r);
+    return rc;
+}
+
+static int cmd_resume(bgfetch_manager *m, const char *store) {
+    bgfetch_strings *ids = NULL;
+    int rc = fail(bgfetch_get_ids(m, &ids), "bgfetch_get_ids");
+    if (rc) return rc;
+    size_t n = bgfetch_strings_len(ids);
+    size_t running = 0;
+    bool any_failed = false;
+
+    /* Unfinished fetches resumed when the manager opened; they all run at once. Follow them
+       one after the other (those behind go on meanwhile). */
+    for (size_t i = 0; i < n && !rc; i++) {
+        bgfetch_registration *r = NULL;
+        rc = fail(bgfetch_get(m, bgfetch_strings_get(ids, i), &r), "bgfetch_get");
+        if (rc || !r) continue; /* released in between: nothing to wait for */
+        if (bgfetch_registration_result(r) == BGFETCH_RESULT_NONE) {
+            running++;
+            rc = wait_with_bar(r);
+            if (rc == EXIT_INTERRUPTED) print_interrupted(bgfetch_registration_id(r), store);
+            if (!rc && bgfetch_registration_result(r) == BGFETCH_RESULT_FAILURE) any_failed = true;
+        }
+        bgfetch_registration_free(r);
+    }
+    if (!rc) {
+        printf("%zu fetch%s resumed; results:\n", running, running == 1 ? "" : "es");
+        for (size_t i = 0; i < n && !rc; i++) {
+            bgfetch_registration *r = NULL;
+            rc = fail(bgfetch_get(m, bgfetch_strings_get(ids, i), &r), "bgfetch_get");
+            if (rc || !r) continue;
+            printf("%s: ", bgfetch_registration_id(r));
+            print_result(stdout, r);
+            printf(", %" PRIu64 " bytes\n", bgfetch_registration_downloaded(r));
+            bgfetch_registration_free(r);
+        }
+    }
+    bgfetch_strings_free(ids);
+    if (!rc && any_failed) rc = EXIT_FETCH_FAILED;
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Command line                                                                             */
+
+/* "123", "60M", "1.5G" (binary units) -> bytes. */
+static bool parse_size(const char *s, uint64_t *out) {
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0) return false;
+    double mult = 1;
+    switch (*end) {
+    case '\0': break;
+    case 'k': case 'K': mult = 1024.0; end++; break;
+    case 'm': case 'M': mult = MIB; end++; break;
+    case 'g': case 'G': mult = MIB * 1024.0; end++; break;
+    default: return false;
+    }
+    if (*end == 'i' || *end == 'I') end++;
+    if (*end == 'b' || *end == 'B') end++;
+    if (*end != '\0' || v * mult > 1.8e19) return false;
+    *out = (uint64_t)(v * mult);
+    return true;
+}
+
+/* If argv[*i] is option `name` ("--name VALUE" or "--name=VALUE"), stores VALUE. */
+static int take_option(int argc, char **argv, int *i, const char *name, const char **value) {
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n) != 0) return 0;
+    if (argv[*i][n] == '=') {
+        *value = argv[*i] + n + 1;
+        return 1;
+    }
+    if (argv[*i][n] != '\0') return 0;
+    if (*i + 1 >= argc) return -1;
+    *value = argv[++*i];
+    return 1;
+}
+
+static int parse_args(int argc, char **argv, struct args *a) {
+    a->store = "./bgfetch-store";
+    a->pos = calloc((size_t)argc, sizeof *a->pos);
+    if (!a->pos) return usage_error("%s", "out of memory");
+    bool options_done = false;
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL, *dt = NULL;
+        int t;
+        if (!options_done && argv[i][0] == '-' && argv[i][1] != '\0') {
+            if (strcmp(argv[i], "--") == 0) {
+                options_done = true;
+            } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+                fputs(USAGE, stdout);
+                exit(0);
+            } else if ((t = take_option(argc, argv, &i, "-s", &v)) ||
+                       (t = take_option(argc, argv, &i, "--store", &v))) {
+                if (t < 0) return usage_error("%s needs a directory", argv[i]);
+                a->store = v;
+            } else if ((t = take_option(argc, argv, &i, "--base", &v))) {
+                if (t < 0) return usage_error("%s needs a URL", argv[i]);
+                a->base = v;
+            } else if ((t = take_option(argc, argv, &i, "--title", &v))) {
+                if (t < 0) return usage_error("%s needs a title", argv[i]);
+                a->title = v;
+            } else if ((t = take_option(argc, argv, &i, "--download-total", &dt))) {
+                if (t < 0) return usage_error("%s needs a size", argv[i]);
+                if (!parse_size(dt, &a->download_total))
+                    return usage_error("bad --download-total '%s'", dt);
+                a->have_download_total = true;
+            } else {
+                return usage_error("unknown option '%s'", argv[i]);
+            }
+        } else if (!a->command) {
+            a->command = argv[i];
+        } else {
+            a->pos[a->npos++] = argv[i];
+        }
+    }
+    if (!a->command) return usage_error("%s", "no command given");
+
+    static const struct {
+        const char *name;
+        int min, max; /* positional arguments; max -1 = any */
+        bool fetch_options;
+    } commands[] = {
+        {"fetch", 2, -1, true}, {"ids", 0, 0, false},     {"status", 1, 1, false},
+        {"abort", 1, 1, false}, {"records", 1, 1, false}, {"save", 3, 3, false},
+        {"release", 1, 1, false}, {"resume", 0, 0, false},
+    };
+    for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++) {
+        if (strcmp(a->command, commands[c].name) != 0) continue;
+        if (a->npos < commands[c].min || (commands[c].max >= 0 && a->npos > commands[c].max))
+            return usage_error("wrong number of arguments for '%s'", a->command);
+        if (!commands[c].fetch_options && (a->title || a->have_download_total))
+            return usage_error("--title and --download-total only go with 'fetch', not '%s'",
+                               a->command);
+        return 0;
+    }
+    return usage_error("unknown command '%s'", a->command);
+}
+
+int main(int argc, char **argv) {
+    struct args a = {0};
+    int rc = parse_args(argc, argv, &a);
+    if (rc) {
+        free(a.pos);
+        return rc;
+    }
+    catch_sigint();
+
+    bgfetch_manager *m = NULL;
+    bgfetch_config *cfg = bgfetch_config_new(a.store);
+    if (!cfg) {
+        fprintf(stderr, "bgfetch: bad store directory '%s': %s\n", a.store, bgfetch_last_error());
+        free(a.pos);
+        return EXIT_STATUS(BGFETCH_E_INVALID_ARGUMENT);
+    }
+    if (a.base) rc = fail(bgfetch_config_set_base_url(cfg, a.base), "--base");
+    if (!rc) rc = fail(bgfetch_manager_open(cfg, &m), "opening the store");
+    bgfetch_config_free(cfg);
+
+    if (!rc) {
+        const char *cmd = a.command;
+        if (strcmp(cmd, "fetch") == 0) rc = cmd_fetch(m, &a);
+        else if (strcmp(cmd, "ids") == 0) rc = cmd_ids(m);
+        else if (strcmp(cmd, "status") == 0) rc = cmd_status(m, a.pos[0]);
+        else if (strcmp(cmd, "abort") == 0) rc = cmd_abort(m, a.pos[0]);
+        else if (strcmp(cmd, "records") == 0) rc = cmd_records(m, a.pos[0]);
+        else if (strcmp(cmd, "save") == 0) rc = cmd_save(m, a.pos[0], a.pos[1], a.pos[2]);
+        else if (strcmp(cmd, "release") == 0) rc = cmd_release(m, a.pos[0]);
+        else if (strcmp(cmd, "resume") == 0) rc = cmd_resume(m, a.store);
+    }
+    /* Unfinished fetches are kept: they continue at the next open of the store. */
+    bgfetch_manager_close(m);
+    free(a.pos);
+    return rc;
+}
