@@ -20,7 +20,13 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 
 thread_local! {
+    static SURPLUS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     static CURRENT: RefCell<Option<Arc<CancelToken>>> = const { RefCell::new(None) };
+}
+
+/// Whether a connection was dropped with unread bytes since the last call.
+pub(crate) fn take_surplus() -> bool {
+    SURPLUS.with(|s| s.replace(false))
 }
 
 /// Runs `f` with `token` as the current thread's cancel token.
@@ -162,6 +168,16 @@ impl CancellableTransport {
             }
         }
         Ok(())
+    }
+}
+
+/// ureq stops reading a body at its Content-Length and drops the connection if more bytes
+/// followed; those bytes mean the framing was wrong, which [`take_surplus`] reports.
+impl Drop for CancellableTransport {
+    fn drop(&mut self) {
+        if !self.inner.buffers().input().is_empty() {
+            SURPLUS.with(|s| s.set(true));
+        }
     }
 }
 

@@ -182,17 +182,18 @@ fn sync_dir(path: &Path) -> Result<()> {
 
 /// Writes `bytes` to `path` atomically: a temp file, fsync, rename, fsync of the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_io(path, bytes).map_err(|e| Error::io(&format!("writing {}", path.display()), e))
+}
+
+/// [`write_atomic`], keeping the OS error.
+pub fn write_atomic_io(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = path.with_extension("tmp");
-    let mut f = private_create()
-        .open(&tmp)
-        .map_err(|e| Error::io(&format!("creating {}", tmp.display()), e))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| Error::io(&format!("writing {}", tmp.display()), e))?;
+    let mut f = private_create().open(&tmp)?;
+    f.write_all(bytes).and_then(|_| f.sync_all())?;
     drop(f);
-    fs::rename(&tmp, path).map_err(|e| Error::io(&format!("renaming {}", tmp.display()), e))?;
-    sync_dir(dir)
+    fs::rename(&tmp, path)?;
+    File::open(dir).and_then(|d| d.sync_all())
 }
 
 impl Store {
@@ -311,15 +312,16 @@ impl Store {
     }
 
     /// Writes a response head atomically.
-    pub fn save_head(&self, key: &str, n: usize, head: &ResponseHead) -> Result<()> {
-        let bytes = serde_json::to_vec(head)
-            .map_err(|e| Error::Internal(format!("serializing a head: {e}")))?;
-        write_atomic(&self.head_path(key, n), &bytes)
+    pub fn save_head(&self, key: &str, n: usize, head: &ResponseHead) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec(head).map_err(std::io::Error::other)?;
+        write_atomic_io(&self.head_path(key, n), &bytes)
     }
 
     /// Reads a response head, if one was stored and is readable.
     pub fn load_head(&self, key: &str, n: usize) -> Option<ResponseHead> {
-        let bytes = fs::read(self.head_path(key, n)).ok()?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut open_read(&self.head_path(key, n)).ok()?, &mut bytes)
+            .ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 

@@ -324,6 +324,8 @@ fn attempt_once(
 
     let resume = validator.as_deref().map(|v| (offset, v));
     let (resp, final_url) = send(shared, reg, index, req, resume)?;
+    // Redirect responses may have left surplus bytes behind; only this body's count.
+    net::take_surplus();
     let status = resp.status().as_u16();
     let headers: Vec<(String, String)> = resp
         .headers()
@@ -397,7 +399,7 @@ fn attempt_once(
         shared
             .store
             .save_head(key, index, &head)
-            .map_err(|e| Fail::Fatal(format!("storing the response head: {e}")))?;
+            .map_err(|e| storage_failure(shared, reg, e))?;
         reg.set_head(index, head.clone(), integrity.is_none());
     }
     let expected_end = if !has_body {
@@ -440,6 +442,9 @@ fn attempt_once(
         }
     });
     streamed?;
+    if net::take_surplus() {
+        return Err(Fail::Retry("the server sent more than it announced".into()));
+    }
     if let Some(end) = expected_end {
         if written != end {
             return Err(Fail::Retry(format!(
