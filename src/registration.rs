@@ -307,6 +307,9 @@ impl Registration {
     /// Sets (or clears) the progress callback. When this returns, the previous callback is not
     /// running (unless this is called from inside it) and will never be called again.
     pub fn set_progress_callback(&self, cb: Option<ProgressCallback>) -> Result<()> {
+        if cb.is_some() {
+            self.shared()?;
+        }
         *self.progress_cb.lock() = cb;
         if let Some(shared) = self.shared.upgrade() {
             shared.events.wait_for_callbacks();

@@ -6,6 +6,7 @@
 //! `target/<profile>/deps`), and run as `test_x <server base URL> <fresh temporary directory>`
 //! (prefixed with `$BGFETCH_C_WRAPPER` when set, e.g. `valgrind --error-exitcode=1`). A program
 //! that exits non-zero, or runs longer than 120 s, fails its test; its output is printed.
+//! The runner itself lives in `tests/common/ffi_runner.rs` (shared with `tests/sanitizers.rs`).
 //!
 //! Environment:
 //! - `BGFETCH_C_WRAPPER`: a command (split on whitespace) put before each test binary.
@@ -16,204 +17,24 @@
 #![allow(dead_code, unused_imports)]
 
 mod common;
+use common::ffi_runner::{self, c_dir, include_dir, run_with_timeout, Variant};
 use common::*;
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-/// The one test server shared by every C program of this test binary.
-fn server() -> &'static TestServer {
-    static SERVER: OnceLock<TestServer> = OnceLock::new();
-    SERVER.get_or_init(TestServer::start)
+/// The build of this file: plain, or as `BGFETCH_C_*` ask.
+fn variant() -> Variant {
+    Variant::from_env("ffi_c")
 }
 
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn include_dir() -> PathBuf {
-    manifest_dir().join("include")
-}
-
-fn c_dir() -> PathBuf {
-    manifest_dir().join("ffi-tests").join("c")
-}
-
-fn out_dir() -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ffi_c");
-    std::fs::create_dir_all(&d).expect("create CARGO_TARGET_TMPDIR/ffi_c");
-    d
-}
-
-/// `libbgfetch.a`: next to the test executable (target/<profile>/deps), else one level up.
-fn static_lib() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let deps = exe.parent().expect("exe dir").to_path_buf();
-    let mut candidates = vec![deps.join("libbgfetch.a")];
-    if let Some(up) = deps.parent() {
-        candidates.push(up.join("libbgfetch.a"));
-    }
-    for c in &candidates {
-        if c.is_file() {
-            return c.clone();
-        }
-    }
-    panic!("libbgfetch.a not found; looked at {candidates:?}");
-}
-
-fn split_env(name: &str) -> Vec<String> {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.split_whitespace().map(str::to_owned).collect())
-        .unwrap_or_default()
-}
-
-fn unique_suffix() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{}-{}", std::process::id(), nanos)
-}
-
-/// Runs a command to completion with a time limit; returns (success, exit description, output).
-fn run_with_timeout(mut cmd: Command, limit: Duration) -> (bool, String, String) {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => return (false, format!("cannot start {cmd:?}: {e}"), String::new()),
-    };
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let t_out = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = out.read_to_end(&mut s);
-        s
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = err.read_to_end(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let (ok, how) = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break (status.success(), format!("{status}")),
-            Ok(None) if start.elapsed() > limit => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break (
-                    false,
-                    format!("killed after {} s (time limit)", limit.as_secs()),
-                );
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => break (false, format!("wait failed: {e}")),
-        }
-    };
-    // A grandchild (e.g. under a wrapper) may keep the pipes open; do not hang on them.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !(t_out.is_finished() && t_err.is_finished()) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let mut text = String::new();
-    if t_out.is_finished() {
-        text.push_str(&String::from_utf8_lossy(&t_out.join().unwrap_or_default()));
-    }
-    if t_err.is_finished() {
-        let e = t_err.join().unwrap_or_default();
-        if !e.is_empty() {
-            text.push_str("\n--- stderr ---\n");
-            text.push_str(&String::from_utf8_lossy(&e));
-        }
-    }
-    (ok, how, text)
-}
-
-/// Compiles `ffi-tests/c/<name>.c` into CARGO_TARGET_TMPDIR; returns the binary's path.
-fn compile(name: &str) -> PathBuf {
-    let src = c_dir().join(format!("{name}.c"));
-    assert!(src.is_file(), "missing C source {}", src.display());
-    let header = include_dir().join("bgfetch.h");
-    assert!(
-        header.is_file(),
-        "missing {} (built by `cargo build`)",
-        header.display()
-    );
-    let bin = out_dir().join(name);
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
-    let mut cmd = Command::new(&cc);
-    cmd.args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-g"])
-        .arg("-I")
-        .arg(include_dir())
-        .arg("-I")
-        .arg(c_dir())
-        .arg("-pthread")
-        .args(split_env("BGFETCH_C_CFLAGS"))
-        .arg(&src)
-        .arg("-o")
-        .arg(&bin)
-        .arg(static_lib())
-        .args(["-lpthread", "-ldl", "-lm"]);
-    let (ok, how, text) = run_with_timeout(cmd, Duration::from_secs(120));
-    assert!(ok, "compiling {} failed ({how}):\n{text}", src.display());
-    bin
-}
-
-fn time_limit() -> Duration {
-    let secs = std::env::var("BGFETCH_C_TIMEOUT_S")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .unwrap_or(120);
-    Duration::from_secs(secs)
+fn out_dir() -> std::path::PathBuf {
+    variant().out_dir()
 }
 
 /// Compiles and runs one C test program; panics with its output unless it exits 0.
 fn run_c_test(name: &str) {
-    let bin = compile(name);
-    let srv = server();
-    let tmp = out_dir().join(format!("{name}-run-{}", unique_suffix()));
-    std::fs::create_dir_all(&tmp).expect("create the program's temporary directory");
-
-    let wrapper = split_env("BGFETCH_C_WRAPPER");
-    let mut cmd = if let Some((first, rest)) = wrapper.split_first() {
-        let mut c = Command::new(first);
-        c.args(rest).arg(&bin);
-        c
-    } else {
-        Command::new(&bin)
-    };
-    cmd.arg(srv.base()).arg(&tmp);
-    if !wrapper.is_empty() {
-        // slower under a wrapper: let the program's own watchdog follow the runner's limit
-        cmd.env(
-            "BGFETCH_TEST_WATCHDOG_S",
-            (time_limit().as_secs().saturating_sub(10))
-                .max(10)
-                .to_string(),
-        );
-    }
-    let started = Instant::now();
-    let (ok, how, text) = run_with_timeout(cmd, time_limit());
-    let took = started.elapsed();
-    if ok {
-        let _ = std::fs::remove_dir_all(&tmp);
-        println!("{name}: passed in {:.1} s\n{text}", took.as_secs_f64());
-    } else {
-        let failing: Vec<&str> = text.lines().filter(|l| l.starts_with("not ok")).collect();
-        panic!(
-            "C test {name} failed ({how}) after {:.1} s; store directory kept at {}\n\
-             failing checks:\n  {}\n--- full output ---\n{text}",
-            took.as_secs_f64(),
-            tmp.display(),
-            failing.join("\n  ")
-        );
-    }
+    ffi_runner::run_c_test(name, &variant());
 }
 
 macro_rules! c_tests {
@@ -254,6 +75,7 @@ c_tests!(
     test_threads,
     test_store,
     test_events,
+    test_bad_input,
 );
 
 /// The header is valid C11 and C++17, and can be included twice (include guard).
@@ -270,8 +92,7 @@ fn header_compiles_as_c11_and_cxx17() {
          int main(void) { return bgfetch_version() == 0; }\n",
     )
     .unwrap();
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
-    let mut cmd = Command::new(&cc);
+    let mut cmd = Command::new(ffi_runner::cc());
     cmd.args([
         "-std=c11",
         "-Wall",
@@ -319,4 +140,117 @@ fn header_compiles_as_c11_and_cxx17() {
     .arg(&cxx_src);
     let (ok, how, text) = run_with_timeout(cmd, Duration::from_secs(60));
     assert!(ok, "bgfetch.h does not compile as C++17 ({how}):\n{text}");
+}
+
+/// C source without its comments, string literals and character literals (each replaced by
+/// a space), so that only code is left.
+fn c_code_only(text: &str) -> String {
+    let mut code = String::new();
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.find("*/").map_or("", |i| &after[i + 2..]);
+            code.push(' ');
+        } else if let Some(after) = rest.strip_prefix("//") {
+            rest = after.find('\n').map_or("", |i| &after[i..]);
+        } else if c == '"' || c == '\'' {
+            // a literal: up to the matching unescaped quote
+            let mut chars = rest[1..].char_indices();
+            let mut end = rest.len();
+            while let Some((i, d)) = chars.next() {
+                if d == '\\' {
+                    chars.next();
+                } else if d == c {
+                    end = 1 + i + 1;
+                    break;
+                }
+            }
+            rest = &rest[end..];
+            code.push(' ');
+        } else {
+            code.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    code
+}
+
+/// The names of the functions `include/bgfetch.h` declares (callback typedefs `(*name)(` are
+/// not functions).
+fn header_functions() -> Vec<String> {
+    let text = std::fs::read_to_string(include_dir().join("bgfetch.h")).expect("read bgfetch.h");
+    let code = c_code_only(&text);
+    let bytes = code.as_bytes();
+    let mut names = Vec::new();
+    let mut i = 0;
+    while let Some(off) = code[i..].find("bgfetch_") {
+        let start = i + off;
+        let mut end = start;
+        while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_') {
+            end += 1;
+        }
+        let word_start =
+            start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+        let called = code[end..].trim_start().starts_with('(');
+        let typedef_ptr = code[..start].trim_end().ends_with("(*");
+        if word_start && called && !typedef_ptr {
+            let name = code[start..end].to_owned();
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        i = end.max(start + 1);
+    }
+    names
+}
+
+/// `ffi-tests/c/test_bad_input.c` calls (in code, not in a comment or a string) every function
+/// the header declares. Its NULL-argument part is generated from the header by
+/// `ffi-tests/c/gen_bad_input.py`; this catches a new function that its output lacks.
+#[test]
+fn bad_input_covers_every_header_function() {
+    let funcs = header_functions();
+    assert!(
+        funcs.len() > 20 && funcs.iter().any(|f| f == "bgfetch_fetch"),
+        "the header parser found too few functions: {funcs:?}"
+    );
+    let src = c_code_only(
+        &std::fs::read_to_string(c_dir().join("test_bad_input.c"))
+            .expect("read ffi-tests/c/test_bad_input.c"),
+    );
+    let called = |f: &str| {
+        let call = format!("{f}(");
+        src.match_indices(&call).any(|(i, _)| {
+            let before = src[..i].chars().next_back();
+            !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+    };
+    let missing: Vec<&String> = funcs.iter().filter(|f| !called(f)).collect();
+    assert!(
+        missing.is_empty(),
+        "functions of include/bgfetch.h that ffi-tests/c/test_bad_input.c never calls \
+         (run `python3 ffi-tests/c/gen_bad_input.py` and add their cases): {missing:?}"
+    );
+}
+
+/// The generated part of `ffi-tests/c/test_bad_input.c` is what `gen_bad_input.py` makes of
+/// the current header (skipped, with a notice, without python3).
+#[test]
+fn bad_input_generated_part_is_current() {
+    if !ffi_runner::tool_available("python3") {
+        // straight to the process's stderr: libtest hides what a passing test eprintln!s
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "NOTICE: python3 not found; skipping the gen_bad_input.py --check"
+        );
+        return;
+    }
+    let mut cmd = Command::new("python3");
+    cmd.arg(c_dir().join("gen_bad_input.py")).arg("--check");
+    let (ok, how, text) = run_with_timeout(cmd, Duration::from_secs(60));
+    assert!(
+        ok,
+        "ffi-tests/c/test_bad_input.c is stale ({how}): run `python3 ffi-tests/c/gen_bad_input.py`\n{text}"
+    );
 }

@@ -667,8 +667,11 @@ static void t_slow_upload(void) {
             uint64_t up = bgfetch_registration_uploaded(r);
             if (up > 0 && up < size) polled_mid++;
         }
+        pthread_mutex_lock(&p.mu);
+        long calls_so_far = p.calls;
+        pthread_mutex_unlock(&p.mu);
         h_diag("slow upload: %" PRId64 " ms; polled 0 < uploaded < total %ld times; %ld progress calls",
-               h_now_ms() - t0, polled_mid, p.calls);
+               h_now_ms() - t0, polled_mid, calls_so_far);
         ok &= EXPECT_ST(bgfetch_registration_wait(r, H_WAIT_MS), BGFETCH_OK);
         ok &= EXPECT_U64(bgfetch_registration_result(r), BGFETCH_RESULT_SUCCESS);
         ok &= EXPECT_U64(bgfetch_registration_uploaded(r), size);

@@ -104,8 +104,9 @@ pub extern "C" fn bgfetch_record_header_at(
     value: *mut *const c_char,
 ) -> bgfetch_status {
     boundary(|| {
-        let name = try_out(name, "name")?;
-        let value = try_out(value, "value")?;
+        // Clear both out-pointers before reporting either as NULL.
+        let (name, value) = (try_out(name, "name"), try_out(value, "value"));
+        let (name, value) = (name?, value?);
         let rec = try_ref(rec, "record")?;
         let (n, v) = rec
             .headers

@@ -1,0 +1,371 @@
+//! Builds and runs the C test programs of `ffi-tests/c/` against the library that `cargo test`
+//! just built. Shared by `tests/ffi_c.rs` (plain runs) and `tests/sanitizers.rs` (the same
+//! programs under ASan+UBSan, valgrind and TSan).
+//!
+//! A program `ffi-tests/c/<name>.c` is compiled with
+//! `cc -std=c11 -Wall -Wextra -Werror -pedantic -g -I include -I ffi-tests/c -pthread`, plus the
+//! variant's flags, and linked against `libbgfetch.a` (or, for a variant that asks for it,
+//! `libbgfetch.so`), both found next to the test executable (`target/<profile>/deps`). It runs
+//! as `<wrapper...> <binary> <server base URL> <fresh temporary directory>`; it passes when it
+//! exits 0 within the variant's time limit.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::server::TestServer;
+
+/// The one test server shared by every C program of a test binary.
+pub fn server() -> &'static TestServer {
+    static SERVER: OnceLock<TestServer> = OnceLock::new();
+    SERVER.get_or_init(TestServer::start)
+}
+
+pub fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn include_dir() -> PathBuf {
+    manifest_dir().join("include")
+}
+
+pub fn c_dir() -> PathBuf {
+    manifest_dir().join("ffi-tests").join("c")
+}
+
+/// `CARGO_TARGET_TMPDIR/<sub>`, created.
+pub fn tmp_dir(sub: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(sub);
+    std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("create {}: {e}", d.display()));
+    d
+}
+
+/// The stems of every `ffi-tests/c/test_*.c`, sorted.
+pub fn c_test_names() -> Vec<String> {
+    let mut names = Vec::new();
+    for e in std::fs::read_dir(c_dir()).expect("read ffi-tests/c") {
+        let p = e.expect("dir entry").path();
+        let stem = p
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("")
+            .to_owned();
+        if p.extension().and_then(|s| s.to_str()) == Some("c") && stem.starts_with("test_") {
+            names.push(stem);
+        }
+    }
+    names.sort();
+    names
+}
+
+/// A library built by cargo next to the test executable (target/<profile>/deps), else one
+/// level up.
+fn built_library(file: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let deps = exe.parent().expect("exe dir").to_path_buf();
+    let mut candidates = vec![deps.join(file)];
+    if let Some(up) = deps.parent() {
+        candidates.push(up.join(file));
+    }
+    for c in &candidates {
+        if c.is_file() {
+            return c.clone();
+        }
+    }
+    panic!("{file} not found; looked at {candidates:?}");
+}
+
+/// `libbgfetch.a`.
+pub fn static_lib() -> PathBuf {
+    built_library("libbgfetch.a")
+}
+
+/// `libbgfetch.so`.
+pub fn shared_lib() -> PathBuf {
+    built_library("libbgfetch.so")
+}
+
+/// An environment variable split on whitespace (empty if unset).
+pub fn split_env(name: &str) -> Vec<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+pub fn unique_suffix() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{}-{}", std::process::id(), nanos)
+}
+
+/// Whether `cmd --version` runs.
+pub fn tool_available(cmd: &str) -> bool {
+    Command::new(cmd)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// The C compiler (`$CC`, default `cc`).
+pub fn cc() -> String {
+    std::env::var("CC").unwrap_or_else(|_| "cc".to_owned())
+}
+
+/// Runs a command to completion with a time limit; returns (success, exit description, output).
+pub fn run_with_timeout(mut cmd: Command, limit: Duration) -> (bool, String, String) {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return (false, format!("cannot start {cmd:?}: {e}"), String::new()),
+    };
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = out.read_to_end(&mut s);
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err.read_to_end(&mut s);
+        s
+    });
+    let start = Instant::now();
+    let (ok, how) = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break (status.success(), format!("{status}")),
+            Ok(None) if start.elapsed() > limit => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break (
+                    false,
+                    format!("killed after {} s (time limit)", limit.as_secs()),
+                );
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => break (false, format!("wait failed: {e}")),
+        }
+    };
+    // A grandchild (e.g. under a wrapper) may keep the pipes open; do not hang on them.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !(t_out.is_finished() && t_err.is_finished()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut text = String::new();
+    if t_out.is_finished() {
+        text.push_str(&String::from_utf8_lossy(&t_out.join().unwrap_or_default()));
+    }
+    if t_err.is_finished() {
+        let e = t_err.join().unwrap_or_default();
+        if !e.is_empty() {
+            text.push_str("\n--- stderr ---\n");
+            text.push_str(&String::from_utf8_lossy(&e));
+        }
+    }
+    (ok, how, text)
+}
+
+/// How the C programs are built and run.
+#[derive(Clone, Debug)]
+pub struct Variant {
+    /// Names the build directory (`CARGO_TARGET_TMPDIR/<dir>`), so variants never share binaries.
+    pub dir: String,
+    /// Extra flags for compiling and linking.
+    pub cflags: Vec<String>,
+    /// Link `libbgfetch.so` (with an rpath) instead of `libbgfetch.a`.
+    pub link_shared: bool,
+    /// A command put before each test binary (e.g. valgrind and its options).
+    pub wrapper: Vec<String>,
+    /// Extra environment for the program.
+    pub env: Vec<(String, String)>,
+    /// Wall-clock limit per program.
+    pub time_limit: Duration,
+}
+
+impl Variant {
+    /// The plain build: static library, no flags, no wrapper, 120 s.
+    pub fn plain(dir: &str) -> Variant {
+        Variant {
+            dir: dir.to_owned(),
+            cflags: Vec::new(),
+            link_shared: false,
+            wrapper: Vec::new(),
+            env: Vec::new(),
+            time_limit: Duration::from_secs(120),
+        }
+    }
+
+    /// The build `tests/ffi_c.rs` uses: plain, adjusted by `BGFETCH_C_CFLAGS`,
+    /// `BGFETCH_C_WRAPPER` and `BGFETCH_C_TIMEOUT_S`.
+    pub fn from_env(dir: &str) -> Variant {
+        let mut v = Variant::plain(dir);
+        v.cflags = split_env("BGFETCH_C_CFLAGS");
+        v.wrapper = split_env("BGFETCH_C_WRAPPER");
+        if let Some(secs) = std::env::var("BGFETCH_C_TIMEOUT_S")
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            v.time_limit = Duration::from_secs(secs);
+        }
+        v
+    }
+
+    pub fn out_dir(&self) -> PathBuf {
+        tmp_dir(&self.dir)
+    }
+}
+
+/// Compiles `src` (a C file) into `<variant dir>/<bin_name>`; returns the binary or the
+/// compiler's complaint.
+pub fn compile_file(src: &std::path::Path, bin_name: &str, v: &Variant) -> Result<PathBuf, String> {
+    if !src.is_file() {
+        return Err(format!("missing C source {}", src.display()));
+    }
+    let header = include_dir().join("bgfetch.h");
+    if !header.is_file() {
+        return Err(format!(
+            "missing {} (built by `cargo build`)",
+            header.display()
+        ));
+    }
+    let bin = v.out_dir().join(bin_name);
+    let mut cmd = Command::new(cc());
+    cmd.args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-g"])
+        .arg("-I")
+        .arg(include_dir())
+        .arg("-I")
+        .arg(c_dir())
+        .arg("-pthread")
+        .args(&v.cflags)
+        .arg(src)
+        .arg("-o")
+        .arg(&bin);
+    if v.link_shared {
+        let so = shared_lib();
+        let dir = so.parent().expect("library dir").to_path_buf();
+        cmd.arg(&so).arg(format!("-Wl,-rpath,{}", dir.display()));
+    } else {
+        cmd.arg(static_lib());
+    }
+    cmd.args(["-lpthread", "-ldl", "-lm"]);
+    let (ok, how, text) = run_with_timeout(cmd, Duration::from_secs(120));
+    if ok {
+        Ok(bin)
+    } else {
+        Err(format!(
+            "compiling {} failed ({how}):\n{text}",
+            src.display()
+        ))
+    }
+}
+
+/// Compiles `ffi-tests/c/<name>.c`; panics with the compiler's output on failure.
+pub fn compile(name: &str, v: &Variant) -> PathBuf {
+    let src = c_dir().join(format!("{name}.c"));
+    compile_file(&src, name, v).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// What one run of a program gave.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub passed: bool,
+    /// Exit status, or why it did not exit.
+    pub how: String,
+    /// stdout, then stderr.
+    pub output: String,
+    pub took: Duration,
+    /// The program's temporary directory (removed when it passed).
+    pub tmp: PathBuf,
+}
+
+impl RunOutcome {
+    /// A failure message: the failing checks first, then the full output.
+    pub fn failure_report(&self, what: &str) -> String {
+        let failing: Vec<&str> = self
+            .output
+            .lines()
+            .filter(|l| l.starts_with("not ok"))
+            .collect();
+        format!(
+            "{what} failed ({}) after {:.1} s; store directory kept at {}\n\
+             failing checks:\n  {}\n--- full output ---\n{}",
+            self.how,
+            self.took.as_secs_f64(),
+            self.tmp.display(),
+            failing.join("\n  "),
+            self.output
+        )
+    }
+}
+
+/// Runs a compiled program with the variant's wrapper, environment and time limit, against the
+/// shared test server and a fresh temporary directory.
+pub fn run_binary(bin: &std::path::Path, name: &str, v: &Variant) -> RunOutcome {
+    let srv = server();
+    let tmp = v.out_dir().join(format!("{name}-run-{}", unique_suffix()));
+    std::fs::create_dir_all(&tmp).expect("create the program's temporary directory");
+
+    let mut cmd = if let Some((first, rest)) = v.wrapper.split_first() {
+        let mut c = Command::new(first);
+        c.args(rest).arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    };
+    cmd.arg(srv.base()).arg(&tmp);
+    if !v.wrapper.is_empty() {
+        // slower under a wrapper: let the program's own watchdog follow the runner's limit
+        cmd.env(
+            "BGFETCH_TEST_WATCHDOG_S",
+            (v.time_limit.as_secs().saturating_sub(10))
+                .max(10)
+                .to_string(),
+        );
+    }
+    for (k, val) in &v.env {
+        cmd.env(k, val);
+    }
+    let started = Instant::now();
+    let (passed, how, output) = run_with_timeout(cmd, v.time_limit);
+    let took = started.elapsed();
+    if passed {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    RunOutcome {
+        passed,
+        how,
+        output,
+        took,
+        tmp,
+    }
+}
+
+/// Compiles and runs `ffi-tests/c/<name>.c` under the variant.
+pub fn run_c_program(name: &str, v: &Variant) -> RunOutcome {
+    let bin = compile(name, v);
+    run_binary(&bin, name, v)
+}
+
+/// Compiles and runs one C test program; panics with its output unless it passes.
+pub fn run_c_test(name: &str, v: &Variant) {
+    let r = run_c_program(name, v);
+    if r.passed {
+        println!(
+            "{name}: passed in {:.1} s\n{}",
+            r.took.as_secs_f64(),
+            r.output
+        );
+    } else {
+        panic!("{}", r.failure_report(&format!("C test {name}")));
+    }
+}
