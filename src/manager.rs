@@ -388,7 +388,7 @@ impl Manager {
         let regs: Vec<Arc<Registration>> = shared.registrations.lock().values().cloned().collect();
         for r in &regs {
             r.cancel.cancel();
-            r.changed.notify_all();
+            r.notify_all();
         }
         let threads = std::mem::take(&mut *self.threads.lock());
         for _ in 0..threads.len() {

@@ -6,7 +6,7 @@
 //! writes are serialized by a second lock, outside the first).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -160,7 +160,12 @@ pub struct Registration {
     key: String,
     pub(crate) shared: Weak<Shared>,
     pub(crate) state: Mutex<RegState>,
+    /// Signalled when a record changes (head, body bytes, outcome), but only while some
+    /// thread waits on it (`record_waiters`): a host blocked in `wait` is not woken per chunk.
     pub(crate) changed: Condvar,
+    record_waiters: AtomicUsize,
+    /// Signalled when the fetch settles (and its state is stored) or the manager closes.
+    pub(crate) settled: Condvar,
     pub(crate) cancel: Arc<CancelToken>,
     persist_lock: Mutex<()>,
     pub(crate) progress_cb: Mutex<Option<ProgressCallback>>,
@@ -193,6 +198,8 @@ impl Registration {
             shared,
             state: Mutex::new(state),
             changed: Condvar::new(),
+            record_waiters: AtomicUsize::new(0),
+            settled: Condvar::new(),
             cancel: CancelToken::new(),
             persist_lock: Mutex::new(()),
             progress_cb: Mutex::new(None),
@@ -263,27 +270,55 @@ impl Registration {
             if self.shared.upgrade().is_none_or(|sh| sh.is_closed()) {
                 return Err(Error::Closed("the manager was closed".into()));
             }
-            self.wait_step(&mut s, deadline)?;
+            Self::wait_step(&self.settled, &mut s, deadline)?;
         }
         Ok(())
     }
 
-    /// One wait on the condvar, bounded so that a closed manager is noticed.
-    fn wait_step(&self, s: &mut MutexGuard<'_, RegState>, deadline: Option<Instant>) -> Result<()> {
+    /// One wait on a condvar, bounded so that a closed manager is noticed.
+    fn wait_step(
+        cv: &Condvar,
+        s: &mut MutexGuard<'_, RegState>,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
         let step = Duration::from_millis(200);
-        match deadline {
-            None => {
-                self.changed.wait_for(s, step);
-            }
+        let limit = match deadline {
+            None => step,
             Some(d) => {
                 let now = Instant::now();
                 if now >= d {
                     return Err(Error::Timeout("the wait timed out".into()));
                 }
-                self.changed.wait_for(s, (d - now).min(step));
+                (d - now).min(step)
             }
-        }
+        };
+        cv.wait_for(s, limit);
         Ok(())
+    }
+
+    /// Waits for a record to change (the state lock is held, so no change is missed).
+    fn wait_record(
+        &self,
+        s: &mut MutexGuard<'_, RegState>,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
+        self.record_waiters.fetch_add(1, Ordering::SeqCst);
+        let r = Self::wait_step(&self.changed, s, deadline);
+        self.record_waiters.fetch_sub(1, Ordering::SeqCst);
+        r
+    }
+
+    /// Wakes the threads waiting for a record to change, if there are any.
+    fn notify_records(&self) {
+        if self.record_waiters.load(Ordering::SeqCst) > 0 {
+            self.changed.notify_all();
+        }
+    }
+
+    /// Wakes every waiter (settled, released, closing).
+    pub(crate) fn notify_all(&self) {
+        self.changed.notify_all();
+        self.settled.notify_all();
     }
 
     /// Replaces the title and icons (persisted).
@@ -331,7 +366,7 @@ impl Registration {
             }
             s.records_available = false;
         }
-        self.changed.notify_all();
+        self.notify_all();
         shared.forget(self);
         // `downloaded` includes bytes a stopping transfer reserved but has not written yet.
         let freed = {
@@ -413,7 +448,7 @@ impl Registration {
             if self.shared.upgrade().is_none_or(|sh| sh.is_closed()) {
                 return Err(Error::Closed("the manager was closed".into()));
             }
-            self.wait_step(&mut s, deadline)?;
+            self.wait_record(&mut s, deadline)?;
         }
     }
 
@@ -444,7 +479,7 @@ impl Registration {
             if self.shared.upgrade().is_none_or(|sh| sh.is_closed()) {
                 return Err(Error::Closed("the manager was closed".into()));
             }
-            self.wait_step(&mut s, deadline)?;
+            self.wait_record(&mut s, deadline)?;
         }
     }
 
@@ -489,7 +524,7 @@ impl Registration {
                     if shared.is_closed() {
                         return Err(Error::Closed("the manager was closed".into()));
                     }
-                    self.wait_step(&mut s, None)?;
+                    self.wait_record(&mut s, None)?;
                 }
             };
             let want = buf.len().min(avail.min(usize::MAX as u64) as usize);
@@ -553,7 +588,7 @@ impl Registration {
             s.records[index].head = Some(head);
             s.exposed[index] = expose;
         }
-        self.changed.notify_all();
+        self.notify_records();
     }
 
     /// Discards the stored body of record `index` (a restart from zero).
@@ -613,7 +648,7 @@ impl Registration {
     /// `n` reserved bytes of record `index` are now stored.
     pub(crate) fn commit(self: &Arc<Self>, shared: &Shared, index: usize, n: u64) {
         self.state.lock().records[index].stored += n;
-        self.changed.notify_all();
+        self.notify_records();
         self.mark_progress(shared);
     }
 
@@ -673,7 +708,7 @@ impl Registration {
                 false
             }
         };
-        self.changed.notify_all();
+        self.notify_records();
         if settle {
             self.after_settle(shared);
         } else {
@@ -700,7 +735,7 @@ impl Registration {
             s.queue.clear();
         }
         self.cancel.cancel();
-        self.changed.notify_all();
+        self.notify_all();
         self.after_settle(shared);
         true
     }
@@ -710,7 +745,7 @@ impl Registration {
             shared.report_problem(format!("fetch {:?}: state not saved: {e}", self.id));
         }
         self.state.lock().settled_durable = true;
-        self.changed.notify_all();
+        self.notify_all();
         shared.events.send(Delivery::Settled(self.clone()));
     }
 

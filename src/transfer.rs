@@ -190,12 +190,13 @@ fn is_disk_full(e: &std::io::Error) -> bool {
     )
 }
 
-fn open_part(path: &std::path::Path) -> std::io::Result<File> {
+/// Opens (creating it) the `.part` file; `fresh` truncates it to start a body from zero.
+fn open_part(path: &std::path::Path, fresh: bool) -> std::io::Result<File> {
     std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
-        .truncate(false)
+        .truncate(fresh)
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
@@ -313,10 +314,14 @@ fn attempt_once(
         reg.reset_body(shared, index);
         offset = 0;
     }
-    let mut file = open_part(&part_path).map_err(|e| storage_failure(shared, reg, e))?;
-    file.set_len(offset)
-        .and_then(|_| file.seek(SeekFrom::Start(offset)))
-        .map_err(|e| storage_failure(shared, reg, e))?;
+    let mut file =
+        open_part(&part_path, offset == 0).map_err(|e| storage_failure(shared, reg, e))?;
+    if offset > 0 {
+        // Drop anything past what was counted as stored (a write a crash cut short).
+        file.set_len(offset)
+            .and_then(|_| file.seek(SeekFrom::Start(offset)))
+            .map_err(|e| storage_failure(shared, reg, e))?;
+    }
     let mut hasher = integrity.map(|i| i.hasher());
     if let (Some(h), true) = (hasher.as_mut(), offset > 0) {
         hash_prefix(&part_path, offset, h).map_err(|e| storage_failure(shared, reg, e))?;
