@@ -22,6 +22,7 @@ mod registration;
 mod request;
 mod scheduler;
 mod store;
+mod syncer;
 mod transfer;
 mod util;
 mod validate;

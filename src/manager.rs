@@ -23,6 +23,7 @@ use crate::registration::{FailureReason, FetchResult, RegState, Registration};
 use crate::request::{FetchOptions, Request};
 use crate::scheduler::{self, Job};
 use crate::store::{self, Store, StoredRequest, StoredState, FORMAT_VERSION};
+use crate::syncer::{self, Finished, SyncJob};
 use crate::validate;
 
 /// What the manager's threads and registrations share.
@@ -33,6 +34,7 @@ pub(crate) struct Shared {
     pub(crate) events: Arc<Events>,
     registrations: Mutex<HashMap<String, Arc<Registration>>>,
     jobs: Sender<Job>,
+    sync_jobs: Sender<SyncJob>,
     used_bytes: AtomicU64,
     closed: AtomicBool,
     problems: Mutex<Vec<String>>,
@@ -45,6 +47,11 @@ impl Shared {
 
     pub(crate) fn send_job(&self, job: Job) {
         let _ = self.jobs.send(job);
+    }
+
+    /// Hands a complete body to the sync thread (see [`crate::syncer`]).
+    pub(crate) fn sync_body(&self, finished: Finished) {
+        let _ = self.sync_jobs.send(SyncJob::Body(finished));
     }
 
     /// Removes a released registration from the id table.
@@ -105,6 +112,7 @@ impl Shared {
 pub struct Manager {
     shared: Arc<Shared>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    sync_thread: Mutex<Option<JoinHandle<()>>>,
     event_thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -120,6 +128,7 @@ impl Manager {
         let agent = crate::net::build_agent(&config)?;
         let (events, event_thread) = Events::start(config.dispatch, config.progress_interval)?;
         let (jobs, rx) = scheduler::channel();
+        let (sync_jobs, sync_rx) = syncer::channel();
         let workers = config.max_connections;
         let used = store.usage();
         let shared = Arc::new(Shared {
@@ -129,16 +138,22 @@ impl Manager {
             events,
             registrations: Mutex::new(HashMap::new()),
             jobs,
+            sync_jobs,
             used_bytes: AtomicU64::new(used),
             closed: AtomicBool::new(false),
             problems: Mutex::new(Vec::new()),
         });
         let manager = Manager {
             threads: Mutex::new(Vec::new()),
+            sync_thread: Mutex::new(None),
             event_thread: Mutex::new(Some(event_thread)),
             shared: shared.clone(),
         };
-        match scheduler::start_workers(workers, &shared, rx) {
+        let started = syncer::start(&shared, sync_rx).and_then(|t| {
+            *manager.sync_thread.lock() = Some(t);
+            scheduler::start_workers(workers, &shared, rx)
+        });
+        match started {
             Ok(t) => *manager.threads.lock() = t,
             Err(e) => {
                 manager.close();
@@ -395,6 +410,11 @@ impl Manager {
             shared.send_job(Job::Stop);
         }
         for t in threads {
+            let _ = t.join();
+        }
+        // Bodies already complete are made durable and marked so before the store is let go.
+        let _ = shared.sync_jobs.send(SyncJob::Stop);
+        if let Some(t) = self.sync_thread.lock().take() {
             let _ = t.join();
         }
         shared.events.close();

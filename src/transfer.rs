@@ -15,6 +15,7 @@ use crate::net;
 use crate::record::{Outcome, ResponseHead};
 use crate::registration::{FailureReason, Registration};
 use crate::store::{self, StoredRequest};
+use crate::syncer::Finished;
 
 /// Most bytes of response headers accepted.
 pub(crate) const MAX_RESPONSE_HEADER_BYTES: usize = 64 * 1024;
@@ -183,7 +184,8 @@ impl Read for UploadCounter<'_> {
     }
 }
 
-fn is_disk_full(e: &std::io::Error) -> bool {
+/// Whether an I/O error means the disk (or the file-size limit) is full.
+pub(crate) fn is_disk_full(e: &std::io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG)
@@ -470,11 +472,9 @@ fn complete(
     hasher: Option<Hasher>,
     integrity: Option<&Integrity>,
 ) -> Result<(), Fail> {
-    file.sync_data()
-        .map_err(|e| storage_failure(shared, reg, e))?;
-    drop(file);
     if let (Some(i), Some(h)) = (integrity, hasher) {
         if !i.matches(h) {
+            drop(file);
             let _ = std::fs::remove_file(part_path);
             reg.reset_body(shared, index);
             return Err(Fail::Fatal(
@@ -482,9 +482,14 @@ fn complete(
             ));
         }
     }
-    let body_path = shared.store.body_path(reg.key(), index);
-    std::fs::rename(part_path, &body_path).map_err(|e| storage_failure(shared, reg, e))?;
-    reg.finish(shared, index, Outcome::Done);
+    // The sync thread makes it durable, renames it to `<n>.body` and completes the record.
+    shared.sync_body(Finished {
+        reg: reg.clone(),
+        index,
+        file,
+        part_path: part_path.to_path_buf(),
+        body_path: shared.store.body_path(reg.key(), index),
+    });
     Ok(())
 }
 

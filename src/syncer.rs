@@ -1,0 +1,95 @@
+//! Group commit of finished bodies: workers hand a complete `.part` to this thread and go on
+//! with their next request; it makes every waiting body durable with one flush per batch,
+//! renames each to `<n>.body`, and only then marks its record complete.
+//!
+//! A batch of one is flushed with `fdatasync`; a larger batch with one `syncfs` of the store's
+//! filesystem, which costs one flush instead of one per body. A record is complete (and its
+//! fetch can settle) only once its body is on disk, as the durability promise requires.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::error::{Error, Result};
+use crate::manager::Shared;
+use crate::record::Outcome;
+use crate::registration::{FailureReason, Registration};
+
+/// Most bodies flushed by one batch.
+const MAX_BATCH: usize = 512;
+
+/// A complete body waiting to be made durable.
+pub(crate) struct Finished {
+    pub(crate) reg: Arc<Registration>,
+    pub(crate) index: usize,
+    pub(crate) file: File,
+    pub(crate) part_path: PathBuf,
+    pub(crate) body_path: PathBuf,
+}
+
+/// What the syncer thread is told.
+pub(crate) enum SyncJob {
+    /// Make this body durable and complete its record.
+    Body(Finished),
+    /// Finish what is queued, then exit.
+    Stop,
+}
+
+/// Creates the syncer's channel.
+pub(crate) fn channel() -> (Sender<SyncJob>, Receiver<SyncJob>) {
+    crossbeam_channel::unbounded()
+}
+
+/// Starts the syncer thread.
+pub(crate) fn start(shared: &Arc<Shared>, rx: Receiver<SyncJob>) -> Result<JoinHandle<()>> {
+    let shared = shared.clone();
+    std::thread::Builder::new()
+        .name("bgfetch-sync".into())
+        .spawn(move || {
+            crate::panic::contain("sync thread", || sync_loop(&shared, &rx));
+        })
+        .map_err(|e| Error::io("starting the sync thread", e))
+}
+
+fn sync_loop(shared: &Shared, rx: &Receiver<SyncJob>) {
+    let mut stop = false;
+    while !stop {
+        let Ok(first) = rx.recv() else { return };
+        let mut batch = Vec::new();
+        for job in std::iter::once(first).chain(rx.try_iter().take(MAX_BATCH - 1)) {
+            match job {
+                SyncJob::Body(f) => batch.push(f),
+                SyncJob::Stop => stop = true,
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let flushed = match batch.as_slice() {
+            [one] => one.file.sync_data(),
+            [first, ..] => rustix::fs::syncfs(&first.file).map_err(std::io::Error::from),
+            [] => Ok(()),
+        };
+        for f in batch {
+            let res = flushed
+                .as_ref()
+                .map_err(|e| std::io::Error::new(e.kind(), e.to_string()))
+                .and_then(|_| std::fs::rename(&f.part_path, &f.body_path));
+            drop(f.file);
+            match res {
+                Ok(()) => f.reg.finish(shared, f.index, Outcome::Done),
+                Err(e) if crate::transfer::is_disk_full(&e) => {
+                    f.reg.fail_now(shared, FailureReason::QuotaExceeded);
+                }
+                Err(e) => f.reg.finish(
+                    shared,
+                    f.index,
+                    Outcome::Failed(format!("the store could not be written: {e}")),
+                ),
+            }
+        }
+    }
+}
