@@ -65,6 +65,8 @@ pub struct RecordState {
     pub outcome: Outcome,
     /// Request body bytes sent in the current attempt.
     pub uploaded: u64,
+    /// The body is complete and waits for the sync thread to make it durable.
+    pub syncing: bool,
 }
 
 impl RecordState {
@@ -76,6 +78,7 @@ impl RecordState {
             stored: 0,
             outcome: Outcome::Pending,
             uploaded: 0,
+            syncing: false,
         }
     }
 }

@@ -498,18 +498,22 @@ impl Registration {
         }
         let shared = self.shared()?;
         loop {
-            let (path, avail) = {
+            let (first, second, avail) = {
                 let mut s = self.state.lock();
                 loop {
                     Self::check_available(&s)?;
                     let r = &s.records[index];
                     if offset < r.stored {
-                        let path = if r.outcome == Outcome::Done {
-                            shared.store.body_path(&self.key, index)
+                        // The sync thread renames `.part` to `.body` before the record is
+                        // marked complete: look in the other place when the first is gone.
+                        let body = shared.store.body_path(&self.key, index);
+                        let part = shared.store.part_path(&self.key, index);
+                        let avail = r.stored - offset;
+                        break if r.outcome == Outcome::Done {
+                            (body, part, avail)
                         } else {
-                            shared.store.part_path(&self.key, index)
+                            (part, body, avail)
                         };
-                        break (path, r.stored - offset);
                     }
                     match &r.outcome {
                         Outcome::Done => return Ok(0),
@@ -528,20 +532,27 @@ impl Registration {
                 }
             };
             let want = buf.len().min(avail.min(usize::MAX as u64) as usize);
-            match crate::store::open_read(&path) {
-                Ok(f) => {
-                    let n = f
-                        .read_at(&mut buf[..want], offset)
-                        .map_err(|e| Error::io("reading a stored body", e))?;
-                    if n > 0 {
-                        return Ok(n);
+            for path in [&first, &second] {
+                match crate::store::open_read(path) {
+                    Ok(f) => {
+                        let n = f
+                            .read_at(&mut buf[..want], offset)
+                            .map_err(|e| Error::io("reading a stored body", e))?;
+                        if n > 0 {
+                            return Ok(n);
+                        }
                     }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io("opening a stored body", e)),
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io("opening a stored body", e)),
             }
-            // The file moved (.part became .body) or restarted: look again.
-            std::thread::yield_now();
+            // The body restarted from zero meanwhile: look at the state again, after a pause.
+            let mut s = self.state.lock();
+            self.wait_record(&mut s, Some(Instant::now() + Duration::from_millis(10)))
+                .or_else(|e| match e {
+                    Error::Timeout(_) => Ok(()),
+                    other => Err(other),
+                })?;
         }
     }
 
@@ -579,6 +590,11 @@ impl Registration {
         }
         let s = self.state.lock();
         s.result != FetchResult::None || s.records[index].outcome != Outcome::Pending
+    }
+
+    /// The body of record `index` is complete and goes to the sync thread.
+    pub(crate) fn mark_syncing(&self, index: usize) {
+        self.state.lock().records[index].syncing = true;
     }
 
     /// Records the head of record `index`; `expose` is false while integrity is unchecked.
@@ -674,9 +690,26 @@ impl Registration {
     pub(crate) fn finish(self: &Arc<Self>, shared: &Shared, index: usize, outcome: Outcome) {
         let settle = {
             let mut s = self.state.lock();
-            if s.result != FetchResult::None || s.records[index].outcome != Outcome::Pending {
+            if s.records[index].outcome != Outcome::Pending {
                 return;
             }
+            if s.result != FetchResult::None {
+                // A body that was waiting for the sync thread when the fetch stopped.
+                if !s.records[index].syncing {
+                    return;
+                }
+                s.exposed[index] = outcome == Outcome::Done;
+                s.records[index].outcome = outcome;
+                s.records[index].syncing = false;
+                s.unfinished = s.unfinished.saturating_sub(1);
+                drop(s);
+                self.notify_records();
+                if let Err(e) = self.persist(shared) {
+                    shared.report_problem(format!("fetch {:?}: state not saved: {e}", self.id));
+                }
+                return;
+            }
+            s.records[index].syncing = false;
             match &outcome {
                 Outcome::Done => {
                     s.exposed[index] = true;
@@ -726,12 +759,17 @@ impl Registration {
             }
             s.result = FetchResult::Failure;
             s.failure_reason = reason;
+            // A complete body waiting for the sync thread is kept: it finishes late.
             for r in s.records.iter_mut() {
-                if r.outcome == Outcome::Pending {
+                if r.outcome == Outcome::Pending && !r.syncing {
                     r.outcome = Outcome::Aborted;
                 }
             }
-            s.unfinished = 0;
+            s.unfinished = s
+                .records
+                .iter()
+                .filter(|r| r.outcome == Outcome::Pending)
+                .count();
             s.queue.clear();
         }
         self.cancel.cancel();

@@ -483,6 +483,7 @@ fn complete(
         }
     }
     // The sync thread makes it durable, renames it to `<n>.body` and completes the record.
+    reg.mark_syncing(index);
     shared.sync_body(Finished {
         reg: reg.clone(),
         index,

@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -23,43 +23,6 @@ use sha2::Digest;
 const WAIT: Option<Duration> = Some(Duration::from_secs(30));
 /// The `Last-Modified` of every `/bytes/N` response of the test server.
 const LAST_MODIFIED: &str = "Wed, 21 Oct 2015 07:28:00 GMT";
-
-fn temp_store(name: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "durability-{name}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn config(server: &TestServer, name: &str) -> Config {
-    let mut c = Config::new(temp_store(name));
-    c.set_base_url(&server.base()).unwrap();
-    c.set_retries(1, 0).unwrap();
-    c.set_progress_interval(20);
-    c
-}
-
-fn fetch_urls(m: &Manager, id: &str, urls: &[&str]) -> Arc<Registration> {
-    let reqs: Vec<Request> = urls.iter().map(|u| Request::new(u)).collect();
-    m.fetch(id, &reqs, &FetchOptions::default()).unwrap()
-}
-
-/// The whole body of record `index`, read through the API.
-fn body(reg: &Registration, index: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = reg.read_body(index, out.len() as u64, &mut buf).unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-}
 
 /// Compares two bodies without printing megabytes on failure.
 #[track_caller]

@@ -3,49 +3,11 @@
 mod common;
 use common::*;
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bgfetch::*;
-
-fn temp_store(name: &str) -> std::path::PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "engine-{name}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn config(server: &TestServer, name: &str) -> Config {
-    let mut c = Config::new(temp_store(name));
-    c.set_base_url(&server.base()).unwrap();
-    c.set_retries(1, 0).unwrap();
-    c.set_progress_interval(20);
-    c
-}
-
-fn fetch_urls(m: &Manager, id: &str, urls: &[&str]) -> Arc<Registration> {
-    let reqs: Vec<Request> = urls.iter().map(|u| Request::new(u)).collect();
-    m.fetch(id, &reqs, &FetchOptions::default()).unwrap()
-}
-
-const WAIT: Option<Duration> = Some(Duration::from_secs(30));
-
-fn body(reg: &Registration, index: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 7919];
-    loop {
-        let n = reg.read_body(index, out.len() as u64, &mut buf).unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-}
 
 fn all(reg: &Registration) -> Vec<usize> {
     reg.match_all(None, QueryOptions::default()).unwrap()

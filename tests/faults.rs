@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -25,24 +25,9 @@ const WAIT: Option<Duration> = Some(Duration::from_secs(30));
 /// The per-read timeout of the stall tests.
 const READ_TIMEOUT_MS: u32 = 400;
 
-fn temp_store(name: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "faults-{name}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
 /// One attempt per request: a fault is final.
 fn failing(server: &TestServer, name: &str) -> Config {
-    let mut c = Config::new(temp_store(name));
-    c.set_base_url(&server.base()).unwrap();
-    c.set_retries(1, 0).unwrap();
-    c.set_progress_interval(20);
-    c
+    config(server, name)
 }
 
 /// Three attempts per request, 10 ms apart: a fault on the first attempt is recovered from.
@@ -55,18 +40,6 @@ fn recovering(server: &TestServer, name: &str) -> Config {
 fn fetch_one(m: &Manager, id: &str, url: &str) -> Arc<Registration> {
     m.fetch(id, &[Request::new(url)], &FetchOptions::default())
         .unwrap()
-}
-
-fn body(reg: &Registration, index: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 7919];
-    loop {
-        let n = reg.read_body(index, out.len() as u64, &mut buf).unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
 }
 
 /// The fetch settled as a failure with exactly `reason`, and record 0 has no complete body.

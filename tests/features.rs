@@ -3,42 +3,12 @@
 mod common;
 use common::*;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use bgfetch::*;
 use sha2::Digest;
-
-const WAIT: Option<Duration> = Some(Duration::from_secs(30));
-
-fn config(server: &TestServer, name: &str) -> Config {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "features-{name}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut c = Config::new(dir);
-    c.set_base_url(&server.base()).unwrap();
-    c.set_retries(1, 0).unwrap();
-    c.set_progress_interval(20);
-    c
-}
-
-fn read_all(reg: &Registration, index: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 4096];
-    loop {
-        let n = reg.read_body(index, out.len() as u64, &mut buf).unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-}
 
 fn sri(data: &[u8]) -> String {
     format!(
@@ -74,7 +44,7 @@ fn uploads_are_stored_sent_and_counted() {
         seen.iter().any(|&u| u > 0 && u < LEN as u64),
         "uploaded never seen rising: {seen:?}"
     );
-    let echo = String::from_utf8(read_all(&reg, 0)).unwrap();
+    let echo = String::from_utf8(common::body(&reg, 0)).unwrap();
     let sum: u64 = body.iter().map(|&b| b as u64).sum::<u64>() % (1 << 32);
     assert!(echo.contains("\"method\":\"PUT\""), "{echo}");
     assert!(echo.contains(&format!("\"length\":{LEN}")), "{echo}");
@@ -139,7 +109,7 @@ fn integrity_match_and_mismatch() {
     reg.wait(WAIT).unwrap();
     let s = reg.snapshot();
     assert_eq!(s.failure_reason, FailureReason::FetchError);
-    assert_eq!(read_all(&reg, 0), pattern(100_000, 4));
+    assert_eq!(body(&reg, 0), pattern(100_000, 4));
     assert!(matches!(
         reg.response_head(1, WAIT),
         Err(Error::FetchFailed(_))

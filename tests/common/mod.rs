@@ -2,6 +2,8 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod ffi_runner;
+pub mod fixtures;
 pub mod server;
 
+pub use fixtures::*;
 pub use server::*;
