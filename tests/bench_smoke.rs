@@ -22,6 +22,9 @@ fn benchmark_smoke_runs() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "benches/run.sh --quick failed:\n{text}");
+    assert!(
+        out.status.success(),
+        "benches/run.sh --quick failed:\n{text}"
+    );
     assert!(text.contains("smoke passed"), "{text}");
 }
