@@ -308,10 +308,6 @@ impl Manager {
             .into_iter()
             .map(|r| RecordState::new(Arc::new(r)))
             .collect();
-        let exposed = records
-            .iter()
-            .map(|r| r.request.integrity.is_none())
-            .collect();
         let state = RegState {
             title: stored.title,
             icons: stored.icons,
@@ -324,7 +320,6 @@ impl Manager {
             first_failure: None,
             records_available: true,
             records,
-            exposed,
             queue: (0..n).collect::<VecDeque<_>>(),
             unfinished: n,
             slots: 0,

@@ -67,12 +67,15 @@ pub struct RecordState {
     pub uploaded: u64,
     /// The body is complete and waits for the sync thread to make it durable.
     pub syncing: bool,
+    /// Whether the head may be shown (false while integrity is unchecked, or after a failure).
+    pub exposed: bool,
 }
 
 impl RecordState {
     /// A record whose request has not been made yet.
     pub fn new(request: Arc<StoredRequest>) -> RecordState {
         RecordState {
+            exposed: request.integrity.is_none(),
             request,
             head: None,
             stored: 0,
@@ -141,7 +144,7 @@ pub fn matches(query: &Query, record: &RecordState, opts: QueryOptions) -> bool 
     if opts.ignore_vary {
         return true;
     }
-    let Some(head) = &record.head else {
+    let Some(head) = record.head.as_ref().filter(|_| record.exposed) else {
         return true;
     };
     for vary in head

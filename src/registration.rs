@@ -143,7 +143,6 @@ pub(crate) struct RegState {
     pub(crate) records_available: bool,
     pub(crate) records: Vec<RecordState>,
     /// Whether the head of each record may be shown (false while integrity is unchecked).
-    pub(crate) exposed: Vec<bool>,
     /// Indexes of records still to transfer.
     pub(crate) queue: VecDeque<usize>,
     /// Records not finished yet.
@@ -398,15 +397,7 @@ impl Registration {
         Ok(s.records
             .iter()
             .enumerate()
-            .filter(|(i, r)| {
-                query.is_none_or(|q| {
-                    let mut view = (*r).clone();
-                    if !s.exposed[*i] {
-                        view.head = None;
-                    }
-                    matches(q, &view, opts)
-                })
-            })
+            .filter(|(_, r)| query.is_none_or(|q| matches(q, r, opts)))
             .map(|(i, _)| i)
             .collect())
     }
@@ -428,7 +419,7 @@ impl Registration {
         loop {
             Self::check_available(&s)?;
             let rec = &s.records[index];
-            if s.exposed[index] {
+            if rec.exposed {
                 if let Some(h) = &rec.head {
                     return Ok(h.clone());
                 }
@@ -602,7 +593,7 @@ impl Registration {
         {
             let mut s = self.state.lock();
             s.records[index].head = Some(head);
-            s.exposed[index] = expose;
+            s.records[index].exposed = expose;
         }
         self.notify_records();
     }
@@ -698,7 +689,7 @@ impl Registration {
                 if !s.records[index].syncing {
                     return;
                 }
-                s.exposed[index] = outcome == Outcome::Done;
+                s.records[index].exposed = outcome == Outcome::Done;
                 s.records[index].outcome = outcome;
                 s.records[index].syncing = false;
                 s.unfinished = s.unfinished.saturating_sub(1);
@@ -712,14 +703,14 @@ impl Registration {
             s.records[index].syncing = false;
             match &outcome {
                 Outcome::Done => {
-                    s.exposed[index] = true;
+                    s.records[index].exposed = true;
                     let ok = s.records[index].head.as_ref().is_some_and(|h| h.ok());
                     if !ok && s.first_failure.is_none() {
                         s.first_failure = Some(FailureReason::BadStatus);
                     }
                 }
                 Outcome::Failed(_) => {
-                    s.exposed[index] = false;
+                    s.records[index].exposed = false;
                     if s.first_failure.is_none() {
                         s.first_failure = Some(FailureReason::FetchError);
                     }
@@ -856,7 +847,6 @@ impl Registration {
             FailureReason::parse(&stored.failure_reason).ok_or("bad failure reason")?;
         let settled = result != FetchResult::None;
         let mut records = Vec::with_capacity(stored.requests.len());
-        let mut exposed = Vec::with_capacity(stored.requests.len());
         let mut queue = VecDeque::new();
         let mut downloaded = 0;
         let mut upload_total = 0;
@@ -888,11 +878,11 @@ impl Registration {
                 r.uploaded = req.body_len.unwrap_or(0);
                 uploaded += r.uploaded;
             }
-            exposed.push(match outcome {
+            r.exposed = match outcome {
                 Outcome::Done => true,
                 Outcome::Failed(_) => false,
                 _ => req.integrity.is_none(),
-            });
+            };
             r.outcome = outcome;
             records.push(r);
         }
@@ -913,7 +903,6 @@ impl Registration {
             first_failure,
             records_available: true,
             records,
-            exposed,
             queue,
             unfinished,
             slots: 0,
