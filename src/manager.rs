@@ -171,10 +171,9 @@ impl Manager {
         let mut restored = Vec::new();
         for lf in loaded {
             let n = lf.state.requests.len();
-            let mut heads = Vec::with_capacity(n);
+            let heads = shared.store.load_heads(&lf.key, n);
             let mut sizes = Vec::with_capacity(n);
-            for i in 0..n {
-                let head = shared.store.load_head(&lf.key, i);
+            for (i, head) in heads.iter().enumerate() {
                 let body_path = shared.store.body_path(&lf.key, i);
                 let part_path = shared.store.part_path(&lf.key, i);
                 if head.is_none() {
@@ -189,7 +188,6 @@ impl Manager {
                     (_, Ok(p)) if p.is_file() => (p.len(), false),
                     _ => (0, false),
                 });
-                heads.push(head);
             }
             let state = match Registration::state_from_stored(&lf.state, heads, sizes) {
                 Ok(s) => s,
@@ -267,13 +265,13 @@ impl Manager {
                 bodies.push((i, b.as_slice()));
                 upload_total += b.len() as u64;
             }
-            stored_requests.push(StoredRequest {
+            stored_requests.push(Arc::new(StoredRequest {
                 url: url.into(),
                 method: r.method.clone(),
                 headers: r.headers.clone(),
                 body_len: r.body.as_ref().map(|b| b.len() as u64),
                 integrity: r.integrity.as_ref().map(|i| i.as_str().to_string()),
-            });
+            }));
         }
         let key = store::key_for_id(id);
         let mut regs = shared.registrations.lock();
@@ -303,11 +301,7 @@ impl Manager {
             return Err(e);
         }
         let n = stored.requests.len();
-        let records: Vec<RecordState> = stored
-            .requests
-            .into_iter()
-            .map(|r| RecordState::new(Arc::new(r)))
-            .collect();
+        let records: Vec<RecordState> = stored.requests.into_iter().map(RecordState::new).collect();
         let state = RegState {
             title: stored.title,
             icons: stored.icons,

@@ -68,7 +68,7 @@ pub(crate) fn build_agent(config: &Config) -> Result<ureq::Agent> {
         .timeout_per_write(Some(config.read_timeout))
         .max_response_header_size(crate::transfer::MAX_RESPONSE_HEADER_BYTES)
         .input_buffer_size(128 * 1024)
-        .output_buffer_size(64 * 1024)
+        .output_buffer_size(16 * 1024)
         .max_idle_connections(per_host * 2)
         .max_idle_connections_per_host(per_host)
         .allow_non_standard_methods(true)

@@ -7,25 +7,100 @@ use serde::{Deserialize, Serialize};
 use crate::store::StoredRequest;
 
 /// A response's status line and headers, as received (after redirects).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Kept compact, since a registration holds one per record: the final URL and every header
+/// name and value live in one string, with a table of where each ends.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ResponseHead {
     /// Status code.
     pub status: u16,
-    /// Final URL, after redirects.
-    pub url: String,
-    /// Headers in order, names as received.
-    pub headers: Vec<(String, String)>,
     /// The complete length of the body, when the server said it.
     pub total_len: Option<u64>,
+    /// The URL, then each header's name and value.
+    text: Box<str>,
+    /// Where the URL ends in `text`, then where each name and each value ends.
+    ends: Box<[u32]>,
 }
 
 impl ResponseHead {
+    /// A head of `status` for the final `url`, with `headers` in order (names as received).
+    /// Headers past 4 GiB of text in all (more than any server sends) are left out.
+    pub fn new<N, V>(
+        status: u16,
+        url: &str,
+        headers: &[(N, V)],
+        total_len: Option<u64>,
+    ) -> ResponseHead
+    where
+        N: AsRef<str>,
+        V: AsRef<str>,
+    {
+        // Exact sizes (a registration keeps one head per record): the headers that fit.
+        let fits = |len: usize| u32::try_from(len).is_ok();
+        let url = if fits(url.len()) { url } else { "" };
+        let mut text_len = url.len();
+        let mut count = 0;
+        for (n, v) in headers {
+            let len = text_len + n.as_ref().len() + v.as_ref().len();
+            if !fits(len) {
+                break;
+            }
+            (text_len, count) = (len, count + 1);
+        }
+        let mut text = String::with_capacity(text_len);
+        let mut ends = Vec::with_capacity(1 + 2 * count);
+        text.push_str(url);
+        ends.push(text.len() as u32);
+        for (n, v) in &headers[..count] {
+            text.push_str(n.as_ref());
+            ends.push(text.len() as u32);
+            text.push_str(v.as_ref());
+            ends.push(text.len() as u32);
+        }
+        ResponseHead {
+            status,
+            total_len,
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+        }
+    }
+
+    /// The same head with another complete length.
+    pub fn with_total_len(self, total_len: Option<u64>) -> ResponseHead {
+        ResponseHead { total_len, ..self }
+    }
+
+    /// Final URL, after redirects.
+    pub fn url(&self) -> &str {
+        &self.text[..self.ends[0] as usize]
+    }
+
+    /// Number of headers.
+    pub fn header_count(&self) -> usize {
+        self.ends.len() / 2
+    }
+
+    /// Header `i` (name, value), in the order received.
+    pub fn header_at(&self, i: usize) -> Option<(&str, &str)> {
+        let at = 1 + 2 * i;
+        let (start, mid, end) = (
+            *self.ends.get(at - 1)? as usize,
+            *self.ends.get(at)? as usize,
+            *self.ends.get(at + 1)? as usize,
+        );
+        Some((&self.text[start..mid], &self.text[mid..end]))
+    }
+
+    /// The headers (name, value), in the order received.
+    pub fn headers(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
+        (0..self.header_count()).map(|i| self.header_at(i).unwrap_or_default())
+    }
+
     /// The first header of that name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
+        self.headers()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v)
     }
 
     /// Whether the status is 200..=299.
@@ -36,6 +111,54 @@ impl ResponseHead {
     /// A strong ETag, usable for `If-Range`.
     pub fn strong_etag(&self) -> Option<&str> {
         self.header("etag").filter(|e| !e.starts_with("W/"))
+    }
+}
+
+impl std::fmt::Debug for ResponseHead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseHead")
+            .field("status", &self.status)
+            .field("url", &self.url())
+            .field("headers", &self.headers().collect::<Vec<_>>())
+            .field("total_len", &self.total_len)
+            .finish()
+    }
+}
+
+/// The stored form: `{"status", "url", "headers": [[name, value], ...], "total_len"}`.
+#[derive(Serialize, Deserialize)]
+struct StoredHead<U, H> {
+    status: u16,
+    url: U,
+    headers: H,
+    total_len: Option<u64>,
+}
+
+/// Serializes the headers as a sequence of `[name, value]` pairs, without copying them.
+struct HeaderPairs<'a>(&'a ResponseHead);
+
+impl Serialize for HeaderPairs<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.headers())
+    }
+}
+
+impl Serialize for ResponseHead {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        StoredHead {
+            status: self.status,
+            url: self.url(),
+            headers: HeaderPairs(self),
+            total_len: self.total_len,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ResponseHead {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let h = StoredHead::<String, Vec<(String, String)>>::deserialize(d)?;
+        Ok(ResponseHead::new(h.status, &h.url, &h.headers, h.total_len))
     }
 }
 
@@ -147,12 +270,11 @@ pub fn matches(query: &Query, record: &RecordState, opts: QueryOptions) -> bool 
     let Some(head) = record.head.as_ref().filter(|_| record.exposed) else {
         return true;
     };
-    for vary in head
-        .headers
-        .iter()
+    for (_, vary) in head
+        .headers()
         .filter(|(n, _)| n.eq_ignore_ascii_case("vary"))
     {
-        for field in vary.1.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+        for field in vary.split(',').map(str::trim).filter(|f| !f.is_empty()) {
             if field == "*" {
                 return false;
             }
@@ -180,12 +302,7 @@ mod tests {
             integrity: None,
         }));
         if let Some(v) = vary {
-            r.head = Some(Arc::new(ResponseHead {
-                status: 200,
-                url: url.into(),
-                headers: vec![("Vary".into(), v.into())],
-                total_len: None,
-            }));
+            r.head = Some(Arc::new(ResponseHead::new(200, url, &[("Vary", v)], None)));
         }
         r
     }
@@ -199,6 +316,35 @@ mod tests {
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn a_head_keeps_url_and_headers_in_order_and_round_trips_the_stored_form() {
+        let h = ResponseHead::new(
+            206,
+            "http://h/final",
+            &[
+                ("ETag", "\"x\""),
+                ("", ""),
+                ("set-cookie", "a"),
+                ("Set-Cookie", "b"),
+            ],
+            Some(9),
+        );
+        assert_eq!(h.url(), "http://h/final");
+        assert_eq!(h.header_count(), 4);
+        assert_eq!(h.header_at(1), Some(("", "")));
+        assert_eq!(h.header_at(4), None);
+        assert_eq!(h.header("set-cookie"), Some("a"));
+        assert_eq!(h.strong_etag(), Some("\"x\""));
+        let json = serde_json::to_string(&h).unwrap();
+        assert_eq!(
+            json,
+            r#"{"status":206,"url":"http://h/final","headers":[["ETag","\"x\""],["",""],["set-cookie","a"],["Set-Cookie","b"]],"total_len":9}"#
+        );
+        assert_eq!(serde_json::from_str::<ResponseHead>(&json).unwrap(), h);
+        let none = ResponseHead::new::<&str, &str>(200, "", &[], None);
+        assert_eq!((none.url(), none.header_count()), ("", 0));
     }
 
     #[test]

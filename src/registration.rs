@@ -806,7 +806,7 @@ impl Registration {
             title: s.title.clone(),
             icons: s.icons.clone(),
             download_total: s.download_total,
-            requests: s.records.iter().map(|r| (*r.request).clone()).collect(),
+            requests: s.records.iter().map(|r| r.request.clone()).collect(),
             result: s.result.as_str().into(),
             failure_reason: s.failure_reason.as_str().into(),
             outcomes: if settled {
@@ -854,7 +854,7 @@ impl Registration {
         for (i, ((req, head), (stored_len, complete))) in
             stored.requests.iter().zip(heads).zip(sizes).enumerate()
         {
-            let mut r = RecordState::new(Arc::new(req.clone()));
+            let mut r = RecordState::new(req.clone());
             r.head = head.map(Arc::new);
             r.stored = stored_len;
             downloaded += stored_len;

@@ -21,15 +21,19 @@ use crate::syncer::Finished;
 pub(crate) const MAX_RESPONSE_HEADER_BYTES: usize = 64 * 1024;
 /// Most redirects followed for one request.
 pub const MAX_REDIRECTS: u32 = 20;
-/// Size of the buffer a worker streams bodies through.
+/// Largest size of the buffer a worker streams bodies through.
 const BUF_SIZE: usize = 256 * 1024;
+/// Smallest size of that buffer. It starts at the body's length within these bounds and
+/// grows when a read fills it, so that workers fetching small bodies never touch (and keep
+/// resident) 256 KiB each.
+const MIN_BUF_SIZE: usize = 16 * 1024;
 /// Most times a body restarts from zero within one run before the request fails.
 const MAX_RESTARTS: u32 = 3;
 /// Longest backoff between attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 thread_local! {
-    static BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; BUF_SIZE]);
+    static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Why an attempt ended without completing.
@@ -139,13 +143,8 @@ pub fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
 }
 
 /// Whether a partial response may continue the body whose first response was `prev`.
-fn partial_continues(prev: &ResponseHead, headers: &[(String, String)], offset: u64) -> bool {
-    let find = |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    };
+fn partial_continues(prev: &ResponseHead, received: &ResponseHead, offset: u64) -> bool {
+    let find = |name: &str| received.header(name);
     let Some((start, _end, total)) = find("content-range").and_then(parse_content_range) else {
         return false;
     };
@@ -334,35 +333,23 @@ fn attempt_once(
     // Redirect responses may have left surplus bytes behind; only this body's count.
     net::take_surplus();
     let status = resp.status().as_u16();
-    let headers: Vec<(String, String)> = resp
+    // The head as received, built once (its length is set below, once known).
+    let pairs: Vec<(&str, std::borrow::Cow<str>)> = resp
         .headers()
         .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
+        .map(|(n, v)| (n.as_str(), String::from_utf8_lossy(v.as_bytes())))
         .collect();
-    let header = |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let chunked = header("transfer-encoding").is_some();
+    let received = ResponseHead::new(status, final_url.as_str(), &pairs, None);
+    drop(pairs);
+    let chunked = received.header("transfer-encoding").is_some();
     let content_length = if chunked {
         None
     } else {
-        header("content-length").and_then(|v| v.trim().parse::<u64>().ok())
+        received
+            .header("content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok())
     };
     let has_body = req.method != "HEAD" && !matches!(status, 100..=199 | 204 | 304);
-    let fresh_head = |total_len| ResponseHead {
-        status,
-        url: final_url.to_string(),
-        headers: headers.clone(),
-        total_len,
-    };
 
     let head: Arc<ResponseHead>;
     let mut new_head = true;
@@ -370,7 +357,7 @@ fn attempt_once(
         let prev = known_head.clone().expect("resume needs a head");
         match status {
             206 => {
-                if !partial_continues(&prev, &headers, offset) {
+                if !partial_continues(&prev, &received, offset) {
                     return Err(Fail::Restart);
                 }
                 head = prev;
@@ -389,18 +376,19 @@ fn attempt_once(
                     .and_then(|_| file.seek(SeekFrom::Start(0)))
                     .map_err(|e| storage_failure(shared, reg, e))?;
                 hasher = integrity.map(|i| i.hasher());
-                head = Arc::new(fresh_head(content_length));
+                head = Arc::new(received.with_total_len(content_length));
             }
         }
     } else {
         let total = if status == 206 {
-            header("content-range")
+            received
+                .header("content-range")
                 .and_then(parse_content_range)
                 .and_then(|(_, _, t)| t)
         } else {
             content_length
         };
-        head = Arc::new(fresh_head(total));
+        head = Arc::new(received.with_total_len(total));
     }
     if new_head {
         shared
@@ -421,9 +409,22 @@ fn attempt_once(
     let mut written = offset;
     let streamed: Result<(), Fail> = BUF.with(|buf| {
         let mut buf = buf.borrow_mut();
+        let body_len = expected_end.map_or(0, |end| end.saturating_sub(offset));
+        let want = usize::try_from(body_len)
+            .unwrap_or(BUF_SIZE)
+            .clamp(MIN_BUF_SIZE, BUF_SIZE);
+        if buf.len() < want {
+            buf.resize(want, 0);
+        }
         loop {
             let n = match reader.read(&mut buf[..]) {
                 Ok(0) => return Ok(()),
+                Ok(n) if n == buf.len() && n < BUF_SIZE => {
+                    // The read filled the buffer (a body without a length, or a long one):
+                    // read more at a time from now on; the bytes read stay in front.
+                    buf.resize((n * 4).min(BUF_SIZE), 0);
+                    n
+                }
                 Ok(n) => n,
                 Err(e) => {
                     if reg.must_stop(index) {

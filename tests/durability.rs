@@ -382,6 +382,125 @@ fn clean_close_and_reopen_resumes_with_range_byte_exact() {
     assert!(left.is_empty(), "{left:?}");
 }
 
+/// Starts a 2 MB fetch, closes the manager once 300 000 bytes are stored, and appends `tail`
+/// to its head log, as a crash or a bad disk would leave it. Returns the config, the head log
+/// and the bytes the `.part` holds.
+fn interrupted_with_head_log_tail(
+    server: &TestServer,
+    name: &str,
+    tail: &str,
+) -> (Config, PathBuf, u64) {
+    let cfg = config(server, name);
+    let m = Manager::open(cfg.clone()).unwrap();
+    let reg = fetch_urls(&m, "f", &["/bytes/2000000?seed=6&rate=4000000"]);
+    wait_until("300000 bytes", Duration::from_secs(20), || {
+        reg.body_progress(0).0 >= 300_000
+    });
+    m.close();
+    drop(m);
+    let kept = reg.snapshot().downloaded;
+    let log = fetch_dir(cfg.store_dir(), "f").join("heads.log");
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    f.write_all(tail.as_bytes()).unwrap();
+    (cfg, log, kept)
+}
+
+#[test]
+fn a_head_line_a_crash_cut_short_is_cut_off_and_the_whole_head_before_it_resumes() {
+    let server = TestServer::start();
+    let torn = "0 {\"status\":299,\"url\":\"http://127.0.0.1/x\",\"hea";
+    let (cfg, log, kept) = interrupted_with_head_log_tail(&server, "head-torn", torn);
+    let whole_len = std::fs::metadata(&log).unwrap().len() - torn.len() as u64;
+    server.reset_stats();
+
+    let m = Manager::open(cfg).unwrap();
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().len(),
+        whole_len,
+        "the torn line is cut off at open"
+    );
+    let reg = m.get("f").unwrap().expect("restored");
+    reg.wait(WAIT).unwrap();
+    assert_eq!(reg.snapshot().result, FetchResult::Success);
+    assert_eq!(reg.response_head(0, WAIT).unwrap().status, 200);
+    assert_same_body(&body(&reg, 0), &pattern(2_000_000, 6), "after reopen");
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    let range = format!("bytes={kept}-");
+    assert_eq!(reqs[0].header("range"), Some(range.as_str()), "resumed");
+    drop(m);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.ends_with('\n'), "{text:?}");
+    assert!(!text.contains("299"), "{text:?}");
+}
+
+#[test]
+fn a_garbled_head_line_drops_that_head_and_its_body_starts_again() {
+    let server = TestServer::start();
+    let (cfg, log, _) =
+        interrupted_with_head_log_tail(&server, "head-garbled", "0 {\"status\":2xx}\n");
+    server.reset_stats();
+
+    let m = Manager::open(cfg.clone()).unwrap();
+    let reg = m.get("f").unwrap().expect("restored");
+    reg.wait(WAIT).unwrap();
+    assert_eq!(reg.snapshot().result, FetchResult::Success);
+    assert_same_body(&body(&reg, 0), &pattern(2_000_000, 6), "after reopen");
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!(
+        reqs[0].header("range"),
+        None,
+        "a body without its head is not resumed"
+    );
+    drop(m);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let last = text.lines().last().unwrap();
+    assert!(last.starts_with("0 {\"status\":200"), "{last}");
+}
+
+#[test]
+fn heads_stored_as_files_by_development_builds_move_into_the_head_log() {
+    let server = TestServer::start();
+    let cfg = config(&server, "head-files");
+    let m = Manager::open(cfg.clone()).unwrap();
+    let reg = fetch_urls(
+        &m,
+        "f",
+        &["/bytes/1000?seed=1", "/bytes/0", "/bytes/10?seed=2"],
+    );
+    reg.wait(WAIT).unwrap();
+    let before: Vec<ResponseHead> = (0..3)
+        .map(|i| (*reg.response_head(i, WAIT).unwrap()).clone())
+        .collect();
+    drop(m);
+    // The layout before the head log: `<n>.head`, one JSON head per file.
+    let dir = fetch_dir(cfg.store_dir(), "f");
+    let log = dir.join("heads.log");
+    let text = std::fs::read_to_string(&log).unwrap();
+    for line in text.lines() {
+        let (n, json) = line.split_once(' ').unwrap();
+        std::fs::write(dir.join(format!("{n}.head")), json).unwrap();
+    }
+    std::fs::remove_file(&log).unwrap();
+    server.reset_stats();
+
+    let m = Manager::open(cfg).unwrap();
+    let reg = m.get("f").unwrap().expect("restored");
+    assert!(m.problems().is_empty(), "{:?}", m.problems());
+    for (i, want) in before.iter().enumerate() {
+        assert_eq!(&*reg.response_head(i, WAIT).unwrap(), want, "record {i}");
+    }
+    assert_same_body(&body(&reg, 0), &pattern(1000, 1), "record 0");
+    assert!(server.requests().is_empty(), "nothing is fetched again");
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 3);
+    assert!(
+        entries(&dir).iter().all(|n| !n.ends_with(".head")),
+        "{:?}",
+        entries(&dir)
+    );
+}
+
 #[test]
 fn a_changed_etag_restarts_the_body_from_zero() {
     // The first attempt is reset after 300000 bytes of version 1; then the URL serves

@@ -339,7 +339,7 @@ fn redirects_are_followed_and_loops_fail() {
     );
     reg.wait(WAIT).unwrap();
     let head = reg.response_head(0, WAIT).unwrap();
-    assert_eq!(head.url, server.url("/bytes/64"));
+    assert_eq!(head.url(), server.url("/bytes/64"));
     assert_eq!(body(&reg, 0), pattern(64, 0));
     assert!(matches!(
         reg.response_head(1, WAIT),

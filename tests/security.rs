@@ -171,11 +171,11 @@ fn the_store_is_0700_and_its_files_0600_under_umask_022() {
         "state.json",
         "0.req",
         "1.body",
+        "heads.log",
     ] {
         assert!(names.iter().any(|n| n == want), "no {want} in {names:?}");
     }
     assert!(names.iter().any(|n| n.ends_with(".part")), "{names:?}");
-    assert!(names.iter().any(|n| n.ends_with(".head")), "{names:?}");
     for p in &all {
         let meta = std::fs::symlink_metadata(p).unwrap();
         if meta.is_dir() {
@@ -190,7 +190,8 @@ fn the_store_is_0700_and_its_files_0600_under_umask_022() {
 // ----- symlinks -----
 
 /// Starts a fetch that stalls after 50000 bytes on its first request only, waits until bytes
-/// are stored, and closes the manager: the store then holds `0.part` and `0.head`.
+/// are stored, and closes the manager: the store then holds `0.part` and its head in
+/// `heads.log`.
 fn interrupted_fetch(cfg: &Config, url: &str) -> PathBuf {
     let m = Manager::open(cfg.clone()).unwrap();
     let reg = fetch_one(&m, "f", url);
@@ -237,15 +238,15 @@ fn a_symlinked_part_file_is_never_followed_on_resume() {
 #[test]
 fn a_symlinked_body_or_head_is_never_read_through() {
     // Each of the two files of a complete record in turn becomes a symlink to a file outside
-    // the store: the body to a secret, the head to a forged response head.
-    for planted in ["0.body", "0.head"] {
+    // the store: the body to a secret, the head log to a forged response head.
+    for planted in ["0.body", "heads.log"] {
         let server = TestServer::start();
         let dir = temp_dir("body-link");
         let outside = outside_file(&dir);
         let outside_head = dir.join("outside-head");
         let forged = format!(
-            "{{\"status\":299,\"url\":\"{}\",\"headers\":[[\"X-Outside\",\"forged\"]],\
-             \"total_len\":1000}}",
+            "0 {{\"status\":299,\"url\":\"{}\",\"headers\":[[\"X-Outside\",\"forged\"]],\
+             \"total_len\":1000}}\n",
             server.url("/forged")
         );
         std::fs::write(&outside_head, &forged).unwrap();
@@ -466,7 +467,7 @@ fn ids_and_urls_never_become_paths() {
         .collect();
     assert_eq!(beside, vec!["store".to_string()]);
     assert_eq!(std::fs::read("/etc/passwd").ok(), passwd_before);
-    // Inside: hashed directory names and numbered files only.
+    // Inside: hashed directory names, numbered files and the fixed names only.
     let fetches: Vec<PathBuf> = std::fs::read_dir(store.join("fetches"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -482,9 +483,12 @@ fn ids_and_urls_never_become_paths() {
             let n = e.unwrap().file_name().to_string_lossy().into_owned();
             let numbered = n.split_once('.').is_some_and(|(i, ext)| {
                 i.parse::<usize>().is_ok_and(|i| i < urls.len())
-                    && matches!(ext, "head" | "body" | "part" | "req")
+                    && matches!(ext, "body" | "part" | "req")
             });
-            assert!(n == "state.json" || numbered, "unexpected file {n}");
+            assert!(
+                n == "state.json" || n == "heads.log" || numbered,
+                "unexpected file {n}"
+            );
         }
     }
     // Every id comes back from the store unchanged.

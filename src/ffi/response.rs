@@ -29,14 +29,14 @@ impl bgfetch_response {
         head: Arc<ResponseHead>,
     ) -> bgfetch_response {
         let mut combined: Vec<(String, String)> = Vec::new();
-        for (n, v) in &head.headers {
+        for (n, v) in head.headers() {
             let lower = n.to_ascii_lowercase();
             match combined.iter_mut().find(|(c, _)| *c == lower) {
                 Some((_, joined)) => {
                     joined.push_str(", ");
                     joined.push_str(v);
                 }
-                None => combined.push((lower, v.clone())),
+                None => combined.push((lower, v.to_string())),
             }
         }
         let body_path = reg
@@ -44,10 +44,9 @@ impl bgfetch_response {
             .map(|p| cstring(&p.to_string_lossy()))
             .unwrap_or_default();
         bgfetch_response {
-            url: cstring(&head.url),
+            url: cstring(head.url()),
             headers: head
-                .headers
-                .iter()
+                .headers()
                 .map(|(n, v)| (cstring(n), cstring(v)))
                 .collect(),
             combined: combined
