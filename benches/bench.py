@@ -259,10 +259,10 @@ def workloads(sizes, runs, progress_runs):
              conns=None, runs=runs, tools=["libbgfetch", "curl", "aria2c", "wget"]),
         dict(key="w2", title=f"2. {n2} x {human(s2)}, one registration, 8 connections",
              paths=[f"/w2/f{i}.bin" for i in range(n2)], template="/w2/f{i}.bin", size=s2,
-             conns=8, runs=runs, tools=["libbgfetch", "curl", "aria2c", "wget"]),
+             conns=8, runs=runs, tools=["libbgfetch", "curl", "curl+sync", "aria2c", "wget"]),
         dict(key="w3", title=f"3. {n3} x {human(s3)}, one registration, 8 connections",
              paths=[f"/w3/f{i}.bin" for i in range(n3)], template="/w3/f{i}.bin", size=s3,
-             conns=8, runs=runs, tools=["libbgfetch", "curl", "aria2c", "wget"]),
+             conns=8, runs=runs, tools=["libbgfetch", "curl", "curl+sync", "aria2c", "wget"]),
         dict(key="w4", title=f"4. as 2 ({n2} x {human(s2)}, 8 connections) with a progress "
              "callback reading all counters", paths=[f"/w2/f{i}.bin" for i in range(n2)],
              template="/w2/f{i}.bin", size=s2, conns=8, runs=progress_runs, progress=True,
@@ -300,6 +300,11 @@ def tool_cmd(tool, w, base, od, ctl, driver, progress):
             cmd += ["--progress-interval", "0"]
         return cmd
     quiet = not progress
+    if tool == "curl+sync":
+        # curl, then one syncfs of the output's filesystem (`sync -f`): its files made as
+        # durable as libbgfetch makes its bodies, batched the same way. Disk only.
+        curl = tool_cmd("curl", w, base, od, ctl, driver, progress)
+        return ["sh", "-c", 'curl "$@" && exec sync -f "$0"', od] + curl[1:]
     if tool == "curl":
         if single:
             return ["curl", "--fail", "-S"] + (["-s"] if quiet else []) + \
@@ -344,6 +349,8 @@ def run_workload(w, targets, base, driver, avail, use_gnu_time, ctl_root):
             k = r % len(tools)
             order = tools[k:] + tools[:k]
             for tool in order:
+                if tool == "curl+sync" and tname != "disk":
+                    continue  # on tmpfs a sync does nothing: it would be curl again
                 od = os.path.join(tdir, f"{w['key']}-{r}")
                 ctl = os.path.join(ctl_root, f"{w['key']}-{tname}-{tool}")
                 shutil.rmtree(od, ignore_errors=True)
@@ -376,7 +383,8 @@ def run_workload(w, targets, base, driver, avail, use_gnu_time, ctl_root):
                 os.sync()  # untimed: the next run does not pay for this one's writeback
             loads.append(os.getloadavg()[0])
         res[(tname, "_load")] = loads
-        line = "  ".join(f"{t}={fmt_s(med(res[(tname, t)], 'wall'))}" for t in tools)
+        line = "  ".join(f"{t}={fmt_s(med(res[(tname, t)], 'wall'))}" for t in tools
+                         if (tname, t) in res)
         log(f"bench: {w['key']} on {tname}: {line}  (load {min(loads):.1f}-{max(loads):.1f})")
     return tools, res
 
@@ -551,6 +559,8 @@ def report(args, meta, wls, results, scale):
             ref = res[(tname, ref_tool)]
             rw, rc, rr = med(ref, "wall"), med(ref, "cpu"), med(ref, "rss_kib")
             for tool in tools:
+                if (tname, tool) not in res:
+                    continue
                 s = res[(tname, tool)]
                 wall = med(s, "wall")
                 lo = min(x["wall"] for x in s)
@@ -637,6 +647,13 @@ def targets_summary(wls, results, meta):
             c = med(res[(tname, "libbgfetch")], "cpu") / med(res[(tname, "curl")], "cpu")
             rows.append((f"{w['key']} {tname}: wall {t[0]}",
                          f"{r:.2f}x (CPU {c:.2f}x)", "yes" if r <= t[1] else "**no**"))
+            if (tname, "curl+sync") in res:
+                # Like for like: both leave every byte on disk when they return.
+                cs = res[(tname, "curl+sync")]
+                r = med(res[(tname, "libbgfetch")], "wall") / med(cs, "wall")
+                c = med(res[(tname, "libbgfetch")], "cpu") / med(cs, "cpu")
+                rows.append((f"{w['key']} {tname}, both durable: wall {t[0]}+sync",
+                             f"{r:.2f}x (CPU {c:.2f}x)", "yes" if r <= t[1] else "**no**"))
     for w in wls:
         key = w["key"]
         if key not in results:
