@@ -494,6 +494,42 @@ fn gen_state(rng: &mut Rng) -> Vec<u8> {
     serde_json::to_vec(&state).unwrap()
 }
 
+fn gen_head_log(rng: &mut Rng) -> Vec<u8> {
+    // A record count, then lines: mostly whole heads of those records, some of records past
+    // the count, garbled or cut short, and sometimes a torn last line.
+    let mut out = vec![rng.below(16) as u8];
+    let names = ["ETag", "content-length", "", "X-\\u00e9", "Vary"];
+    let values = ["\"v1\"", "10", "", "a\\b", "\\u0000"];
+    for _ in 0..rng.below(6) {
+        let mut headers = Vec::new();
+        for _ in 0..rng.below(4) {
+            headers.push(format!(
+                "[\"{}\",\"{}\"]",
+                rng.pick(&names),
+                rng.pick(&values)
+            ));
+        }
+        let total = if rng.chance(50) {
+            "null".to_string()
+        } else {
+            rng.below(1000).to_string()
+        };
+        let mut line = format!(
+            "{} {{\"status\":{},\"url\":\"http://127.0.0.1/{}\",\"headers\":[{}],\"total_len\":{}}}\n",
+            rng.below(20),
+            *rng.pick(&[200, 206, 404, 70000]),
+            rng.below(9),
+            headers.join(","),
+            total
+        );
+        if rng.chance(10) {
+            line.truncate(rng.below(line.len()));
+        }
+        out.extend_from_slice(line.as_bytes());
+    }
+    out
+}
+
 // ----- the targets -----
 
 #[test]
@@ -578,6 +614,28 @@ fn parse_state_smoke() {
         .filter(|_| bgfetch::fuzzing::parse_state(&gen_state(&mut rng)).is_ok())
         .count();
     assert!(accepted > GENERATED / 20, "only {accepted} states accepted");
+}
+
+#[test]
+fn head_log_smoke() {
+    smoke(
+        "head_log",
+        checks::head_log,
+        &[b"\n", b" ", b"0 ", b"{", b"\"headers\"", b"\\u0000"],
+        gen_head_log,
+        5,
+    );
+    // The generator reaches the accepting path: some heads are read.
+    let mut rng = Rng::new(55);
+    let read = (0..GENERATED)
+        .filter(|_| {
+            let input = gen_head_log(&mut rng);
+            let count = usize::from(input[0] % 16);
+            let (heads, _) = bgfetch::fuzzing::parse_head_log(&input[1..], count);
+            heads.iter().any(Option::is_some)
+        })
+        .count();
+    assert!(read > GENERATED / 10, "only {read} logs had a head");
 }
 
 #[test]

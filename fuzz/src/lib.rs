@@ -236,3 +236,34 @@ pub fn parse_state(data: &[u8]) {
     let again = bgfetch::fuzzing::parse_state(&bytes).expect("a serialized state parses again");
     assert_eq!(serde_json::to_vec(&again).unwrap(), bytes);
 }
+
+/// Head logs (`heads.log`): the first byte is the number of records (0..=15), the rest the log.
+/// Whatever the bytes: one slot per record; the complete part ends at a newline (or is empty)
+/// and nothing after it is a whole line; every head read is consistent and written back as a
+/// log line reads back the same.
+pub fn head_log(data: &[u8]) {
+    let Some((&first, log)) = data.split_first() else {
+        return;
+    };
+    let count = usize::from(first % 16);
+    let (heads, complete) = bgfetch::fuzzing::parse_head_log(log, count);
+    assert_eq!(heads.len(), count);
+    assert!(complete <= log.len());
+    assert!(complete == 0 || log[complete - 1] == b'\n');
+    assert!(!log[complete..].contains(&b'\n'));
+    let mut again = Vec::new();
+    for (n, head) in heads.iter().enumerate() {
+        let Some(h) = head else { continue };
+        assert_eq!(h.headers().len(), h.header_count());
+        for (i, (name, value)) in h.headers().enumerate() {
+            assert_eq!(h.header_at(i), Some((name, value)));
+        }
+        assert_eq!(h.header_at(h.header_count()), None);
+        again.extend_from_slice(format!("{n} ").as_bytes());
+        serde_json::to_writer(&mut again, h).expect("a head serializes");
+        again.push(b'\n');
+    }
+    let (reread, len) = bgfetch::fuzzing::parse_head_log(&again, count);
+    assert_eq!(len, again.len());
+    assert_eq!(reread, heads, "a head log written back reads back the same");
+}
