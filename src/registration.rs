@@ -773,6 +773,7 @@ impl Registration {
         if let Err(e) = self.persist(shared) {
             shared.report_problem(format!("fetch {:?}: state not saved: {e}", self.id));
         }
+        shared.store.close_head_log(&self.key);
         self.state.lock().settled_durable = true;
         self.notify_all();
         shared.events.send(Delivery::Settled(self.clone()));

@@ -174,6 +174,10 @@ struct HeadLog {
 /// The name of a registration's head log.
 pub const HEAD_LOG: &str = "heads.log";
 
+/// Most head logs kept open at once (a registration's is closed when it settles, or to make
+/// room; the next head reopens it).
+const MAX_OPEN_HEAD_LOGS: usize = 32;
+
 /// Parses the complete lines of a head log into the heads of `count` records (the last line
 /// of a record wins; an unreadable line drops its record's head). Returns the heads and the
 /// length of the complete lines: anything after it is a line a crash cut short.
@@ -393,13 +397,19 @@ impl Store {
         serde_json::to_writer(&mut line, head).map_err(std::io::Error::other)?;
         line.push(b'\n');
         let mut logs = self.head_logs.lock();
-        let log = match logs.entry(key.to_string()) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                let file = private_append().open(self.head_log_path(key))?;
-                let len = file.metadata()?.len();
-                e.insert(HeadLog { file, len })
+        if !logs.contains_key(key) {
+            if logs.len() >= MAX_OPEN_HEAD_LOGS {
+                // Close one to make room; its next head reopens it.
+                if let Some(other) = logs.keys().next().cloned() {
+                    logs.remove(&other);
+                }
             }
+            let file = private_append().open(self.head_log_path(key))?;
+            let len = file.metadata()?.len();
+            logs.insert(key.to_string(), HeadLog { file, len });
+        }
+        let Some(log) = logs.get_mut(key) else {
+            return Err(std::io::Error::other("the head log is not open"));
         };
         if let Err(e) = log.file.write_all_at(&line, log.len) {
             let _ = log.file.set_len(log.len);
@@ -477,6 +487,12 @@ impl Store {
             }
             let _ = fs::remove_file(f.path());
         }
+    }
+
+    /// Closes a registration's head log (when it settles: no more heads are expected; a late
+    /// one reopens it).
+    pub fn close_head_log(&self, key: &str) {
+        self.head_logs.lock().remove(key);
     }
 
     /// Deletes a registration's directory: renamed away first, so that a crash never leaves

@@ -501,6 +501,58 @@ fn heads_stored_as_files_by_development_builds_move_into_the_head_log() {
     );
 }
 
+/// Open descriptors of this process on head logs below `store`.
+fn open_head_logs(store: &Path) -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter(|t| t.starts_with(store) && t.ends_with("heads.log"))
+        .count()
+}
+
+#[test]
+fn few_head_logs_stay_open_and_none_once_the_fetches_settle() {
+    let server = TestServer::start();
+    let mut cfg = config(&server, "head-fds");
+    cfg.set_max_connections(48).unwrap();
+    let store = std::fs::canonicalize(cfg.store_dir()).unwrap_or(cfg.store_dir().to_path_buf());
+    let m = Manager::open(cfg).unwrap();
+    // 40 fetches whose bodies stall after their heads: all 40 heads are written while none
+    // of the fetches has settled.
+    let regs: Vec<_> = (0..40)
+        .map(|i| {
+            fetch_urls(
+                &m,
+                &format!("f{i}"),
+                &["/bytes/100000?stall_at=10&stall_ms=4000"],
+            )
+        })
+        .collect();
+    for r in &regs {
+        r.response_head(0, WAIT).unwrap();
+    }
+    let open = open_head_logs(&store);
+    assert!((1..=32).contains(&open), "{open} head logs open");
+    for r in &regs {
+        r.abort().unwrap();
+        r.wait(WAIT).unwrap();
+    }
+    wait_until("the head logs to close", Duration::from_secs(5), || {
+        open_head_logs(&store) == 0
+    });
+    // The heads are all there for a reopen.
+    drop(m);
+    for i in 0..40 {
+        let log = fetch_dir(&store, &format!("f{i}")).join("heads.log");
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap().lines().count(),
+            1,
+            "f{i}"
+        );
+    }
+}
+
 #[test]
 fn a_changed_etag_restarts_the_body_from_zero() {
     // The first attempt is reset after 300000 bytes of version 1; then the URL serves
