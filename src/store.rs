@@ -182,7 +182,7 @@ const MAX_OPEN_HEAD_LOGS: usize = 32;
 /// of a record wins; an unreadable line drops its record's head). Returns the heads and the
 /// length of the complete lines: anything after it is a line a crash cut short.
 pub fn parse_head_log(bytes: &[u8], count: usize) -> (Vec<Option<ResponseHead>>, usize) {
-    let mut heads: Vec<Option<ResponseHead>> = (0..count).map(|_| None).collect();
+    let mut heads = vec![None; count];
     let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     for line in bytes[..complete].split(|&b| b == b'\n') {
         let Some(space) = line.iter().position(|&b| b == b' ') else {
@@ -226,12 +226,8 @@ pub(crate) fn private_create() -> OpenOptions {
 /// Options for opening (creating if needed) a private file to write in place, without
 /// following a symlink and without truncating it.
 fn private_append() -> OpenOptions {
-    let mut o = OpenOptions::new();
-    o.write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW);
+    let mut o = private_create();
+    o.truncate(false);
     o
 }
 
@@ -241,6 +237,13 @@ pub(crate) fn open_read(path: &Path) -> std::io::Result<File> {
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
+}
+
+/// Reads a whole store file without following a symlink.
+fn read_private(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut open_read(path)?, &mut bytes)?;
+    Ok(bytes)
 }
 
 fn sync_dir(path: &Path) -> Result<()> {
@@ -352,7 +355,7 @@ impl Store {
         bodies: &[(usize, &[u8])],
     ) -> Result<()> {
         let dir = self.fetch_dir(key);
-        self.head_logs.lock().remove(key);
+        self.close_head_log(key);
         if dir.exists() {
             // Left over from a release that a crash interrupted.
             self.remove_dir(&dir)?;
@@ -425,10 +428,10 @@ impl Store {
     /// Heads that stores of 0.1 development builds kept as `<n>.head` files are moved into the
     /// log.
     pub fn load_heads(&self, key: &str, count: usize) -> Vec<Option<ResponseHead>> {
-        self.head_logs.lock().remove(key);
+        self.close_head_log(key);
         let mut heads = self
             .read_head_log(key, count)
-            .unwrap_or_else(|| (0..count).map(|_| None).collect());
+            .unwrap_or_else(|| vec![None; count]);
         self.migrate_head_files(key, &mut heads);
         heads
     }
@@ -439,10 +442,7 @@ impl Store {
             let _ = fs::remove_file(&path);
             return None;
         }
-        let mut bytes = Vec::new();
-        open_read(&path)
-            .and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut bytes))
-            .ok()?;
+        let bytes = read_private(&path).ok()?;
         let (heads, complete) = parse_head_log(&bytes, count);
         if complete < bytes.len() {
             let cut = private_append()
@@ -473,11 +473,9 @@ impl Store {
                 continue;
             };
             if heads.get(n).is_some_and(Option::is_none) {
-                let mut bytes = Vec::new();
-                let head = open_read(&f.path())
-                    .and_then(|mut file| std::io::Read::read_to_end(&mut file, &mut bytes))
+                let head = read_private(&f.path())
                     .ok()
-                    .and_then(|_| serde_json::from_slice::<ResponseHead>(&bytes).ok());
+                    .and_then(|bytes| serde_json::from_slice::<ResponseHead>(&bytes).ok());
                 if let Some(head) = head {
                     if self.save_head(key, n, &head).is_err() {
                         continue; // keep the file: the next open tries again
@@ -489,8 +487,8 @@ impl Store {
         }
     }
 
-    /// Closes a registration's head log (when it settles: no more heads are expected; a late
-    /// one reopens it).
+    /// Closes a registration's head log (when it settles, is released, created again or
+    /// loaded; a later head reopens it).
     pub fn close_head_log(&self, key: &str) {
         self.head_logs.lock().remove(key);
     }
@@ -498,7 +496,7 @@ impl Store {
     /// Deletes a registration's directory: renamed away first, so that a crash never leaves
     /// half a registration under its key.
     pub fn remove_fetch(&self, key: &str) -> Result<()> {
-        self.head_logs.lock().remove(key);
+        self.close_head_log(key);
         self.remove_dir(&self.fetch_dir(key))
     }
 
@@ -546,11 +544,7 @@ impl Store {
                 let _ = fs::remove_dir_all(entry.path());
                 continue;
             }
-            let parsed = open_read(&path)
-                .and_then(|mut f| {
-                    let mut bytes = Vec::new();
-                    std::io::Read::read_to_end(&mut f, &mut bytes).map(|_| bytes)
-                })
+            let parsed = read_private(&path)
                 .map_err(|e| e.to_string())
                 .and_then(|bytes| parse_state(&bytes))
                 .and_then(|s| {

@@ -144,8 +144,10 @@ pub fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
 
 /// Whether a partial response may continue the body whose first response was `prev`.
 fn partial_continues(prev: &ResponseHead, received: &ResponseHead, offset: u64) -> bool {
-    let find = |name: &str| received.header(name);
-    let Some((start, _end, total)) = find("content-range").and_then(parse_content_range) else {
+    let Some((start, _end, total)) = received
+        .header("content-range")
+        .and_then(parse_content_range)
+    else {
         return false;
     };
     if start != offset {
@@ -158,7 +160,7 @@ fn partial_continues(prev: &ResponseHead, received: &ResponseHead, offset: u64) 
     }
     for v in ["etag", "last-modified"] {
         if let Some(old) = prev.header(v) {
-            if find(v) != Some(old) {
+            if received.header(v) != Some(old) {
                 return false;
             }
         }
