@@ -178,7 +178,7 @@ static void draw_bar(struct bar *b, const bgfetch_registration *r, bool final) {
     fflush(stderr);
 }
 
-static void on_progress(void *userdata, const bgfetch_registration *r) {
+static void on_progress(void *userdata, bgfetch_registration *r) {
     draw_bar((struct bar *)userdata, r, false);
 }
 
@@ -191,7 +191,7 @@ static int wait_with_bar(bgfetch_registration *reg) {
         .start = now_seconds(),
         .start_bytes = bgfetch_registration_downloaded(reg),
     };
-    int rc = fail(bgfetch_registration_set_progress_callback(reg, on_progress, &b),
+    int rc = fail(bgfetch_registration_set_progress_callback(reg, on_progress, &b, NULL),
                   "setting the progress callback");
     if (rc) return rc;
     bgfetch_status s;
@@ -199,7 +199,7 @@ static int wait_with_bar(bgfetch_registration *reg) {
         s = bgfetch_registration_wait(reg, POLL_MS);
     } while (s == BGFETCH_E_TIMEOUT && !interrupted);
     /* Clear the callback before `b` goes out of scope; after this it never runs again. */
-    bgfetch_registration_set_progress_callback(reg, NULL, NULL);
+    bgfetch_registration_set_progress_callback(reg, NULL, NULL, NULL);
     if (s == BGFETCH_E_TIMEOUT) { /* interrupted */
         if (b.tty) fputc('\n', stderr);
         return EXIT_INTERRUPTED;

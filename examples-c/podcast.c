@@ -109,7 +109,7 @@ static void draw_progress(struct progress *p, const bgfetch_registration *r, boo
 }
 
 /* The web's onprogress: runs on the manager's event thread. */
-static void on_progress(void *userdata, const bgfetch_registration *r) {
+static void on_progress(void *userdata, bgfetch_registration *r) {
     draw_progress((struct progress *)userdata, r, false);
 }
 
@@ -263,14 +263,14 @@ int main(int argc, char **argv) {
     /* 3. onprogress: a live bar. Set after fetch() returned, so the first update may already
        be past; the final state is drawn below anyway. */
     prog.start = now_seconds();
-    if (!check(bgfetch_registration_set_progress_callback(reg, on_progress, &prog),
+    if (!check(bgfetch_registration_set_progress_callback(reg, on_progress, &prog, NULL),
                "bgfetch_registration_set_progress_callback"))
         goto out;
 
     /* 4. Wait for the result. */
     if (!check(bgfetch_registration_wait(reg, -1), "bgfetch_registration_wait")) goto out;
     /* Clearing the callback guarantees it is no longer running: the bar is ours again. */
-    if (!check(bgfetch_registration_set_progress_callback(reg, NULL, NULL),
+    if (!check(bgfetch_registration_set_progress_callback(reg, NULL, NULL, NULL),
                "bgfetch_registration_set_progress_callback"))
         goto out;
     draw_progress(&prog, reg, true);

@@ -22,7 +22,7 @@
 
 /** The version of this header; equal to bgfetch_version() of the matching library. */
 #define BGFETCH_VERSION_MAJOR 0
-#define BGFETCH_VERSION_MINOR 1
+#define BGFETCH_VERSION_MINOR 2
 #define BGFETCH_VERSION_PATCH 0
 
 /**
@@ -80,8 +80,10 @@ typedef struct bgfetch_records bgfetch_records;
 /**
  * A handle to a registration (opaque), the web's `BackgroundFetchRegistration`. A live view:
  * getters always return current values. Several handles may refer to one registration; each
- * is freed on its own with `bgfetch_registration_free`. Thread safety: usable from any
- * thread at the same time.
+ * is freed on its own with `bgfetch_registration_free`, and each may have its own progress
+ * callback, which lives exactly as long as the handle. Thread safety: usable from any thread
+ * at the same time; it may outlive its manager (calls then return `BGFETCH_E_CLOSED`, getters
+ * the last values).
  */
 typedef struct bgfetch_registration bgfetch_registration;
 
@@ -136,6 +138,19 @@ typedef void (*bgfetch_event_callback)(void *userdata,
                                        bgfetch_registration *reg);
 
 /**
+ * A userdata finalizer (`free_userdata` of the callback setters): called exactly once with
+ * the userdata when the library lets go of it, after the last call of the callback it was
+ * given with. May be NULL.
+ *
+ * - Runs on the thread whose call let go of the userdata (the setter that replaced or cleared
+ *   the callback, `bgfetch_registration_free`, `bgfetch_manager_close`), or on the event
+ *   thread right after the callback returns when that call came from inside the callback.
+ * - It may free the userdata and call `bgfetch_` functions, except the setter or free that is
+ *   running it.
+ */
+typedef void (*bgfetch_free_callback)(void *userdata);
+
+/**
  * A fetch's result: `BGFETCH_RESULT_*`.
  */
 typedef uint32_t bgfetch_result;
@@ -153,11 +168,12 @@ typedef uint32_t bgfetch_failure_reason;
  * - Fires when `uploaded`, `downloaded`, `result` or `failure_reason` changed, at most once
  *   per progress interval per registration, and always once for the final state (then never
  *   again). Read the values with the getters on `r`.
- * - `r` is borrowed for the call. The callback may call any `bgfetch_` function, on this
- *   registration too (even free the handle it was set on), except `bgfetch_manager_close`
- *   of its own manager.
+ * - `r` is a handle borrowed for the call (not the one the callback was set on; do not free
+ *   it). The callback may call any `bgfetch_` function, on this registration too (abort it,
+ *   release it, free the handle it was set on), except `bgfetch_manager_close` of its own
+ *   manager. A callback set through `r` itself lasts only until the call returns.
  */
-typedef void (*bgfetch_progress_callback)(void *userdata, const bgfetch_registration *r);
+typedef void (*bgfetch_progress_callback)(void *userdata, bgfetch_registration *r);
 
 /**
  * Success.
@@ -435,10 +451,16 @@ bgfetch_status bgfetch_manager_dispatch(bgfetch_manager *m,
  * set. Each settled fetch gets its event once per manager session, and again at every open
  * until `bgfetch_registration_release`. When this returns, the previous callback is not
  * running (unless this call came from inside it) and will never be called again.
+ *
+ * With a non-NULL `cb` the library takes `userdata`: `free_userdata` (may be NULL) runs
+ * exactly once, after the last call of `cb`, when the callback is replaced or cleared or the
+ * manager is closed — and at once if this call fails. With a NULL `cb`, `userdata` and
+ * `free_userdata` are not used.
  */
 bgfetch_status bgfetch_manager_set_event_callback(bgfetch_manager *m,
                                                   bgfetch_event_callback cb,
-                                                  void *userdata);
+                                                  void *userdata,
+                                                  bgfetch_free_callback free_userdata);
 
 /**
  * Starts a background fetch of `n_requests` requests under `id` (any non-empty UTF-8 string
@@ -566,6 +588,24 @@ bgfetch_status bgfetch_record_header_at(const bgfetch_record *rec,
                                         const char **value);
 
 /**
+ * The size of the request body in bytes (0 = none): the record's request includes its body.
+ * 0 for NULL.
+ */
+uint64_t bgfetch_record_body_size(const bgfetch_record *rec);
+
+/**
+ * Reads up to `cap` bytes of the stored request body at `offset` into `buf`; `*n_read = 0`
+ * at its end (or for a request without a body). Never blocks on the network: the body was
+ * stored by `bgfetch_fetch`. `BGFETCH_E_INVALID_STATE` once the records are released;
+ * `BGFETCH_E_IO` if the stored body cannot be read.
+ */
+bgfetch_status bgfetch_record_read_body(const bgfetch_record *rec,
+                                        uint64_t offset,
+                                        uint8_t *buf,
+                                        size_t cap,
+                                        size_t *n_read);
+
+/**
  * responseReady: blocks until the response's status and headers are known (the body may still
  * be arriving), then `*out` is an owned response (free with `bgfetch_response_free`).
  * `BGFETCH_E_ABORTED` if the fetch was aborted first; `BGFETCH_E_FETCH_FAILED` if the request
@@ -651,13 +691,25 @@ bgfetch_status bgfetch_registration_abort(bgfetch_registration *r, bool *out_abo
 bgfetch_status bgfetch_registration_wait(bgfetch_registration *r, int64_t timeout_ms);
 
 /**
- * Sets (NULL `cb` clears) the progress callback of this registration (shared by all its
- * handles); see `bgfetch_progress_callback`. When this returns, the previous callback is not
- * running (unless this call came from inside it) and will never be called again.
+ * Sets (NULL `cb` clears) the progress callback of this HANDLE (the web's per-object
+ * `onprogress`: every handle may have its own); see `bgfetch_progress_callback`.
+ *
+ * - When this returns, the callback it replaced is not running (unless this call came from
+ *   inside it) and will never be called again, and that callback's `free_userdata` has run
+ *   (or runs as soon as it returns, when called from inside it).
+ * - With a non-NULL `cb` the library takes `userdata`: `free_userdata` (may be NULL) runs
+ *   exactly once, after the last call of `cb`, when the callback is replaced or cleared,
+ *   the handle is freed, or the manager is closed — and at once if this call fails.
+ *   With a NULL `cb`, `userdata` and `free_userdata` are not used.
+ * - Freeing the handle removes its callback: when `bgfetch_registration_free` returns, the
+ *   callback is not running and will never run again.
+ * - In THREAD dispatch, `bgfetch_registration_wait` returns only after the final progress
+ *   callbacks have returned.
  */
 bgfetch_status bgfetch_registration_set_progress_callback(bgfetch_registration *r,
                                                           bgfetch_progress_callback cb,
-                                                          void *userdata);
+                                                          void *userdata,
+                                                          bgfetch_free_callback free_userdata);
 
 /**
  * The host has what it needs: the records become unavailable, their storage is freed, the

@@ -47,12 +47,12 @@ Callbacks
     end of the running ``dispatch()`` (``"manual"``); garbage collection that drops a manager's
     last reference inside its callback is deferred the same way.
 
-    The C side only ever holds one of two module-level ``CFUNCTYPE`` trampolines (which are
-    never freed) and an integer key as ``userdata``; the Python callable lives in a table under
-    that key. An entry is removed when its callback is replaced or cleared (the library
-    guarantees the old callback is then neither running nor called again) and when its manager
-    is closed. A late call with an unknown key does nothing. So a callback can never outlive
-    its function pointer. (The table holds the callable: a callback that refers to its
+    The C side only ever holds module-level ``CFUNCTYPE`` trampolines (which are never freed)
+    and an integer key as ``userdata``; the Python callable lives in a table under that key.
+    The library's userdata finalizer removes the entry, exactly once, when it lets go of the
+    callback: replaced or cleared, its handle freed (a progress callback belongs to the
+    ``Registration`` object that set it and ends with it), or its manager closed. A late call
+    with an unknown key does nothing. So a callback can never outlive its function pointer. (The table holds the callable: a callback that refers to its
     manager keeps that manager open until ``close()``, or until interpreter exit.)
 
     Registration handles passed to callbacks are borrowed from the library for the call; the
@@ -230,6 +230,7 @@ _size, _bool, _int, _cstr, _vp = (ctypes.c_size_t, ctypes.c_bool, ctypes.c_int,
 
 _EVENT_CB = ctypes.CFUNCTYPE(None, _vp, _u32, P(_Registration))
 _PROGRESS_CB = ctypes.CFUNCTYPE(None, _vp, P(_Registration))
+_FREE_CB = ctypes.CFUNCTYPE(None, _vp)
 
 
 class _Missing:
@@ -285,7 +286,7 @@ for _decl in [
     ("bgfetch_manager_close", None, P(_Manager)),
     ("bgfetch_manager_event_fd", _int, P(_Manager)),
     ("bgfetch_manager_dispatch", _status, P(_Manager), _i64, P(_u32)),
-    ("bgfetch_manager_set_event_callback", _status, P(_Manager), _EVENT_CB, _vp),
+    ("bgfetch_manager_set_event_callback", _status, P(_Manager), _EVENT_CB, _vp, _FREE_CB),
     ("bgfetch_manager_problem_count", _size, P(_Manager)),
     ("bgfetch_manager_problem", _vp, P(_Manager), _size),
     ("bgfetch_manager_used_bytes", _u64, P(_Manager)),
@@ -329,7 +330,7 @@ for _decl in [
     ("bgfetch_registration_abort", _status, P(_Registration), P(_bool)),
     ("bgfetch_registration_wait", _status, P(_Registration), _i64),
     ("bgfetch_registration_set_progress_callback", _status, P(_Registration), _PROGRESS_CB,
-     _vp),
+     _vp, _FREE_CB),
     ("bgfetch_registration_release", _status, P(_Registration)),
     ("bgfetch_registration_free", None, P(_Registration)),
     # records
@@ -346,6 +347,8 @@ for _decl in [
     ("bgfetch_record_method", _cstr, P(_Record)),
     ("bgfetch_record_header_count", _size, P(_Record)),
     ("bgfetch_record_header_at", _status, P(_Record), _size, P(_cstr), P(_cstr)),
+    ("bgfetch_record_body_size", _u64, P(_Record)),
+    ("bgfetch_record_read_body", _status, P(_Record), _u64, P(_u8), _size, P(_size)),
     ("bgfetch_record_free", None, P(_Record)),
     ("bgfetch_record_response", _status, P(_Record), _i64, P(P(_Response))),
     # responses
@@ -577,6 +580,15 @@ def _event_trampoline(userdata, kind, reg_ptr):
         # Drop our references while still marked as inside the callback (see above).
         reg = manager = None
         _leave_callback()
+
+
+@_FREE_CB
+def _free_trampoline(userdata):
+    """The library lets go of a callback's userdata: forget its table entry."""
+    try:
+        _remove_entry(userdata)
+    except BaseException:  # noqa: B902 - nothing may unwind into C
+        pass
 
 
 @_PROGRESS_CB
@@ -841,7 +853,6 @@ class Manager(Managed):
         self._event_key = None
         self._close_requested = False
         self._close_mutex = threading.Lock()
-        self._progress_keys = {}      # registration id -> table key of its progress callback
         self._keys_lock = threading.Lock()
         if dispatch not in _DISPATCH:
             raise InvalidArgument("dispatch must be 'thread' or 'manual', not %r" % (dispatch,), 1)
@@ -886,13 +897,13 @@ class Manager(Managed):
         _open_managers.discard(self)
         _c.manager_close(ptr)
         # The library has joined its event thread: no callback of this manager runs any more.
+        # Closing ran every finalizer; drop what a failed open may have left all the same.
         with self._keys_lock:
-            keys = list(self._progress_keys.values())
-            self._progress_keys.clear()
-            keys.append(self._event_key)
-            self._event_key = None
-        for k in keys:
-            _remove_entry(k)
+            key, self._event_key = self._event_key, None
+        _remove_entry(key)
+        with _table_lock:
+            for k in [k for k, e in _callbacks.items() if e.manager() is self]:
+                del _callbacks[k]
         _drop_pending(self)
 
     def close(self):
@@ -982,9 +993,10 @@ class Manager(Managed):
         key = _add_entry(fn, self) if fn is not None else None
         try:
             if fn is None:
-                status = _c.manager_set_event_callback(m, _EVENT_CB(), None)
+                status = _c.manager_set_event_callback(m, _EVENT_CB(), None, _FREE_CB())
             else:
-                status = _c.manager_set_event_callback(m, _event_trampoline, key)
+                status = _c.manager_set_event_callback(m, _event_trampoline, key,
+                                                       _free_trampoline)
             _check(status)
         except BaseException:
             _remove_entry(key)
@@ -995,25 +1007,19 @@ class Manager(Managed):
 
     def _set_progress(self, reg, fn):
         rp = reg._ptr()
-        rid = reg.id
         key = _add_entry(fn, self, reg) if fn is not None else None
         try:
             if fn is None:
-                status = _c.registration_set_progress_callback(rp, _PROGRESS_CB(), None)
+                status = _c.registration_set_progress_callback(rp, _PROGRESS_CB(), None,
+                                                               _FREE_CB())
             else:
-                status = _c.registration_set_progress_callback(rp, _progress_trampoline, key)
+                # On failure the library runs the finalizer at once: the entry goes.
+                status = _c.registration_set_progress_callback(rp, _progress_trampoline, key,
+                                                               _free_trampoline)
             _check(status)
         except BaseException:
             _remove_entry(key)
             raise
-        with self._keys_lock:
-            old = self._progress_keys.pop(rid, None)
-            if key is not None and not self.closed:
-                self._progress_keys[rid] = key
-            elif key is not None:
-                # The manager is closed: no callback can run any more.
-                _remove_entry(key)
-        _remove_entry(old)
 
     # -- manual dispatch
 
@@ -1195,7 +1201,9 @@ class Registration(Managed):
     def on_progress(self, fn):
         """Sets ``fn(reg)``, called when uploaded, downloaded, result or failure_reason change
         (at most once per progress interval, always for the final change); ``None`` clears.
-        One callback per registration: setting it through any handle replaces it."""
+        The callback belongs to this object (the web's per-object ``onprogress``): another
+        ``Registration`` of the same fetch has its own, and ``close()`` of this one (or its
+        garbage collection) removes it. ``wait()`` returns after the final call."""
         if fn is not None and not callable(fn):
             raise TypeError("on_progress needs a callable or None")
         if self._manager is None:
@@ -1306,7 +1314,9 @@ class Record(Managed):
 
     @property
     def request(self):
-        """A ``Request`` with the stored ``url`` (absolute), ``method`` and ``headers``."""
+        """A ``Request`` with the stored ``url`` (absolute), ``method``, ``headers`` and
+        ``body`` (``bytes``, or ``None`` for a request without one): the record's request is
+        the stored request, its body included."""
         if self._request is None:
             rp = self._ptr()
             pairs = []
@@ -1314,8 +1324,26 @@ class Record(Managed):
                 n, v = _cstr(), _cstr()
                 _check(_c.record_header_at(rp, i, ctypes.byref(n), ctypes.byref(v)))
                 pairs.append((_dec(n.value), _dec(v.value)))
-            self._request = Request(_dec(_c.record_url(rp)), _dec(_c.record_method(rp)), pairs)
+            self._request = Request(_dec(_c.record_url(rp)), _dec(_c.record_method(rp)), pairs,
+                                    body=self._read_request_body(rp))
         return self._request
+
+    @staticmethod
+    def _read_request_body(rp):
+        size = _c.record_body_size(rp)
+        if size == 0:
+            return None
+        buf = (_u8 * min(size, 1 << 20))()
+        n = _size(0)
+        parts = []
+        offset = 0
+        while offset < size:
+            _check(_c.record_read_body(rp, offset, buf, len(buf), ctypes.byref(n)))
+            if n.value == 0:
+                break
+            parts.append(bytes(buf[:n.value]))
+            offset += n.value
+        return b"".join(parts)
 
     def response_ready(self, timeout=None):
         """Blocks until the response's status and headers are known (the body may still be

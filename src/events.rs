@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
@@ -63,6 +63,8 @@ pub(crate) struct Events {
     manual_cv: Condvar,
     pipe: Option<(std::io::PipeReader, std::io::PipeWriter)>,
     thread_id: Mutex<Option<ThreadId>>,
+    /// The manager is closing: no callback starts any more.
+    closing: AtomicBool,
 }
 
 impl Events {
@@ -91,6 +93,7 @@ impl Events {
             manual_cv: Condvar::new(),
             pipe,
             thread_id: Mutex::new(None),
+            closing: AtomicBool::new(false),
         });
         let ev = events.clone();
         let handle = std::thread::Builder::new()
@@ -117,12 +120,27 @@ impl Events {
         drop(self.gate.lock());
     }
 
+    /// Whether callbacks run on the manager's event thread.
+    pub(crate) fn threaded(&self) -> bool {
+        self.mode == DispatchMode::Thread
+    }
+
+    /// Closing begins: no callback starts from now on (a completion event not delivered yet
+    /// is delivered again at the next open, as for every unreleased fetch). A callback that
+    /// is running goes on and sees the store whole: the manager waits for it
+    /// ([`Events::wait_for_callbacks`]) before it lets the store go.
+    pub(crate) fn begin_close(&self) {
+        self.closing.store(true, Ordering::Release);
+    }
+
     /// Sets the completion-event callback; completion events held while none was set are
-    /// delivered next.
+    /// delivered next. The callback it replaces is dropped (its finalizer runs) once it is
+    /// not running, on this thread, unless this is called from inside it.
     pub(crate) fn set_event_callback(&self, cb: Option<EventCallback>) {
         let has = cb.is_some();
-        *self.event_cb.lock() = cb;
+        let old = std::mem::replace(&mut *self.event_cb.lock(), cb);
         self.wait_for_callbacks();
+        drop(old);
         if has {
             let held = std::mem::take(&mut *self.held.lock());
             for reg in held {
@@ -164,13 +182,11 @@ impl Events {
     /// Runs a ready callback on the current thread.
     fn run(&self, ready: Ready) {
         let _gate = self.gate.lock();
+        if self.closing.load(Ordering::Acquire) {
+            return;
+        }
         match ready {
-            Ready::Progress(reg) => {
-                let cb = reg.progress_cb.lock().clone();
-                if let Some(cb) = cb {
-                    crate::panic::contain("progress callback", || cb(&reg));
-                }
-            }
+            Ready::Progress(reg) => reg.run_progress_listeners(),
             Ready::Completion(reg) => {
                 let Some(kind) = reg.event_type() else { return };
                 if !reg.snapshot().records_available {
@@ -179,12 +195,22 @@ impl Events {
                 let cb = self.event_cb.lock().clone();
                 match cb {
                     Some(cb) => {
+                        // The event is active while its callback runs (updateUI once).
+                        reg.begin_event();
                         crate::panic::contain("event callback", || cb(kind, &reg));
+                        reg.end_event();
                     }
                     None => self.hold(reg),
                 }
             }
         }
+    }
+
+    /// Drops the completion-event callback (at close; its finalizer runs).
+    pub(crate) fn clear_event_callback(&self) {
+        let old = self.event_cb.lock().take();
+        self.wait_for_callbacks();
+        drop(old);
     }
 
     /// MANUAL mode: runs the queued callbacks on this thread, waiting up to `timeout` for the
@@ -312,9 +338,13 @@ fn event_loop(events: &Events, rx: Receiver<Delivery>, interval: Duration) {
             t.reg.progress_queued.store(false, Ordering::Release);
             let reg = t.reg.clone();
             let settled = t.settled || reg.snapshot().result != FetchResult::None;
-            events.emit(Ready::Progress(reg.clone()));
             if settled {
                 reg.final_delivered.store(true, Ordering::Release);
+            }
+            events.emit(Ready::Progress(reg.clone()));
+            if settled {
+                // THREAD mode: the final progress callback has returned (`wait` waits for it).
+                reg.final_progress_returned();
                 timers.remove(&key);
                 events.emit(Ready::Completion(reg));
             }

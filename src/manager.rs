@@ -36,13 +36,39 @@ pub(crate) struct Shared {
     jobs: Sender<Job>,
     sync_jobs: Sender<SyncJob>,
     used_bytes: AtomicU64,
+    /// Close has begun: nothing new starts, blocking calls return `Closed`, but the store is
+    /// still whole (a running callback may read it).
+    closing: AtomicBool,
+    /// Close has let go (or is letting go) of the store: every call returns `Closed`.
     closed: AtomicBool,
     problems: Mutex<Vec<String>>,
+    /// Registrations that have (or had) progress listeners: close lets go of them all.
+    listening: Mutex<Vec<std::sync::Weak<Registration>>>,
 }
 
 impl Shared {
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// Whether close has begun (see [`Manager::close`]).
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// Runs `add` (which adds a progress listener to `reg`) unless the manager is closing,
+    /// and remembers `reg` so that close drops its listeners.
+    pub(crate) fn listening(&self, reg: &Arc<Registration>, add: impl FnOnce()) -> Result<()> {
+        let mut l = self.listening.lock();
+        if self.is_closing() {
+            return Err(Error::Closed("the manager is closed".into()));
+        }
+        l.retain(|w| w.strong_count() > 0);
+        if !l.iter().any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(reg))) {
+            l.push(Arc::downgrade(reg));
+        }
+        add();
+        Ok(())
     }
 
     pub(crate) fn send_job(&self, job: Job) {
@@ -54,12 +80,17 @@ impl Shared {
         let _ = self.sync_jobs.send(SyncJob::Body(finished));
     }
 
-    /// Removes a released registration from the id table.
-    pub(crate) fn forget(&self, reg: &Arc<Registration>) {
+    /// Releases a registration's storage: under the id table's lock, its directory is moved
+    /// out of the store's namespace and its id forgotten, in one step as far as `fetch` and
+    /// `get` can tell (a new fetch of the same id never meets the old directory, and the old
+    /// one never takes the new one's). Returns the moved directory, to delete outside the lock.
+    pub(crate) fn detach(&self, reg: &Arc<Registration>) -> Result<std::path::PathBuf> {
         let mut regs = self.registrations.lock();
+        let trash = self.store.detach_fetch(reg.key())?;
         if regs.get(reg.id()).is_some_and(|r| Arc::ptr_eq(r, reg)) {
             regs.remove(reg.id());
         }
+        Ok(trash)
     }
 
     /// Takes `n` bytes of the quota; false if that would exceed it.
@@ -140,8 +171,10 @@ impl Manager {
             jobs,
             sync_jobs,
             used_bytes: AtomicU64::new(used),
+            closing: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             problems: Mutex::new(Vec::new()),
+            listening: Mutex::new(Vec::new()),
         });
         let manager = Manager {
             threads: Mutex::new(Vec::new()),
@@ -180,6 +213,9 @@ impl Manager {
                     // A body without its head cannot be exposed or resumed: start it again.
                     let _ = std::fs::remove_file(&body_path);
                     let _ = std::fs::remove_file(&part_path);
+                }
+                if let Some(head) = &head {
+                    Self::check_body_length(&body_path, &part_path, &lf.state.requests[i], head);
                 }
                 let body = std::fs::symlink_metadata(&body_path);
                 let part = std::fs::symlink_metadata(&part_path);
@@ -231,6 +267,31 @@ impl Manager {
         }
     }
 
+    /// A complete body whose length is not the one its head announced (truncated or grown
+    /// outside the library) is not complete: a shorter one becomes the partial body again (the
+    /// fetch resumes it with `Range`, or, if the fetch settled, the record fails), a longer one
+    /// is deleted.
+    fn check_body_length(
+        body_path: &std::path::Path,
+        part_path: &std::path::Path,
+        request: &StoredRequest,
+        head: &crate::record::ResponseHead,
+    ) {
+        let has_body = request.method != "HEAD" && !matches!(head.status, 100..=199 | 204 | 304);
+        let (Some(expected), true) = (head.total_len, has_body) else {
+            return;
+        };
+        let Ok(meta) = std::fs::symlink_metadata(body_path) else {
+            return;
+        };
+        if !meta.is_file() || meta.len() == expected {
+            return;
+        }
+        if meta.len() > expected || std::fs::rename(body_path, part_path).is_err() {
+            let _ = std::fs::remove_file(body_path);
+        }
+    }
+
     /// Starts a background fetch (the web's `fetch(id, requests, options)`). Returns once the
     /// registration is durably stored; the downloads run in the background.
     pub fn fetch(
@@ -275,6 +336,10 @@ impl Manager {
         }
         let key = store::key_for_id(id);
         let mut regs = shared.registrations.lock();
+        if shared.is_closing() {
+            // Checked under the table's lock: close cancels every fetch it finds there.
+            return Err(Error::Closed("the manager is closing".into()));
+        }
         if regs.contains_key(id) {
             return Err(Error::DuplicateId(
                 "a fetch with this id exists and has not been released".into(),
@@ -318,6 +383,9 @@ impl Manager {
             unfinished: n,
             slots: 0,
             settled_durable: false,
+            settling: false,
+            event_active: false,
+            ui_updated_in_event: false,
         };
         let reg = Registration::new(id.to_string(), key, Arc::downgrade(shared), state);
         regs.insert(id.to_string(), reg.clone());
@@ -327,9 +395,14 @@ impl Manager {
     }
 
     /// The registration with this id, if it exists and was not released.
+    /// An empty id is `InvalidArgument`, as in `fetch` (an id `fetch` would refuse for its
+    /// length is simply not found).
     pub fn get(&self, id: &str) -> Result<Option<Arc<Registration>>> {
         if self.shared.is_closed() {
             return Err(Error::Closed("the manager is closed".into()));
+        }
+        if id.is_empty() {
+            return Err(Error::invalid("the id is empty"));
         }
         Ok(self.shared.registrations.lock().get(id).cloned())
     }
@@ -384,12 +457,22 @@ impl Manager {
 
     /// Stops the workers promptly (interrupting transfers) and the event thread, and releases
     /// the store. Unfinished fetches resume at the next open. Idempotent.
+    ///
+    /// In order: no new fetch or callback starts and blocking calls return `Closed`; the
+    /// transfers stop and complete bodies are made durable; a callback still running finishes
+    /// with the store whole (a completion event is delivered before the store closes, or at the
+    /// next open, never half); then every call returns `Closed`, the callbacks and their
+    /// userdata are let go, and the store lock is released.
     pub fn close(&self) {
         let shared = &self.shared;
-        if shared.closed.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let regs: Vec<Arc<Registration>> = shared.registrations.lock().values().cloned().collect();
+        let regs: Vec<Arc<Registration>> = {
+            let regs = shared.registrations.lock();
+            if shared.closing.swap(true, Ordering::AcqRel) {
+                return;
+            }
+            regs.values().cloned().collect()
+        };
+        shared.events.begin_close();
         for r in &regs {
             r.cancel.cancel();
             r.notify_all();
@@ -405,6 +488,17 @@ impl Manager {
         let _ = shared.sync_jobs.send(SyncJob::Stop);
         if let Some(t) = self.sync_thread.lock().take() {
             let _ = t.join();
+        }
+        // A callback that started before close began finishes with the store whole.
+        shared.events.wait_for_callbacks();
+        shared.closed.store(true, Ordering::Release);
+        for r in &regs {
+            r.notify_all();
+        }
+        shared.events.clear_event_callback();
+        let listening = std::mem::take(&mut *shared.listening.lock());
+        for reg in listening.iter().filter_map(std::sync::Weak::upgrade) {
+            reg.clear_progress_listeners();
         }
         shared.events.close();
         if let Some(t) = self.event_thread.lock().take() {
@@ -441,11 +535,14 @@ impl Registration {
         if bad {
             s.failure_reason = FailureReason::BadStatus;
         }
+        s.settling = true;
         drop(s);
         if let Err(e) = self.persist(shared) {
             shared.report_problem(format!("fetch {:?}: state not saved: {e}", self.id()));
         }
         self.state.lock().settled_durable = true;
+        // No final progress in this session: its completion event waits for a callback.
+        self.final_progress_returned();
         shared.events.hold(self.clone());
     }
 }

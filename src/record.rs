@@ -190,11 +190,21 @@ pub struct RecordState {
     pub uploaded: u64,
     /// The body is complete and waits for the sync thread to make it durable.
     pub syncing: bool,
+    /// A worker is transferring this record now.
+    pub running: bool,
     /// Whether the head may be shown (false while integrity is unchecked, or after a failure).
     pub exposed: bool,
 }
 
 impl RecordState {
+    /// Whether every byte of the response body has arrived (the head announced a length and
+    /// that many bytes are stored).
+    pub fn all_bytes_arrived(&self) -> bool {
+        self.head
+            .as_ref()
+            .is_some_and(|h| h.total_len.is_some_and(|t| t > 0 && t == self.stored))
+    }
+
     /// A record whose request has not been made yet.
     pub fn new(request: Arc<StoredRequest>) -> RecordState {
         RecordState {
@@ -205,6 +215,7 @@ impl RecordState {
             outcome: Outcome::Pending,
             uploaded: 0,
             syncing: false,
+            running: false,
         }
     }
 }

@@ -6,7 +6,7 @@
 //! writes are serialized by a second lock, outside the first).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -151,6 +151,12 @@ pub(crate) struct RegState {
     pub(crate) slots: usize,
     /// The settled state is on disk (`wait` returns only then).
     pub(crate) settled_durable: bool,
+    /// Somebody is settling the fetch (its final state is being written).
+    pub(crate) settling: bool,
+    /// A completion event's callback runs for this fetch (the spec's "event is active").
+    pub(crate) event_active: bool,
+    /// updateUI was called during the active event (a second call is `InvalidState`).
+    pub(crate) ui_updated_in_event: bool,
 }
 
 /// One background fetch. Obtain it from [`crate::Manager::fetch`] or [`crate::Manager::get`].
@@ -167,7 +173,12 @@ pub struct Registration {
     pub(crate) settled: Condvar,
     pub(crate) cancel: Arc<CancelToken>,
     persist_lock: Mutex<()>,
-    pub(crate) progress_cb: Mutex<Option<ProgressCallback>>,
+    /// The progress listeners: one per host handle that set a callback (id > 0), and the
+    /// registration's own (id 0, [`Registration::set_progress_callback`]).
+    progress_listeners: Mutex<Vec<(u64, ProgressCallback)>>,
+    next_listener: AtomicU64,
+    /// The final progress callbacks have returned (THREAD dispatch; `wait` waits for it).
+    final_progress_done: AtomicBool,
     pub(crate) progress_queued: AtomicBool,
     /// The final progress and completion event of this session were delivered.
     pub(crate) final_delivered: AtomicBool,
@@ -191,6 +202,8 @@ impl Registration {
         shared: Weak<Shared>,
         state: RegState,
     ) -> Arc<Registration> {
+        // A fetch restored settled gets no final progress in this session.
+        let settled = state.result != FetchResult::None;
         Arc::new(Registration {
             id,
             key,
@@ -201,7 +214,9 @@ impl Registration {
             settled: Condvar::new(),
             cancel: CancelToken::new(),
             persist_lock: Mutex::new(()),
-            progress_cb: Mutex::new(None),
+            progress_listeners: Mutex::new(Vec::new()),
+            next_listener: AtomicU64::new(1),
+            final_progress_done: AtomicBool::new(settled),
             progress_queued: AtomicBool::new(false),
             final_delivered: AtomicBool::new(false),
         })
@@ -260,18 +275,32 @@ impl Registration {
         Ok(self.fail_now(&shared, FailureReason::Aborted))
     }
 
-    /// Waits until `result` is set. `None` waits forever.
+    /// Waits until `result` is set and stored. `None` waits forever. In THREAD dispatch it
+    /// also waits until the final progress callbacks have returned (unless called on the
+    /// event thread, which runs them).
     pub fn wait(&self, timeout: Option<Duration>) -> Result<()> {
-        self.shared()?;
+        let shared = self.shared()?;
+        let callbacks_first = shared.events.threaded() && !shared.events.on_event_thread();
+        drop(shared);
         let deadline = wait_deadline(timeout);
         let mut s = self.state.lock();
-        while s.result == FetchResult::None || !s.settled_durable {
-            if self.shared.upgrade().is_none_or(|sh| sh.is_closed()) {
+        while s.result == FetchResult::None
+            || !s.settled_durable
+            || (callbacks_first && !self.final_progress_done.load(Ordering::Acquire))
+        {
+            if self.shared.upgrade().is_none_or(|sh| sh.is_closing()) {
                 return Err(Error::Closed("the manager was closed".into()));
             }
             Self::wait_step(&self.settled, &mut s, deadline)?;
         }
         Ok(())
+    }
+
+    /// The final progress callbacks have returned (called by the event thread).
+    pub(crate) fn final_progress_returned(&self) {
+        let _s = self.state.lock();
+        self.final_progress_done.store(true, Ordering::Release);
+        self.settled.notify_all();
     }
 
     /// One wait on a condvar, bounded so that a closed manager is noticed.
@@ -328,6 +357,14 @@ impl Registration {
             if !s.records_available && s.result != FetchResult::None {
                 return Err(Error::InvalidState("the registration was released".into()));
             }
+            if s.event_active {
+                if s.ui_updated_in_event {
+                    return Err(Error::InvalidState(
+                        "updateUI was already called in this completion event".into(),
+                    ));
+                }
+                s.ui_updated_in_event = true;
+            }
             if let Some(t) = title {
                 s.title = Some(t.to_string());
             }
@@ -338,21 +375,91 @@ impl Registration {
         self.persist(&shared)
     }
 
-    /// Sets (or clears) the progress callback. When this returns, the previous callback is not
-    /// running (unless this is called from inside it) and will never be called again.
-    pub fn set_progress_callback(&self, cb: Option<ProgressCallback>) -> Result<()> {
-        if cb.is_some() {
-            self.shared()?;
-        }
-        *self.progress_cb.lock() = cb;
-        if let Some(shared) = self.shared.upgrade() {
-            shared.events.wait_for_callbacks();
+    /// Sets (or clears) the registration's own progress callback (listener 0; host handles
+    /// add listeners of their own with [`Registration::add_progress_listener`]). When this
+    /// returns, the previous callback is not running (unless this is called from inside it)
+    /// and will never be called again.
+    pub fn set_progress_callback(self: &Arc<Self>, cb: Option<ProgressCallback>) -> Result<()> {
+        self.remove_progress_listener(0);
+        if let Some(cb) = cb {
+            self.insert_listener(0, cb)?;
         }
         Ok(())
     }
 
+    /// Adds a progress listener; returns its id for [`Registration::remove_progress_listener`].
+    /// `Closed` once the manager is closing.
+    pub fn add_progress_listener(self: &Arc<Self>, cb: ProgressCallback) -> Result<u64> {
+        let id = self.next_listener.fetch_add(1, Ordering::Relaxed);
+        self.insert_listener(id, cb)?;
+        Ok(id)
+    }
+
+    fn insert_listener(self: &Arc<Self>, id: u64, cb: ProgressCallback) -> Result<()> {
+        let shared = self.shared()?;
+        // Under the manager's list of listening registrations, so that close lets go of it.
+        shared.listening(self, || self.progress_listeners.lock().push((id, cb)))
+    }
+
+    /// Removes a progress listener. When this returns it is not running (unless this is
+    /// called from inside it) and never runs again; the callback is dropped then, on this
+    /// thread (or, from inside it, on the event thread once it returns).
+    pub fn remove_progress_listener(&self, id: u64) {
+        let removed: Vec<(u64, ProgressCallback)> = {
+            let mut l = self.progress_listeners.lock();
+            let (gone, kept) = std::mem::take(&mut *l)
+                .into_iter()
+                .partition(|(i, _)| *i == id);
+            *l = kept;
+            gone
+        };
+        if removed.is_empty() {
+            return;
+        }
+        if let Some(shared) = self.shared.upgrade() {
+            shared.events.wait_for_callbacks();
+        }
+        drop(removed);
+    }
+
+    /// Drops every progress listener (the manager closes; their finalizers run).
+    pub(crate) fn clear_progress_listeners(&self) {
+        let removed = std::mem::take(&mut *self.progress_listeners.lock());
+        drop(removed);
+    }
+
+    /// Runs every progress listener once (event thread or dispatch, under the callback gate).
+    /// A listener removed by an earlier one in this round (from inside it) is not run.
+    pub(crate) fn run_progress_listeners(self: &Arc<Self>) {
+        let listeners: Vec<(u64, ProgressCallback)> = self.progress_listeners.lock().clone();
+        for (id, cb) in listeners {
+            let present = self.progress_listeners.lock().iter().any(|(i, _)| *i == id);
+            if present {
+                crate::panic::contain("progress callback", || cb(self));
+            }
+        }
+    }
+
+    /// A completion event's callback starts: the event is active (updateUI may run once).
+    pub(crate) fn begin_event(&self) {
+        let mut s = self.state.lock();
+        s.event_active = true;
+        s.ui_updated_in_event = false;
+    }
+
+    /// The completion event's callback returned: the event is no longer active.
+    pub(crate) fn end_event(&self) {
+        let mut s = self.state.lock();
+        s.event_active = false;
+        s.ui_updated_in_event = false;
+    }
+
     /// Releases the records: storage freed, `get` no longer finds the id, the completion event
     /// is not delivered again. `InvalidState` while the fetch is running.
+    ///
+    /// Either it takes effect whole or, on an error, not at all. Safe against every other call
+    /// at the same time, a `fetch` of the same id included: the directory leaves the store
+    /// under the id table's lock, after the last worker of this fetch let go of its files.
     pub fn release(self: &Arc<Self>) -> Result<()> {
         let shared = self.shared()?;
         {
@@ -360,21 +467,31 @@ impl Registration {
             if s.result == FetchResult::None {
                 return Err(Error::InvalidState("the fetch is still running".into()));
             }
-            if !s.records_available {
-                return Ok(());
+            // A stopping transfer or the sync thread may still write this fetch's files.
+            while Self::busy(&s) {
+                if shared.is_closing() {
+                    return Err(Error::Closed("the manager is closing".into()));
+                }
+                self.wait_record(&mut s, None)?;
             }
-            s.records_available = false;
         }
-        self.notify_all();
-        shared.forget(self);
-        // `downloaded` includes bytes a stopping transfer reserved but has not written yet.
+        let _persisting = self.persist_lock.lock();
+        if !self.state.lock().records_available {
+            return Ok(()); // released by another call meanwhile
+        }
+        let trash = shared.detach(self)?;
         let freed = {
-            let s = self.state.lock();
+            let mut s = self.state.lock();
+            s.records_available = false;
             s.downloaded + s.upload_total
         };
-        let _persisting = self.persist_lock.lock();
-        shared.store.remove_fetch(&self.key)?;
         shared.release_quota(freed);
+        drop(_persisting);
+        self.notify_all();
+        if let Err(e) = shared.store.delete_detached(&trash) {
+            // Released all the same: the next open deletes what is left.
+            shared.report_problem(format!("fetch {:?}: {e}", self.id));
+        }
         Ok(())
     }
 
@@ -407,6 +524,37 @@ impl Registration {
         self.state.lock().records[index].request.clone()
     }
 
+    /// Reads the stored request body of record `index` at `offset` (the record's request
+    /// includes its body). Returns 0 at its end, or for a request without a body.
+    /// `InvalidState` once the records are released.
+    pub fn read_request_body(&self, index: usize, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let shared = self.shared()?;
+        let len = {
+            let s = self.state.lock();
+            Self::check_available(&s)?;
+            s.records[index].request.body_len.unwrap_or(0)
+        };
+        if offset >= len || buf.is_empty() {
+            return Ok(0);
+        }
+        let want = buf
+            .len()
+            .min((len - offset).min(usize::MAX as u64) as usize);
+        let path = shared.store.req_path(&self.key, index);
+        let file =
+            crate::store::open_read(&path).map_err(|e| Error::io("opening a request body", e))?;
+        let n = file
+            .read_at(&mut buf[..want], offset)
+            .map_err(|e| Error::io("reading a request body", e))?;
+        if n == 0 {
+            return Err(Error::Io(format!(
+                "the stored request body of record {index} is shorter than its {len} bytes"
+            )));
+        }
+        Ok(n)
+    }
+
     /// responseReady: waits until the head of record `index` is known.
     pub fn response_head(
         &self,
@@ -436,7 +584,7 @@ impl Registration {
                 }
                 Outcome::Pending => {}
             }
-            if self.shared.upgrade().is_none_or(|sh| sh.is_closed()) {
+            if self.shared.upgrade().is_none_or(|sh| sh.is_closing()) {
                 return Err(Error::Closed("the manager was closed".into()));
             }
             self.wait_record(&mut s, deadline)?;
@@ -467,7 +615,7 @@ impl Registration {
                 Outcome::Failed(why) => return Err(Error::FetchFailed(why.clone())),
                 Outcome::Pending => {}
             }
-            if self.shared.upgrade().is_none_or(|sh| sh.is_closed()) {
+            if self.shared.upgrade().is_none_or(|sh| sh.is_closing()) {
                 return Err(Error::Closed("the manager was closed".into()));
             }
             self.wait_record(&mut s, deadline)?;
@@ -516,12 +664,13 @@ impl Registration {
                         Outcome::Failed(why) => return Err(Error::FetchFailed(why.clone())),
                         Outcome::Pending => {}
                     }
-                    if shared.is_closed() {
+                    if shared.is_closing() {
                         return Err(Error::Closed("the manager was closed".into()));
                     }
                     self.wait_record(&mut s, None)?;
                 }
             };
+            let seen = self.read_point(index);
             let want = buf.len().min(avail.min(usize::MAX as u64) as usize);
             for path in [&first, &second] {
                 match crate::store::open_read(path) {
@@ -537,14 +686,23 @@ impl Registration {
                     Err(e) => return Err(Error::io("opening a stored body", e)),
                 }
             }
-            // The body restarted from zero meanwhile: look at the state again, after a pause.
-            let mut s = self.state.lock();
-            self.wait_record(&mut s, Some(Instant::now() + Duration::from_millis(10)))
-                .or_else(|e| match e {
-                    Error::Timeout(_) => Ok(()),
-                    other => Err(other),
-                })?;
+            // No byte where the record says there are some. A restart from zero lowers the
+            // stored count before it shrinks the file: if the record changed, look again.
+            if self.read_point(index) == seen {
+                return Err(Error::Io(format!(
+                    "the stored body of record {index} is missing or shorter than the {} bytes \
+                     recorded (was it deleted or truncated outside the library?)",
+                    seen.0
+                )));
+            }
         }
+    }
+
+    /// What a reader of record `index` relies on: its stored count and whether it is done.
+    fn read_point(&self, index: usize) -> (u64, bool) {
+        let s = self.state.lock();
+        let r = &s.records[index];
+        (r.stored, r.outcome == Outcome::Done)
     }
 
     // ----- used by the scheduler and transfers -----
@@ -554,6 +712,7 @@ impl Registration {
         let mut s = self.state.lock();
         if s.result == FetchResult::None && !self.cancel.is_cancelled() {
             if let Some(i) = s.queue.pop_front() {
+                s.records[i].running = true;
                 return Some(i);
             }
         }
@@ -685,7 +844,8 @@ impl Registration {
                 return;
             }
             if s.result != FetchResult::None {
-                // A body that was waiting for the sync thread when the fetch stopped.
+                // A body that was complete (or waiting for the sync thread) when the fetch
+                // stopped: it ends now, and the fetch settles once the last such body has.
                 if !s.records[index].syncing {
                     return;
                 }
@@ -693,10 +853,11 @@ impl Registration {
                 s.records[index].outcome = outcome;
                 s.records[index].syncing = false;
                 s.unfinished = s.unfinished.saturating_sub(1);
+                let settle = Self::take_settle(&mut s);
                 drop(s);
                 self.notify_records();
-                if let Err(e) = self.persist(shared) {
-                    shared.report_problem(format!("fetch {:?}: state not saved: {e}", self.id));
+                if settle {
+                    self.after_settle(shared);
                 }
                 return;
             }
@@ -727,10 +888,8 @@ impl Registration {
                     }
                     None => s.result = FetchResult::Success,
                 }
-                true
-            } else {
-                false
             }
+            Self::take_settle(&mut s)
         };
         self.notify_records();
         if settle {
@@ -750,9 +909,12 @@ impl Registration {
             }
             s.result = FetchResult::Failure;
             s.failure_reason = reason;
-            // A complete body waiting for the sync thread is kept: it finishes late.
+            // A body whose bytes have all arrived (or that waits for the sync thread) is
+            // kept: it completes, and the fetch settles after it (a response the host saw
+            // arrive whole stays readable).
             for r in s.records.iter_mut() {
-                if r.outcome == Outcome::Pending && !r.syncing {
+                let arriving_whole = r.syncing || (r.running && r.all_bytes_arrived());
+                if r.outcome == Outcome::Pending && !arriving_whole {
                     r.outcome = Outcome::Aborted;
                 }
             }
@@ -765,12 +927,78 @@ impl Registration {
         }
         self.cancel.cancel();
         self.notify_all();
-        self.after_settle(shared);
+        let settle = Self::take_settle(&mut self.state.lock());
+        if settle {
+            self.after_settle(shared);
+        }
         true
     }
 
+    /// Whether the fetch is ready to settle (a result and no record left to end) and nobody
+    /// settled it yet; marks it as being settled. Exactly one caller gets `true`.
+    fn take_settle(s: &mut RegState) -> bool {
+        if s.result == FetchResult::None || s.unfinished > 0 || s.settling {
+            return false;
+        }
+        s.settling = true;
+        true
+    }
+
+    /// A worker's transfer of record `index` ended (whatever the reason). A record the fetch
+    /// kept for completion whose transfer ended without completing it is aborted now, and the
+    /// fetch settles if it was the last.
+    pub(crate) fn transfer_ended(self: &Arc<Self>, shared: &Shared, index: usize) {
+        let settle = {
+            let mut s = self.state.lock();
+            s.records[index].running = false;
+            let r = &s.records[index];
+            if s.result != FetchResult::None && r.outcome == Outcome::Pending && !r.syncing {
+                s.records[index].outcome = Outcome::Aborted;
+                s.unfinished = s.unfinished.saturating_sub(1);
+                Self::take_settle(&mut s)
+            } else {
+                false
+            }
+        };
+        self.notify_records();
+        if settle {
+            self.after_settle(shared);
+        }
+    }
+
+    /// Whether a worker or the sync thread still works on a record of this fetch.
+    fn busy(s: &RegState) -> bool {
+        s.records.iter().any(|r| r.running || r.syncing)
+    }
+
+    /// Deletes the partial bodies of records that ended without their body (aborted or
+    /// failed): they can never be read or resumed once the fetch settled. Frees the disk
+    /// when it was full.
+    fn remove_stopped_parts(&self, shared: &Shared) {
+        let stopped: Vec<usize> = {
+            let s = self.state.lock();
+            s.records
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| matches!(r.outcome, Outcome::Aborted | Outcome::Failed(_)))
+                .filter(|(_, r)| !r.running && !r.syncing)
+                .map(|(i, _)| i)
+                .collect()
+        };
+        for i in stopped {
+            let _ = std::fs::remove_file(shared.store.part_path(&self.key, i));
+        }
+    }
+
     fn after_settle(self: &Arc<Self>, shared: &Shared) {
-        if let Err(e) = self.persist(shared) {
+        // The final state must reach the disk, or the fetch would run again at the next open
+        // (two completion events for one fetch): if the disk is full, the partial bodies of
+        // the stopped records make room.
+        let saved = self.persist(shared).or_else(|_| {
+            self.remove_stopped_parts(shared);
+            self.persist(shared)
+        });
+        if let Err(e) = saved {
             shared.report_problem(format!("fetch {:?}: state not saved: {e}", self.id));
         }
         shared.store.close_head_log(&self.key);
@@ -908,6 +1136,9 @@ impl Registration {
             unfinished,
             slots: 0,
             settled_durable: settled,
+            settling: settled,
+            event_active: false,
+            ui_updated_in_event: false,
         })
     }
 }

@@ -52,7 +52,7 @@ fn worker_loop(shared: &Arc<Shared>, rx: &Receiver<Job>) {
             Job::Stop => return,
             Job::Run(reg) => reg,
         };
-        if shared.is_closed() {
+        if shared.is_closing() {
             continue;
         }
         let Some(index) = reg.take_next() else {
@@ -68,7 +68,8 @@ fn worker_loop(shared: &Arc<Shared>, rx: &Receiver<Job>) {
                 Outcome::Failed("internal error in the transfer".into()),
             );
         }
-        if reg.has_queued() && !shared.is_closed() {
+        reg.transfer_ended(shared, index);
+        if reg.has_queued() && !shared.is_closing() {
             shared.send_job(Job::Run(reg));
         } else {
             reg.state.lock().slots -= 1;

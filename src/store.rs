@@ -231,12 +231,21 @@ fn private_append() -> OpenOptions {
     o
 }
 
-/// Opens a store file for reading without following a symlink.
+/// Opens a store file for reading without following a symlink, and only if it is a regular
+/// file: the open never blocks (`O_NONBLOCK`, so a FIFO planted in the store cannot hang it)
+/// and anything but a plain file is an error (`InvalidData`).
 pub(crate) fn open_read(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
+    let f = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    Ok(f)
 }
 
 /// Reads a whole store file without following a symlink.
@@ -260,12 +269,19 @@ pub fn write_atomic_with(
 ) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = path.with_extension("tmp");
-    let mut w = std::io::BufWriter::with_capacity(64 * 1024, private_create().open(&tmp)?);
-    write(&mut w)?;
-    let f = w.into_inner().map_err(|e| e.into_error())?;
-    f.sync_all()?;
-    drop(f);
-    fs::rename(&tmp, path)?;
+    let written = (|| {
+        let mut w = std::io::BufWriter::with_capacity(64 * 1024, private_create().open(&tmp)?);
+        write(&mut w)?;
+        let f = w.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        // Never leave a half-written temp file behind (on a full disk it holds the space).
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
     File::open(dir).and_then(|d| d.sync_all())
 }
 
@@ -493,22 +509,32 @@ impl Store {
         self.head_logs.lock().remove(key);
     }
 
-    /// Deletes a registration's directory: renamed away first, so that a crash never leaves
-    /// half a registration under its key.
-    pub fn remove_fetch(&self, key: &str) -> Result<()> {
+    /// Moves a registration's directory out of `fetches/` in one rename (durable once this
+    /// returns), so that its key is free at once and a crash never leaves half a registration
+    /// under it. Returns where it went: delete it with [`Store::delete_detached`] (the next
+    /// open deletes it if a crash comes first).
+    pub fn detach_fetch(&self, key: &str) -> Result<PathBuf> {
         self.close_head_log(key);
-        self.remove_dir(&self.fetch_dir(key))
-    }
-
-    fn remove_dir(&self, dir: &Path) -> Result<()> {
         let trash = self.root.join(format!(
             "trash-{}-{}",
             std::process::id(),
             crate::util::unique_suffix()
         ));
-        fs::rename(dir, &trash).map_err(|e| Error::io("moving a released fetch away", e))?;
+        fs::rename(self.fetch_dir(key), &trash)
+            .map_err(|e| Error::io("moving a released fetch away", e))?;
         sync_dir(&self.fetches)?;
-        fs::remove_dir_all(&trash).map_err(|e| Error::io("deleting a released fetch", e))
+        Ok(trash)
+    }
+
+    /// Deletes a directory [`Store::detach_fetch`] moved away.
+    pub fn delete_detached(&self, trash: &Path) -> Result<()> {
+        fs::remove_dir_all(trash).map_err(|e| Error::io("deleting a released fetch", e))
+    }
+
+    fn remove_dir(&self, dir: &Path) -> Result<()> {
+        let key = dir.file_name().map(|k| k.to_string_lossy().into_owned());
+        let trash = self.detach_fetch(&key.unwrap_or_default())?;
+        self.delete_detached(&trash)
     }
 
     /// Loads every registration. A state file that cannot be read is moved to `quarantine/`

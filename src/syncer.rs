@@ -82,7 +82,13 @@ fn sync_loop(shared: &Shared, rx: &Receiver<SyncJob>) {
             match res {
                 Ok(()) => f.reg.finish(shared, f.index, Outcome::Done),
                 Err(e) if crate::transfer::is_disk_full(&e) => {
+                    // The fetch fails; this body (kept for completion) ends with it.
                     f.reg.fail_now(shared, FailureReason::QuotaExceeded);
+                    f.reg.finish(
+                        shared,
+                        f.index,
+                        Outcome::Failed(format!("the disk is full: {e}")),
+                    );
                 }
                 Err(e) => f.reg.finish(
                     shared,

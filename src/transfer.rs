@@ -246,6 +246,13 @@ fn send(
                 .body(ureq::SendBody::from_reader(&mut counter))
                 .map_err(|e| Fail::Fatal(format!("bad request: {e}")))?;
             shared.agent.run(request)
+        } else if method == "POST" || method == "PUT" {
+            // The Fetch standard: a bodyless POST or PUT says `Content-Length: 0` (an empty
+            // byte slice has a known length; `()` would be sent chunked).
+            let request = b
+                .body(&[][..])
+                .map_err(|e| Fail::Fatal(format!("bad request: {e}")))?;
+            shared.agent.run(request)
         } else {
             let request = b
                 .body(())

@@ -47,6 +47,7 @@ pub fn check_id(id: &str) -> Result<()> {
 
 /// Resolves `input` against `base` (an empty input is the base itself) and checks the result.
 pub fn resolve_url(input: &str, base: Option<&url::Url>) -> Result<url::Url> {
+    check_dangling_markup(input)?;
     let parsed = match base {
         Some(b) => b.join(input),
         None => url::Url::parse(input),
@@ -60,6 +61,19 @@ pub fn resolve_url(input: &str, base: Option<&url::Url>) -> Result<url::Url> {
     check_fetchable_url(&url)?;
     url.set_fragment(None);
     Ok(url)
+}
+
+/// Refuses a URL whose input holds a newline or tab (`\n`, `\r`, `\t`) and a `<`: the
+/// "dangling markup" injection pattern that browsers block (the URL parser would silently drop
+/// the whitespace and percent-encode the `<`; web-platform-tests
+/// `background-fetch/dangling-markup.https.window.js`).
+pub fn check_dangling_markup(input: &str) -> Result<()> {
+    if input.contains(['\n', '\r', '\t']) && input.contains('<') {
+        return Err(Error::invalid(
+            "URL refused: it holds a newline or tab and a '<' (dangling markup)",
+        ));
+    }
+    Ok(())
 }
 
 /// An absolute http(s) URL with a host, no credentials and no bad port.

@@ -356,7 +356,7 @@ static long peek(void) {
     if (LOCKED) pthread_mutex_unlock(&mu);
     return v;
 }
-static void on_progress_planted(void *ud, const bgfetch_registration *r) {
+static void on_progress_planted(void *ud, bgfetch_registration *r) {
     (void)ud;
     (void)r;
     bump();
@@ -370,10 +370,10 @@ int main(int argc, char **argv) {
     if (!CHECK(m != NULL, "open")) return h_done();
     r = h_fetch(m, "planted", NULL, U("bytes/400000?seed=1&rate=800000").s, NULL);
     if (!CHECK(r != NULL, "fetch")) return h_done();
-    CHECK(bgfetch_registration_set_progress_callback(r, on_progress_planted, NULL) == BGFETCH_OK, "set");
+    CHECK(bgfetch_registration_set_progress_callback(r, on_progress_planted, NULL, NULL) == BGFETCH_OK, "set");
     while (bgfetch_registration_wait(r, 20) == BGFETCH_E_TIMEOUT) seen += peek();
     seen += peek();
-    CHECK(bgfetch_registration_set_progress_callback(r, NULL, NULL) == BGFETCH_OK, "clear");
+    CHECK(bgfetch_registration_set_progress_callback(r, NULL, NULL, NULL) == BGFETCH_OK, "clear");
     h_diag("seen %ld", seen);
     bgfetch_registration_free(r);
     bgfetch_manager_close(m);

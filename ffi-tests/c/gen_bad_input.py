@@ -102,6 +102,13 @@ VALID_SCALAR = {
     "v": "0",
 }
 
+# Function-pointer types, and the no-op function the generated calls pass for each.
+CALLBACK_TYPES = {
+    "bgfetch_event_callback": "bi_noop_event",
+    "bgfetch_progress_callback": "bi_noop_progress",
+    "bgfetch_free_callback": "bi_noop_free",
+}
+
 # Arguments the header documents as optional: with NULL there the call succeeds. The value is
 # C code run after the call (o_<name> are the out-pointer locals) to undo or free its effect.
 ALLOWED_NULL = {
@@ -115,7 +122,10 @@ ALLOWED_NULL = {
     # "Sets (or, with NULL `cb`, clears)"; userdata is the host's
     ("bgfetch_manager_set_event_callback", "cb"): "",
     ("bgfetch_manager_set_event_callback", "userdata"):
-        "ok &= EXPECT_ST(bgfetch_manager_set_event_callback(F_M, NULL, NULL), BGFETCH_OK);",
+        "ok &= EXPECT_ST(bgfetch_manager_set_event_callback(F_M, NULL, NULL, NULL), BGFETCH_OK);",
+    # "`free_userdata` (may be NULL)"
+    ("bgfetch_manager_set_event_callback", "free_userdata"):
+        "ok &= EXPECT_ST(bgfetch_manager_set_event_callback(F_M, NULL, NULL, NULL), BGFETCH_OK);",
     # "`opts` may be NULL": this registers a fetch; let it settle and release it
     ("bgfetch_fetch", "opts"): "ok &= bi_settle_and_release(o_out);",
     ("bgfetch_fetch_urls", "opts"): "ok &= bi_settle_and_release(o_out);",
@@ -128,7 +138,10 @@ ALLOWED_NULL = {
     # "Sets (NULL `cb` clears)"; userdata is the host's
     ("bgfetch_registration_set_progress_callback", "cb"): "",
     ("bgfetch_registration_set_progress_callback", "userdata"):
-        "ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(F_R, NULL, NULL), BGFETCH_OK);",
+        "ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(F_R, NULL, NULL, NULL), BGFETCH_OK);",
+    # "`free_userdata` (may be NULL)"
+    ("bgfetch_registration_set_progress_callback", "free_userdata"):
+        "ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(F_R, NULL, NULL, NULL), BGFETCH_OK);",
     # "`req` (NULL = all records)"
     ("bgfetch_registration_match_all", "req"):
         "ok &= EXPECT(o_out != NULL); bgfetch_records_free(o_out);",
@@ -189,13 +202,13 @@ class Param:
         return self.ctype.count("*")
 
     def is_pointer(self):
-        return self.stars > 0 or self.base in ("bgfetch_event_callback", "bgfetch_progress_callback")
+        return self.stars > 0 or self.base in CALLBACK_TYPES
 
     def kind(self):
         """in-object, out-object, in-string, out-string, out-scalar, string-array,
         object-array, bytes-in, bytes-out, callback, userdata, owned-string, scalar"""
         b, s, c = self.base, self.stars, self.ctype
-        if b in ("bgfetch_event_callback", "bgfetch_progress_callback"):
+        if b in CALLBACK_TYPES:
             return "callback"
         if s == 0:
             return "scalar"
@@ -318,7 +331,7 @@ def valid_arg(f, p, locals_):
     if k == "bytes-out":
         return "buf"
     if k == "callback":
-        return "bi_noop_event" if p.base == "bgfetch_event_callback" else "bi_noop_progress"
+        return CALLBACK_TYPES[p.base]
     if k == "userdata":
         return "&F_UD"
     if k == "scalar":

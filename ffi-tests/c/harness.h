@@ -651,10 +651,12 @@ static inline int h_sha256_selftest(void) {
  *   (b) each call of a callback happens before the return of the setter call that replaces or
  *       clears it ("When this returns, the previous callback is not running ... and will never
  *       be called again").
- * Each callback is wrapped in a trampoline whose address is the sync object of both edges.
- * The bookkeeping uses relaxed atomics only, so it adds no edge of its own: any other sharing
- * between the tests' threads (including a callback and the thread that set it) must be
- * synchronized by the test itself, or TSan reports it.
+ * Each callback is wrapped in a trampoline whose address is the sync object of both edges;
+ * the trampoline's finalizer (0.2: free_userdata, which the library runs after the last call
+ * of the callback, in the call that lets it go) makes edge (b) and then runs the test's own
+ * finalizer. Nothing else adds an edge: any other sharing between the tests' threads
+ * (including a callback and the thread that set it) must be synchronized by the test itself,
+ * or TSan reports it.
  */
 #if defined(__SANITIZE_THREAD__)
 #define H_TSAN 1
@@ -672,41 +674,10 @@ typedef struct {
     bgfetch_progress_callback progress;
     bgfetch_event_callback event;
     void *userdata;
+    bgfetch_free_callback free_userdata;
 } h_tsan_tramp;
 
-#define H_TSAN_SLOTS 4096
-/* key -> the trampoline of the callback currently set (progress: by registration id, event:
-   by manager); a key of 0 is a free slot. Never freed: a test program is short-lived. */
-static uint64_t h_tsan_keys[H_TSAN_SLOTS];
-static h_tsan_tramp *h_tsan_current[H_TSAN_SLOTS];
-
-/* Stores t as the current trampoline of key; returns the previous one (or NULL). */
-static inline h_tsan_tramp *h_tsan_swap(uint64_t key, h_tsan_tramp *t) {
-    size_t i, n;
-    for (n = 0, i = (size_t)(key % H_TSAN_SLOTS); n < H_TSAN_SLOTS; n++, i = (i + 1) % H_TSAN_SLOTS) {
-        uint64_t k = __atomic_load_n(&h_tsan_keys[i], __ATOMIC_RELAXED), zero = 0;
-        if (k == 0 && __atomic_compare_exchange_n(&h_tsan_keys[i], &zero, key, 0, __ATOMIC_RELAXED,
-                                                  __ATOMIC_RELAXED))
-            k = key;
-        else if (k == 0)
-            k = __atomic_load_n(&h_tsan_keys[i], __ATOMIC_RELAXED);
-        if (k == key) return __atomic_exchange_n(&h_tsan_current[i], t, __ATOMIC_RELAXED);
-    }
-    return NULL; /* table full: no edge (b), so TSan may over-report, never under-report */
-}
-
-static inline uint64_t h_tsan_key_of_registration(const bgfetch_registration *r) {
-    const char *id = bgfetch_registration_id(r);
-    uint64_t h = 1469598103934665603ull; /* FNV-1a of the id: the callback is per registration */
-    for (; id && *id; id++) h = (h ^ (unsigned char)*id) * 1099511628211ull;
-    return h | 1; /* odd: never 0, never a manager key */
-}
-
-static inline uint64_t h_tsan_key_of_manager(const bgfetch_manager *m) {
-    return ((uint64_t)(uintptr_t)m) << 1; /* even, non-zero for a non-NULL manager */
-}
-
-static inline void h_tsan_progress_tramp(void *ud, const bgfetch_registration *r) {
+static inline void h_tsan_progress_tramp(void *ud, bgfetch_registration *r) {
     h_tsan_tramp *t = (h_tsan_tramp *)ud;
     __tsan_acquire(t); /* (a) */
     t->progress(t->userdata, r);
@@ -720,47 +691,49 @@ static inline void h_tsan_event_tramp(void *ud, bgfetch_event_type type, bgfetch
     __tsan_release(t); /* (b) */
 }
 
+/* Runs in the call that lets the callback go, after its last call: edge (b), then the test's
+   finalizer. */
+static inline void h_tsan_free_tramp(void *ud) {
+    h_tsan_tramp *t = (h_tsan_tramp *)ud;
+    __tsan_acquire(t); /* (b) */
+    if (t->free_userdata) t->free_userdata(t->userdata);
+    free(t);
+}
+
+static inline h_tsan_tramp *h_tsan_new_tramp(void *userdata, bgfetch_free_callback free_userdata) {
+    h_tsan_tramp *t = (h_tsan_tramp *)calloc(1, sizeof *t);
+    if (!t) abort();
+    t->userdata = userdata;
+    t->free_userdata = free_userdata;
+    return t;
+}
+
 static inline bgfetch_status h_tsan_set_progress_callback(bgfetch_registration *r,
                                                           bgfetch_progress_callback cb,
-                                                          void *userdata) {
-    h_tsan_tramp *t = NULL, *old;
-    bgfetch_status st;
-    if (!r) return bgfetch_registration_set_progress_callback(r, cb, userdata);
-    if (cb) {
-        t = (h_tsan_tramp *)calloc(1, sizeof *t);
-        if (!t) return bgfetch_registration_set_progress_callback(r, cb, userdata);
-        t->progress = cb;
-        t->userdata = userdata;
-        __tsan_release(t); /* (a) */
-    }
-    old = h_tsan_swap(h_tsan_key_of_registration(r), t);
-    st = t ? bgfetch_registration_set_progress_callback(r, h_tsan_progress_tramp, t)
-           : bgfetch_registration_set_progress_callback(r, NULL, userdata);
-    if (old) __tsan_acquire(old); /* (b) */
-    return st;
+                                                          void *userdata,
+                                                          bgfetch_free_callback free_userdata) {
+    h_tsan_tramp *t;
+    if (!cb) return bgfetch_registration_set_progress_callback(r, cb, userdata, free_userdata);
+    t = h_tsan_new_tramp(userdata, free_userdata);
+    t->progress = cb;
+    __tsan_release(t); /* (a) */
+    return bgfetch_registration_set_progress_callback(r, h_tsan_progress_tramp, t, h_tsan_free_tramp);
 }
 
 static inline bgfetch_status h_tsan_set_event_callback(bgfetch_manager *m, bgfetch_event_callback cb,
-                                                       void *userdata) {
-    h_tsan_tramp *t = NULL, *old;
-    bgfetch_status st;
-    if (!m) return bgfetch_manager_set_event_callback(m, cb, userdata);
-    if (cb) {
-        t = (h_tsan_tramp *)calloc(1, sizeof *t);
-        if (!t) return bgfetch_manager_set_event_callback(m, cb, userdata);
-        t->event = cb;
-        t->userdata = userdata;
-        __tsan_release(t); /* (a) */
-    }
-    old = h_tsan_swap(h_tsan_key_of_manager(m), t);
-    st = t ? bgfetch_manager_set_event_callback(m, h_tsan_event_tramp, t)
-           : bgfetch_manager_set_event_callback(m, NULL, userdata);
-    if (old) __tsan_acquire(old); /* (b) */
-    return st;
+                                                       void *userdata,
+                                                       bgfetch_free_callback free_userdata) {
+    h_tsan_tramp *t;
+    if (!cb) return bgfetch_manager_set_event_callback(m, cb, userdata, free_userdata);
+    t = h_tsan_new_tramp(userdata, free_userdata);
+    t->event = cb;
+    __tsan_release(t); /* (a) */
+    return bgfetch_manager_set_event_callback(m, h_tsan_event_tramp, t, h_tsan_free_tramp);
 }
 
-#define bgfetch_registration_set_progress_callback(r, cb, ud) h_tsan_set_progress_callback(r, cb, ud)
-#define bgfetch_manager_set_event_callback(m, cb, ud) h_tsan_set_event_callback(m, cb, ud)
+#define bgfetch_registration_set_progress_callback(r, cb, ud, fud) \
+    h_tsan_set_progress_callback(r, cb, ud, fud)
+#define bgfetch_manager_set_event_callback(m, cb, ud, fud) h_tsan_set_event_callback(m, cb, ud, fud)
 #endif /* H_TSAN */
 
 #endif /* BGFETCH_TEST_HARNESS_H */

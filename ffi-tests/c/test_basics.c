@@ -5,7 +5,7 @@
 static int sentinel_storage;
 #define SENTINEL ((void *)&sentinel_storage)
 
-static void noop_progress(void *ud, const bgfetch_registration *r) {
+static void noop_progress(void *ud, bgfetch_registration *r) {
     (void)ud;
     (void)r;
 }
@@ -197,7 +197,7 @@ static void t_null_manager(void) {
     ok &= EXPECT(bgfetch_manager_event_fd(NULL) < 0);
     ok &= EXPECT_ST(bgfetch_manager_dispatch(NULL, 0, &n), BGFETCH_E_INVALID_ARGUMENT);
     ok &= EXPECT_U64(n, 0);
-    ok &= EXPECT_ST(bgfetch_manager_set_event_callback(NULL, noop_event, NULL), BGFETCH_E_INVALID_ARGUMENT);
+    ok &= EXPECT_ST(bgfetch_manager_set_event_callback(NULL, noop_event, NULL, NULL), BGFETCH_E_INVALID_ARGUMENT);
     ok &= EXPECT_U64(bgfetch_manager_problem_count(NULL), 0);
     ok &= EXPECT(bgfetch_manager_problem(NULL, 0) == NULL);
     ok &= EXPECT_U64(bgfetch_manager_used_bytes(NULL), 0);
@@ -338,7 +338,7 @@ static void t_null_registration(void) {
     ok &= EXPECT_ST(bgfetch_registration_abort(NULL, &aborted), BGFETCH_E_INVALID_ARGUMENT);
     ok &= EXPECT(aborted == false);
     ok &= EXPECT_ST(bgfetch_registration_wait(NULL, 0), BGFETCH_E_INVALID_ARGUMENT);
-    ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(NULL, noop_progress, NULL),
+    ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(NULL, noop_progress, NULL, NULL),
                     BGFETCH_E_INVALID_ARGUMENT);
     ok &= EXPECT_ST(bgfetch_registration_release(NULL), BGFETCH_E_INVALID_ARGUMENT);
     ok &= EXPECT_ST(bgfetch_registration_icons(NULL, &ic), BGFETCH_E_INVALID_ARGUMENT);

@@ -143,7 +143,7 @@ static void progress_init(progress_rec *p, uint64_t upload_total) {
     p->thread = pthread_self();
 }
 
-static void on_progress(void *ud, const bgfetch_registration *r) {
+static void on_progress(void *ud, bgfetch_registration *r) {
     progress_rec *p = (progress_rec *)ud;
     long s = next_seq();
     uint64_t up = bgfetch_registration_uploaded(r), prev_up;
@@ -179,7 +179,7 @@ static void t_event_success(void) {
     progress_init(&p, 0);
     ok &= EXPECT(r != NULL);
     if (r) {
-        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, on_progress, &p), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, on_progress, &p, NULL), BGFETCH_OK);
         ok &= EXPECT(wait_event(&EV, "ev-success", &e, H_WAIT_MS));
         if (ok) {
             ok &= EXPECT_U64(e.type, BGFETCH_EVENT_SUCCESS);
@@ -204,7 +204,7 @@ static void t_event_success(void) {
         CHECK(ok, "records and bodies are readable inside the event callback");
 
         ok = 1;
-        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, NULL, NULL), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, NULL, NULL, NULL), BGFETCH_OK);
         h_sleep_ms(300); /* checking for the absence of a second event */
         ok &= EXPECT(count_events(&EV, "ev-success") == 1);
         CHECK(ok, "exactly one event per settled fetch");
@@ -273,14 +273,14 @@ static void t_event_callback_swap(void) {
     ok &= EXPECT(m != NULL);
     if (m) {
         bgfetch_registration *r;
-        ok &= EXPECT_ST(bgfetch_manager_set_event_callback(m, on_event, &a), BGFETCH_OK);
-        ok &= EXPECT_ST(bgfetch_manager_set_event_callback(m, on_event, &b), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_manager_set_event_callback(m, on_event, &a, NULL), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_manager_set_event_callback(m, on_event, &b, NULL), BGFETCH_OK);
         r = h_fetch(m, "swap", NULL, U("bytes/10").s, NULL);
         ok &= EXPECT(r != NULL);
         ok &= EXPECT(wait_event(&b, "swap", NULL, H_WAIT_MS));
         ok &= EXPECT(count_events(&a, "swap") == 0);
         bgfetch_registration_free(r);
-        ok &= EXPECT_ST(bgfetch_manager_set_event_callback(m, NULL, NULL), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_manager_set_event_callback(m, NULL, NULL, NULL), BGFETCH_OK);
         bgfetch_manager_close(m);
     }
     events_destroy(&a);
@@ -298,11 +298,11 @@ static void t_held_events(void) {
         bgfetch_registration *r = h_fetch(m, "held", NULL, U("bytes/10?seed=3").s, NULL);
         ok &= EXPECT(r != NULL);
         if (r) ok &= EXPECT_ST(bgfetch_registration_wait(r, H_WAIT_MS), BGFETCH_OK);
-        ok &= EXPECT_ST(bgfetch_manager_set_event_callback(m, on_event, &e), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_manager_set_event_callback(m, on_event, &e, NULL), BGFETCH_OK);
         ok &= EXPECT(wait_event(&e, "held", NULL, H_WAIT_MS));
         h_sleep_ms(200); /* checking for the absence of a duplicate */
         ok &= EXPECT(count_events(&e, "held") == 1);
-        ok &= EXPECT_ST(bgfetch_manager_set_event_callback(m, NULL, NULL), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_manager_set_event_callback(m, NULL, NULL, NULL), BGFETCH_OK);
         bgfetch_registration_free(r);
         bgfetch_manager_close(m);
     }
@@ -328,7 +328,7 @@ static void t_redelivery(void) {
         CHECK(0, "no redelivery after release");
         return;
     }
-    ok &= EXPECT_ST(bgfetch_manager_set_event_callback(m, on_event, &e1), BGFETCH_OK);
+    ok &= EXPECT_ST(bgfetch_manager_set_event_callback(m, on_event, &e1, NULL), BGFETCH_OK);
     r1 = h_fetch(m, "redo", NULL, U("bytes/500?seed=4").s, NULL);
     r2 = h_fetch(m, "marker", NULL, U("status/404").s, NULL);
     ok &= EXPECT(r1 && r2);
@@ -343,7 +343,7 @@ static void t_redelivery(void) {
     ok &= EXPECT(m != NULL);
     if (m) {
         bgfetch_registration *g = NULL;
-        ok &= EXPECT_ST(bgfetch_manager_set_event_callback(m, on_event, &e2), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_manager_set_event_callback(m, on_event, &e2, NULL), BGFETCH_OK);
         ok &= EXPECT(wait_event(&e2, "redo", &ev, H_WAIT_MS));
         if (ok) {
             ok &= EXPECT_U64(ev.type, BGFETCH_EVENT_SUCCESS);
@@ -362,7 +362,7 @@ static void t_redelivery(void) {
         ok &= EXPECT_ST(bgfetch_get(m, "redo", &g), BGFETCH_OK);
         if (g) ok &= EXPECT_ST(bgfetch_registration_release(g), BGFETCH_OK);
         bgfetch_registration_free(g);
-        ok &= EXPECT_ST(bgfetch_manager_set_event_callback(m, NULL, NULL), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_manager_set_event_callback(m, NULL, NULL, NULL), BGFETCH_OK);
         bgfetch_manager_close(m);
     } else {
         CHECK(0, "after close + reopen the unreleased events are delivered again (once) when the callback is set");
@@ -372,11 +372,11 @@ static void t_redelivery(void) {
     m = h_open("store-ev-redeliver");
     ok &= EXPECT(m != NULL);
     if (m) {
-        ok &= EXPECT_ST(bgfetch_manager_set_event_callback(m, on_event, &e3), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_manager_set_event_callback(m, on_event, &e3, NULL), BGFETCH_OK);
         ok &= EXPECT(wait_event(&e3, "marker", NULL, H_WAIT_MS));
         h_sleep_ms(300); /* checking for the absence of the released one */
         ok &= EXPECT(count_events(&e3, "redo") == 0);
-        ok &= EXPECT_ST(bgfetch_manager_set_event_callback(m, NULL, NULL), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_manager_set_event_callback(m, NULL, NULL, NULL), BGFETCH_OK);
         bgfetch_manager_close(m);
     }
     CHECK(ok, "no redelivery after release (the unreleased one still comes back)");
@@ -422,11 +422,11 @@ static void t_manual_dispatch(void) {
     fd = bgfetch_manager_event_fd(m);
     ok &= EXPECT(fd >= 0);
     ok &= EXPECT(!fd_readable(fd, 0));
-    ok &= EXPECT_ST(bgfetch_manager_set_event_callback(m, on_event, &e), BGFETCH_OK);
+    ok &= EXPECT_ST(bgfetch_manager_set_event_callback(m, on_event, &e, NULL), BGFETCH_OK);
     r = h_fetch(m, "manual", NULL, U("bytes/30000?seed=5&rate=150000").s, NULL);
     ok &= EXPECT(r != NULL);
     if (r) {
-        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, on_progress, &p), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, on_progress, &p, NULL), BGFETCH_OK);
         ok &= EXPECT_ST(bgfetch_registration_wait(r, H_WAIT_MS), BGFETCH_OK);
         ok &= EXPECT_U64(bgfetch_registration_result(r), BGFETCH_RESULT_SUCCESS);
     }
@@ -661,7 +661,7 @@ static void t_slow_upload(void) {
         ok &= EXPECT_U64(bgfetch_registration_upload_total(r), size);
         int64_t t0 = h_now_ms();
         long polled_mid = 0;
-        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, on_progress, &p), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, on_progress, &p, NULL), BGFETCH_OK);
         /* for the diagnostics only: sample uploaded from this thread while waiting */
         while (bgfetch_registration_wait(r, 50) == BGFETCH_E_TIMEOUT && h_now_ms() - t0 < H_WAIT_MS) {
             uint64_t up = bgfetch_registration_uploaded(r);
@@ -675,7 +675,7 @@ static void t_slow_upload(void) {
         ok &= EXPECT_ST(bgfetch_registration_wait(r, H_WAIT_MS), BGFETCH_OK);
         ok &= EXPECT_U64(bgfetch_registration_result(r), BGFETCH_RESULT_SUCCESS);
         ok &= EXPECT_U64(bgfetch_registration_uploaded(r), size);
-        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, NULL, NULL), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, NULL, NULL, NULL), BGFETCH_OK);
         pthread_mutex_lock(&p.mu);
         ok &= EXPECT(p.mid_upload_calls >= 2);
         ok &= EXPECT(p.mid_upload_rises >= 2);
@@ -994,7 +994,7 @@ int main(int argc, char **argv) {
     events_init(&EV);
     M = h_open("store-events");
     if (!CHECK(M != NULL, "open a manager")) return h_done();
-    if (!CHECK(bgfetch_manager_set_event_callback(M, on_event, &EV) == BGFETCH_OK, "set the event callback"))
+    if (!CHECK(bgfetch_manager_set_event_callback(M, on_event, &EV, NULL) == BGFETCH_OK, "set the event callback"))
         return h_done();
     t_event_success();
     t_event_fail();
@@ -1010,7 +1010,7 @@ int main(int argc, char **argv) {
     t_vary();
     t_integrity();
     t_update_ui();
-    bgfetch_manager_set_event_callback(M, NULL, NULL);
+    bgfetch_manager_set_event_callback(M, NULL, NULL, NULL);
     bgfetch_manager_close(M);
     events_destroy(&EV);
     return h_done();

@@ -158,7 +158,7 @@ typedef struct {
     long calls;
 } max_obs;
 
-static void on_progress_max(void *ud, const bgfetch_registration *r) {
+static void on_progress_max(void *ud, bgfetch_registration *r) {
     max_obs *o = (max_obs *)ud;
     uint64_t d = bgfetch_registration_downloaded(r);
     pthread_mutex_lock(&o->mu);
@@ -183,7 +183,7 @@ static void t_download_total_exceeded(void) {
     if (r) {
         bgfetch_response *res = NULL;
         bgfetch_status st;
-        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, on_progress_max, &obs), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, on_progress_max, &obs, NULL), BGFETCH_OK);
         ok &= EXPECT_ST(bgfetch_registration_wait(r, H_WAIT_MS), BGFETCH_OK);
         ok &= EXPECT_U64(bgfetch_registration_result(r), BGFETCH_RESULT_FAILURE);
         ok &= EXPECT_U64(bgfetch_registration_failure_reason(r), BGFETCH_FAILURE_DOWNLOAD_TOTAL_EXCEEDED);
@@ -191,7 +191,7 @@ static void t_download_total_exceeded(void) {
                          "download-total-exceeded");
         ok &= EXPECT(bgfetch_registration_downloaded(r) <= 100000);
         /* let the final progress call come in before reading the observer */
-        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, NULL, NULL), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, NULL, NULL, NULL), BGFETCH_OK);
         pthread_mutex_lock(&obs.mu);
         ok &= EXPECT(obs.max_downloaded <= 100000);
         if (obs.max_downloaded > 100000) h_diag("progress saw downloaded = %" PRIu64, obs.max_downloaded);

@@ -37,7 +37,7 @@ static void prog_destroy(prog *p) {
     h_latch_destroy(&p->final_latch);
 }
 
-static void on_progress(void *ud, const bgfetch_registration *r) {
+static void on_progress(void *ud, bgfetch_registration *r) {
     prog *p = (prog *)ud;
     uint64_t d = bgfetch_registration_downloaded(r);
     bgfetch_result res = bgfetch_registration_result(r);
@@ -84,7 +84,7 @@ static void t_progress_rising(void) {
         return;
     }
     t_set = h_now_ms();
-    ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, on_progress, &p), BGFETCH_OK);
+    ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, on_progress, &p, NULL), BGFETCH_OK);
     ok &= EXPECT(h_latch_wait(&p.final_latch, 1, H_WAIT_MS));
     ok &= EXPECT_ST(bgfetch_registration_wait(r, H_WAIT_MS), BGFETCH_OK);
     pthread_mutex_lock(&p.mu);
@@ -119,7 +119,7 @@ static void t_progress_rising(void) {
     ok &= EXPECT(p.calls_after_final == 0);
     if (p.calls_after_final) h_diag("%ld calls after the final one", p.calls_after_final);
     pthread_mutex_unlock(&p.mu);
-    ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, NULL, NULL), BGFETCH_OK);
+    ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, NULL, NULL, NULL), BGFETCH_OK);
     CHECK(ok, "progress: no call after the final one (not even for release)");
     bgfetch_registration_free(r);
     prog_destroy(&p);
@@ -133,14 +133,14 @@ static void t_progress_failure_final(void) {
     prog_init(&p, 50000);
     ok &= EXPECT(r != NULL);
     if (r) {
-        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, on_progress, &p), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, on_progress, &p, NULL), BGFETCH_OK);
         ok &= EXPECT(h_latch_wait(&p.final_latch, 1, H_WAIT_MS));
         pthread_mutex_lock(&p.mu);
         ok &= EXPECT_U64(p.final_result, BGFETCH_RESULT_FAILURE);
         ok &= EXPECT_U64(p.final_reason, BGFETCH_FAILURE_BAD_STATUS);
         ok &= EXPECT(!p.inconsistent);
         pthread_mutex_unlock(&p.mu);
-        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, NULL, NULL), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, NULL, NULL, NULL), BGFETCH_OK);
         bgfetch_registration_free(r);
     }
     prog_destroy(&p);
@@ -159,9 +159,9 @@ static void t_new_callback_stops_old(void) {
     if (r) {
         long a_calls;
         int a_running;
-        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, on_progress, &a), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, on_progress, &a, NULL), BGFETCH_OK);
         ok &= EXPECT(h_latch_wait(&a.calls_latch, 2, H_WAIT_MS));
-        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, on_progress, &b), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, on_progress, &b, NULL), BGFETCH_OK);
         pthread_mutex_lock(&a.mu);
         a_running = a.in_cb;
         a_calls = a.calls;
@@ -171,7 +171,7 @@ static void t_new_callback_stops_old(void) {
         ok &= EXPECT_ST(bgfetch_registration_abort(r, &aborted), BGFETCH_OK);
         ok &= EXPECT_ST(bgfetch_registration_wait(r, H_WAIT_MS), BGFETCH_OK);
         ok &= EXPECT(h_latch_wait(&b.final_latch, 1, H_WAIT_MS));
-        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, NULL, NULL), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, NULL, NULL, NULL), BGFETCH_OK);
         pthread_mutex_lock(&a.mu);
         ok &= EXPECT(a.calls == a_calls);
         if (a.calls != a_calls) h_diag("old callback called %ld more times", a.calls - a_calls);
@@ -195,9 +195,9 @@ static void t_clear_callback(void) {
     ok &= EXPECT(r != NULL);
     if (r) {
         long n;
-        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, on_progress, &a), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, on_progress, &a, NULL), BGFETCH_OK);
         ok &= EXPECT(h_latch_wait(&a.calls_latch, 1, H_WAIT_MS));
-        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, NULL, NULL), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, NULL, NULL, NULL), BGFETCH_OK);
         n = h_latch_get(&a.calls_latch);
         ok &= EXPECT_ST(bgfetch_registration_abort(r, &aborted), BGFETCH_OK);
         ok &= EXPECT_ST(bgfetch_registration_wait(r, H_WAIT_MS), BGFETCH_OK);
@@ -221,7 +221,7 @@ typedef struct {
     h_latch final_latch;
 } reentrant;
 
-static void on_progress_reentrant(void *ud, const bgfetch_registration *r) {
+static void on_progress_reentrant(void *ud, bgfetch_registration *r) {
     reentrant *x = (reentrant *)ud;
     bgfetch_registration *g = NULL;
     bgfetch_strings *ids = NULL;
@@ -277,9 +277,9 @@ static void t_reentrant_callback(void) {
     ok &= EXPECT_ST(bgfetch_options_set_title(o, "re-entrant"), BGFETCH_OK);
     ok &= EXPECT_ST(bgfetch_fetch_urls(M, "reentrant", urls, 1, o, &r), BGFETCH_OK);
     if (r) {
-        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, on_progress_reentrant, &x), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, on_progress_reentrant, &x, NULL), BGFETCH_OK);
         ok &= EXPECT(h_latch_wait(&x.final_latch, 1, H_WAIT_MS));
-        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, NULL, NULL), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, NULL, NULL, NULL), BGFETCH_OK);
         ok &= EXPECT_ST(bgfetch_registration_wait(r, H_WAIT_MS), BGFETCH_OK);
         ok &= EXPECT_U64(bgfetch_registration_result(r), BGFETCH_RESULT_SUCCESS);
         ok &= EXPECT(x.errors == 0);
@@ -302,7 +302,7 @@ typedef struct {
     h_latch final_latch;
 } aborter;
 
-static void on_progress_abort(void *ud, const bgfetch_registration *r) {
+static void on_progress_abort(void *ud, bgfetch_registration *r) {
     aborter *a = (aborter *)ud;
     a->calls++;
     if (a->calls == 1) {
@@ -329,10 +329,10 @@ static void t_abort_from_callback(void) {
     h_latch_init(&a.final_latch);
     ok &= EXPECT(r != NULL);
     if (r) {
-        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, on_progress_abort, &a), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, on_progress_abort, &a, NULL), BGFETCH_OK);
         ok &= EXPECT(h_latch_wait(&a.final_latch, 1, H_WAIT_MS));
         ok &= EXPECT_ST(bgfetch_registration_wait(r, 5000), BGFETCH_OK);
-        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, NULL, NULL), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, NULL, NULL, NULL), BGFETCH_OK);
         ok &= EXPECT(a.abort_status == (int)BGFETCH_OK);
         ok &= EXPECT(a.aborted);
         ok &= EXPECT_U64(bgfetch_registration_failure_reason(r), BGFETCH_FAILURE_ABORTED);
@@ -349,13 +349,13 @@ typedef struct {
     h_latch first;
 } self_clear;
 
-static void on_progress_self_clear(void *ud, const bgfetch_registration *r) {
+static void on_progress_self_clear(void *ud, bgfetch_registration *r) {
     self_clear *s = (self_clear *)ud;
     (void)r;
     s->calls++;
     if (s->calls == 1) {
         /* the callback clears itself through the handle it was set on */
-        s->status = (int)bgfetch_registration_set_progress_callback(s->self, NULL, NULL);
+        s->status = (int)bgfetch_registration_set_progress_callback(s->self, NULL, NULL, NULL);
         h_latch_add(&s->first, 1);
     }
 }
@@ -371,7 +371,7 @@ static void t_clear_from_inside(void) {
     s.self = r;
     ok &= EXPECT(r != NULL);
     if (r) {
-        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, on_progress_self_clear, &s), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, on_progress_self_clear, &s, NULL), BGFETCH_OK);
         ok &= EXPECT(h_latch_wait(&s.first, 1, H_WAIT_MS));
         ok &= EXPECT_ST(bgfetch_registration_abort(r, &aborted), BGFETCH_OK);
         ok &= EXPECT_ST(bgfetch_registration_wait(r, H_WAIT_MS), BGFETCH_OK);

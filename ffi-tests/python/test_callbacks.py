@@ -197,8 +197,12 @@ class CallbackTable(StoreTestCase):
         self.assertEqual(len(self.keys_of(m)), 2)
         reg.on_progress(lambda r: None)
         self.assertEqual(len(self.keys_of(m)), 2)
-        # Another handle of the same registration replaces the same (shared) callback.
-        m.get("tbl").on_progress(lambda r: None)
+        # Another handle of the same registration has a callback of its own, which goes
+        # with that handle.
+        other = m.get("tbl")
+        other.on_progress(lambda r: None)
+        self.assertEqual(len(self.keys_of(m)), 3)
+        other.close()
         self.assertEqual(len(self.keys_of(m)), 2)
         reg.on_progress(None)
         self.assertEqual(self.keys_of(m), second)

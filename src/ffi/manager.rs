@@ -7,8 +7,8 @@ use super::registration::bgfetch_registration;
 use super::status::*;
 use super::strings::bgfetch_strings;
 use super::{
-    boundary, boundary_value, cstring, into_raw, timeout_of, try_out, try_ref, try_slice, try_str,
-    UserData,
+    bgfetch_free_callback, boundary, boundary_value, cstring, into_raw, timeout_of, try_out,
+    try_ref, try_slice, try_str, UserData,
 };
 use crate::error::Error;
 use crate::manager::Manager;
@@ -119,18 +119,24 @@ pub extern "C" fn bgfetch_manager_dispatch(
 /// set. Each settled fetch gets its event once per manager session, and again at every open
 /// until `bgfetch_registration_release`. When this returns, the previous callback is not
 /// running (unless this call came from inside it) and will never be called again.
+///
+/// With a non-NULL `cb` the library takes `userdata`: `free_userdata` (may be NULL) runs
+/// exactly once, after the last call of `cb`, when the callback is replaced or cleared or the
+/// manager is closed — and at once if this call fails. With a NULL `cb`, `userdata` and
+/// `free_userdata` are not used.
 #[no_mangle]
 pub extern "C" fn bgfetch_manager_set_event_callback(
     m: *mut bgfetch_manager,
     cb: bgfetch_event_callback,
     userdata: *mut c_void,
+    free_userdata: bgfetch_free_callback,
 ) -> bgfetch_status {
-    boundary(|| {
+    // Taken first: dropped (the finalizer runs) on every early return below.
+    let ud = cb.map(|_| UserData::new(userdata, free_userdata));
+    boundary(move || {
         let m = try_ref(m, "manager")?;
-        let ud = UserData(userdata);
-        let callback = cb.map(|f| {
+        let callback = cb.zip(ud).map(|(f, ud)| {
             Arc::new(move |kind: EventType, reg: &Arc<crate::Registration>| {
-                let ud = ud;
                 let mut handle = bgfetch_registration::new(reg.clone());
                 let t = match kind {
                     EventType::Success => BGFETCH_EVENT_SUCCESS,
@@ -138,7 +144,7 @@ pub extern "C" fn bgfetch_manager_set_event_callback(
                     EventType::Abort => BGFETCH_EVENT_ABORT,
                 };
                 // SAFETY: the host's callback, called as its type documents.
-                unsafe { f(ud.0, t, &mut handle) };
+                unsafe { f(ud.ptr(), t, &mut handle) };
             }) as crate::EventCallback
         });
         m.inner.set_event_callback(callback)

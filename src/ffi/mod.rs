@@ -201,11 +201,51 @@ pub(crate) fn free_raw<T>(p: *mut T) {
     }
 }
 
-/// A `void *` userdata that the host promises may be used from the library's threads.
-#[derive(Clone, Copy)]
-pub(crate) struct UserData(pub(crate) *mut std::ffi::c_void);
-// SAFETY: the header documents that callbacks run on the library's event thread (or in
-// dispatch); the host chose to pass this pointer under that contract.
+/// A userdata finalizer (`free_userdata` of the callback setters): called exactly once with
+/// the userdata when the library lets go of it, after the last call of the callback it was
+/// given with. May be NULL.
+///
+/// - Runs on the thread whose call let go of the userdata (the setter that replaced or cleared
+///   the callback, `bgfetch_registration_free`, `bgfetch_manager_close`), or on the event
+///   thread right after the callback returns when that call came from inside the callback.
+/// - It may free the userdata and call `bgfetch_` functions, except the setter or free that is
+///   running it.
+pub type bgfetch_free_callback = Option<unsafe extern "C" fn(userdata: *mut std::ffi::c_void)>;
+
+/// A `void *` userdata that the host promises may be used from the library's threads, with
+/// its finalizer, which runs when the last copy of this value is dropped.
+pub(crate) struct UserData {
+    ptr: *mut std::ffi::c_void,
+    free: bgfetch_free_callback,
+}
+// SAFETY: the header documents that callbacks and finalizers run on the library's event
+// thread (or in dispatch, or in the call that lets go); the host chose to pass this pointer
+// under that contract.
 unsafe impl Send for UserData {}
 // SAFETY: as above.
 unsafe impl Sync for UserData {}
+
+impl UserData {
+    /// Takes the userdata and its finalizer (which runs when the value is dropped).
+    pub(crate) fn new(ptr: *mut std::ffi::c_void, free: bgfetch_free_callback) -> UserData {
+        UserData { ptr, free }
+    }
+
+    /// The pointer, for the host's callback.
+    pub(crate) fn ptr(&self) -> *mut std::ffi::c_void {
+        self.ptr
+    }
+}
+
+impl Drop for UserData {
+    fn drop(&mut self) {
+        if let Some(free) = self.free.take() {
+            let ptr = self.ptr;
+            // The host's finalizer: a panic cannot come out of C, but contain ours anyway.
+            crate::panic::contain("userdata finalizer", || {
+                // SAFETY: the host's finalizer, called once with its userdata, as documented.
+                unsafe { free(ptr) }
+            });
+        }
+    }
+}

@@ -118,6 +118,44 @@ pub extern "C" fn bgfetch_record_header_at(
     })
 }
 
+/// The size of the request body in bytes (0 = none): the record's request includes its body.
+/// 0 for NULL.
+#[no_mangle]
+pub extern "C" fn bgfetch_record_body_size(rec: *const bgfetch_record) -> u64 {
+    boundary_value(0, || {
+        let rec = try_ref(rec, "record")?;
+        Ok(rec.reg.record_request(rec.index).body_len.unwrap_or(0))
+    })
+}
+
+/// Reads up to `cap` bytes of the stored request body at `offset` into `buf`; `*n_read = 0`
+/// at its end (or for a request without a body). Never blocks on the network: the body was
+/// stored by `bgfetch_fetch`. `BGFETCH_E_INVALID_STATE` once the records are released;
+/// `BGFETCH_E_IO` if the stored body cannot be read.
+#[no_mangle]
+pub extern "C" fn bgfetch_record_read_body(
+    rec: *const bgfetch_record,
+    offset: u64,
+    buf: *mut u8,
+    cap: usize,
+    n_read: *mut usize,
+) -> bgfetch_status {
+    boundary(|| {
+        let n_read = try_out(n_read, "n_read")?;
+        let rec = try_ref(rec, "record")?;
+        if cap == 0 {
+            return Ok(());
+        }
+        if buf.is_null() {
+            return Err(Error::invalid("buf is NULL"));
+        }
+        // SAFETY: `buf` holds `cap` writable bytes (the C contract).
+        let slice = unsafe { std::slice::from_raw_parts_mut(buf, cap) };
+        *n_read = rec.reg.read_request_body(rec.index, offset, slice)?;
+        Ok(())
+    })
+}
+
 /// responseReady: blocks until the response's status and headers are known (the body may still
 /// be arriving), then `*out` is an owned response (free with `bgfetch_response_free`).
 /// `BGFETCH_E_ABORTED` if the fetch was aborted first; `BGFETCH_E_FETCH_FAILED` if the request

@@ -9,8 +9,8 @@ use super::record::{bgfetch_record, bgfetch_records};
 use super::request::bgfetch_request;
 use super::status::*;
 use super::{
-    boundary, boundary_value, cstring, free_raw, into_raw, timeout_of, try_out, try_ref, try_str,
-    UserData,
+    bgfetch_free_callback, boundary, boundary_value, cstring, free_raw, into_raw, timeout_of,
+    try_out, try_ref, try_str, UserData,
 };
 use crate::error::Error;
 use crate::record::{Query, QueryOptions};
@@ -19,17 +19,35 @@ use crate::request::Request;
 
 /// A handle to a registration (opaque), the web's `BackgroundFetchRegistration`. A live view:
 /// getters always return current values. Several handles may refer to one registration; each
-/// is freed on its own with `bgfetch_registration_free`. Thread safety: usable from any
-/// thread at the same time.
+/// is freed on its own with `bgfetch_registration_free`, and each may have its own progress
+/// callback, which lives exactly as long as the handle. Thread safety: usable from any thread
+/// at the same time; it may outlive its manager (calls then return `BGFETCH_E_CLOSED`, getters
+/// the last values).
 pub struct bgfetch_registration {
     pub(crate) inner: Arc<Registration>,
     id: CString,
+    /// The progress listener this handle set, if any.
+    listener: parking_lot::Mutex<Option<u64>>,
 }
 
 impl bgfetch_registration {
     pub(crate) fn new(inner: Arc<Registration>) -> bgfetch_registration {
         let id = cstring(inner.id());
-        bgfetch_registration { inner, id }
+        bgfetch_registration {
+            inner,
+            id,
+            listener: parking_lot::Mutex::new(None),
+        }
+    }
+}
+
+/// Freeing a handle removes its progress callback: when the free returns, the callback is not
+/// running (unless freed from inside it) and never runs again, and its finalizer has run.
+impl Drop for bgfetch_registration {
+    fn drop(&mut self) {
+        if let Some(id) = self.listener.get_mut().take() {
+            self.inner.remove_progress_listener(id);
+        }
     }
 }
 
@@ -47,11 +65,12 @@ pub const BGFETCH_QUERY_IGNORE_VARY: u32 = 4;
 /// - Fires when `uploaded`, `downloaded`, `result` or `failure_reason` changed, at most once
 ///   per progress interval per registration, and always once for the final state (then never
 ///   again). Read the values with the getters on `r`.
-/// - `r` is borrowed for the call. The callback may call any `bgfetch_` function, on this
-///   registration too (even free the handle it was set on), except `bgfetch_manager_close`
-///   of its own manager.
+/// - `r` is a handle borrowed for the call (not the one the callback was set on; do not free
+///   it). The callback may call any `bgfetch_` function, on this registration too (abort it,
+///   release it, free the handle it was set on), except `bgfetch_manager_close` of its own
+///   manager. A callback set through `r` itself lasts only until the call returns.
 pub type bgfetch_progress_callback =
-    Option<unsafe extern "C" fn(userdata: *mut c_void, r: *const bgfetch_registration)>;
+    Option<unsafe extern "C" fn(userdata: *mut c_void, r: *mut bgfetch_registration)>;
 
 fn snapshot(r: *const bgfetch_registration) -> Result<Snapshot, Error> {
     Ok(try_ref(r, "registration")?.inner.snapshot())
@@ -199,27 +218,52 @@ pub extern "C" fn bgfetch_registration_wait(
     })
 }
 
-/// Sets (NULL `cb` clears) the progress callback of this registration (shared by all its
-/// handles); see `bgfetch_progress_callback`. When this returns, the previous callback is not
-/// running (unless this call came from inside it) and will never be called again.
+/// Sets (NULL `cb` clears) the progress callback of this HANDLE (the web's per-object
+/// `onprogress`: every handle may have its own); see `bgfetch_progress_callback`.
+///
+/// - When this returns, the callback it replaced is not running (unless this call came from
+///   inside it) and will never be called again, and that callback's `free_userdata` has run
+///   (or runs as soon as it returns, when called from inside it).
+/// - With a non-NULL `cb` the library takes `userdata`: `free_userdata` (may be NULL) runs
+///   exactly once, after the last call of `cb`, when the callback is replaced or cleared,
+///   the handle is freed, or the manager is closed — and at once if this call fails.
+///   With a NULL `cb`, `userdata` and `free_userdata` are not used.
+/// - Freeing the handle removes its callback: when `bgfetch_registration_free` returns, the
+///   callback is not running and will never run again.
+/// - In THREAD dispatch, `bgfetch_registration_wait` returns only after the final progress
+///   callbacks have returned.
 #[no_mangle]
 pub extern "C" fn bgfetch_registration_set_progress_callback(
     r: *mut bgfetch_registration,
     cb: bgfetch_progress_callback,
     userdata: *mut c_void,
+    free_userdata: bgfetch_free_callback,
 ) -> bgfetch_status {
-    boundary(|| {
+    // Taken first: dropped (the finalizer runs) on every early return below.
+    let ud = cb.map(|_| UserData::new(userdata, free_userdata));
+    boundary(move || {
         let r = try_ref(r, "registration")?;
-        let ud = UserData(userdata);
-        let callback = cb.map(|f| {
+        let callback = cb.zip(ud).map(|(f, ud)| {
             Arc::new(move |reg: &Arc<Registration>| {
-                let ud = ud;
-                let handle = bgfetch_registration::new(reg.clone());
+                let mut handle = bgfetch_registration::new(reg.clone());
                 // SAFETY: the host's callback, called as its type documents.
-                unsafe { f(ud.0, &handle) };
+                unsafe { f(ud.ptr(), &mut handle) };
             }) as crate::ProgressCallback
         });
-        r.inner.set_progress_callback(callback)
+        // The handle's slot is never locked while waiting for a running callback (which
+        // may call this on the same handle); of two calls at once, the last one wins.
+        let old = r.listener.lock().take();
+        if let Some(old) = old {
+            r.inner.remove_progress_listener(old);
+        }
+        if let Some(callback) = callback {
+            let id = r.inner.add_progress_listener(callback)?;
+            let other = r.listener.lock().replace(id);
+            if let Some(other) = other {
+                r.inner.remove_progress_listener(other);
+            }
+        }
+        Ok(())
     })
 }
 
