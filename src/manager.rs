@@ -386,6 +386,7 @@ impl Manager {
             settling: false,
             event_active: false,
             ui_updated_in_event: false,
+            state_unsaved: false,
         };
         let reg = Registration::new(id.to_string(), key, Arc::downgrade(shared), state);
         regs.insert(id.to_string(), reg.clone());

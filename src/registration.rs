@@ -153,6 +153,9 @@ pub(crate) struct RegState {
     pub(crate) settled_durable: bool,
     /// Somebody is settling the fetch (its final state is being written).
     pub(crate) settling: bool,
+    /// The settled state could not be written while a transfer still held disk space; the
+    /// last transfer to end writes it.
+    pub(crate) state_unsaved: bool,
     /// A completion event's callback runs for this fetch (the spec's "event is active").
     pub(crate) event_active: bool,
     /// updateUI was called during the active event (a second call is `InvalidState`).
@@ -475,18 +478,20 @@ impl Registration {
                 self.wait_record(&mut s, None)?;
             }
         }
-        let _persisting = self.persist_lock.lock();
-        if !self.state.lock().records_available {
-            return Ok(()); // released by another call meanwhile
-        }
-        let trash = shared.detach(self)?;
+        let persisting = self.persist_lock.lock();
         let freed = {
             let mut s = self.state.lock();
+            if !s.records_available {
+                return Ok(()); // released by another call meanwhile
+            }
+            // Under the state lock: a reader sees the records either whole or released.
+            let trash = shared.detach(self)?;
             s.records_available = false;
-            s.downloaded + s.upload_total
+            (trash, s.downloaded + s.upload_total)
         };
+        let (trash, freed) = freed;
         shared.release_quota(freed);
-        drop(_persisting);
+        drop(persisting);
         self.notify_all();
         if let Err(e) = shared.store.delete_detached(&trash) {
             // Released all the same: the next open deletes what is left.
@@ -688,6 +693,8 @@ impl Registration {
             }
             // No byte where the record says there are some. A restart from zero lowers the
             // stored count before it shrinks the file: if the record changed, look again.
+            // A release that came in between makes the records unavailable.
+            Self::check_available(&self.state.lock())?;
             if self.read_point(index) == seen {
                 return Err(Error::Io(format!(
                     "the stored body of record {index} is missing or shorter than the {} bytes \
@@ -951,6 +958,15 @@ impl Registration {
         let settle = {
             let mut s = self.state.lock();
             s.records[index].running = false;
+            if s.state_unsaved && !Self::busy(&s) {
+                s.state_unsaved = false;
+                drop(s);
+                if let Err(e) = self.persist(shared) {
+                    shared.report_problem(format!("fetch {:?}: state not saved: {e}", self.id));
+                }
+                self.notify_records();
+                return;
+            }
             let r = &s.records[index];
             if s.result != FetchResult::None && r.outcome == Outcome::Pending && !r.syncing {
                 s.records[index].outcome = Outcome::Aborted;
@@ -981,7 +997,7 @@ impl Registration {
                 .iter()
                 .enumerate()
                 .filter(|(_, r)| matches!(r.outcome, Outcome::Aborted | Outcome::Failed(_)))
-                .filter(|(_, r)| !r.running && !r.syncing)
+                .filter(|(_, r)| !r.syncing)
                 .map(|(i, _)| i)
                 .collect()
         };
@@ -999,7 +1015,15 @@ impl Registration {
             self.persist(shared)
         });
         if let Err(e) = saved {
-            shared.report_problem(format!("fetch {:?}: state not saved: {e}", self.id));
+            let mut s = self.state.lock();
+            if Self::busy(&s) {
+                // A stopping transfer still holds a removed partial body open: the space
+                // comes back when it lets go, and the state is written then.
+                s.state_unsaved = true;
+            } else {
+                drop(s);
+                shared.report_problem(format!("fetch {:?}: state not saved: {e}", self.id));
+            }
         }
         shared.store.close_head_log(&self.key);
         self.state.lock().settled_durable = true;
@@ -1139,6 +1163,7 @@ impl Registration {
             settling: settled,
             event_active: false,
             ui_updated_in_event: false,
+            state_unsaved: false,
         })
     }
 }

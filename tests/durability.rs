@@ -18,7 +18,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bgfetch::*;
-use sha2::Digest;
 
 const WAIT: Option<Duration> = Some(Duration::from_secs(30));
 /// The `Last-Modified` of every `/bytes/N` response of the test server.
@@ -47,11 +46,8 @@ fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// The directory of fetch `id` in the store (`fetches/<first 16 bytes of sha256(id), hex>`).
 fn fetch_dir(store: &Path, id: &str) -> PathBuf {
-    let digest = sha2::Sha256::digest(id.as_bytes());
-    let key: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    store.join("fetches").join(key)
+    fetch_dir_of(store, id)
 }
 
 /// Every file below `dir`, recursively.

@@ -12,7 +12,6 @@ use common::*;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -241,10 +240,6 @@ fn in_child(name: &str) -> bool {
 }
 
 /// A notice that reaches the terminal even though the test harness captures output.
-fn notice(msg: &str) {
-    let _ = writeln!(std::io::stderr(), "NOTICE: {msg}");
-}
-
 // ----- the matrix -----
 
 #[test]
@@ -809,42 +804,9 @@ fn check_store_after_disk_full(cfg: Config, id: &str, expected: &[Vec<u8>]) {
     }
 }
 
-struct Unmount(PathBuf);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-/// Mounts a 1 MiB tmpfs (this needs root, as CI has) and unmounts it when dropped; `None`,
-/// with a notice that test `name` is skipped, where mounting is not possible.
-fn mount_tmpfs(name: &str) -> Option<Unmount> {
-    let mnt = temp_store("tmpfs");
-    std::fs::create_dir_all(&mnt).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m,mode=0700", "bgfetch-test"])
-        .arg(&mnt)
-        .output();
-    match mounted {
-        Ok(o) if o.status.success() => Some(Unmount(mnt)),
-        Ok(o) => {
-            notice(&format!(
-                "{name} skipped: mount failed: {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            ));
-            None
-        }
-        Err(e) => {
-            notice(&format!("{name} skipped: no mount command: {e}"));
-            None
-        }
-    }
-}
-
 #[test]
 fn disk_full_on_a_small_tmpfs_is_quota_exceeded() {
-    let Some(mnt) = mount_tmpfs("disk_full_on_a_small_tmpfs_is_quota_exceeded") else {
+    let Some(mnt) = mount_tmpfs("disk_full_on_a_small_tmpfs_is_quota_exceeded", "1m") else {
         return;
     };
     let server = TestServer::start();
@@ -878,8 +840,10 @@ fn disk_full_on_a_small_tmpfs_is_quota_exceeded() {
 
 #[test]
 fn disk_full_when_a_response_head_is_stored_is_quota_exceeded() {
-    let Some(mnt) = mount_tmpfs("disk_full_when_a_response_head_is_stored_is_quota_exceeded")
-    else {
+    let Some(mnt) = mount_tmpfs(
+        "disk_full_when_a_response_head_is_stored_is_quota_exceeded",
+        "1m",
+    ) else {
         return;
     };
     let server = TestServer::start();

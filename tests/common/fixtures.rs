@@ -54,3 +54,46 @@ pub fn body(reg: &Registration, index: usize) -> Vec<u8> {
         out.extend_from_slice(&buf[..n]);
     }
 }
+
+/// A mounted tmpfs, unmounted when dropped.
+pub struct Unmount(pub PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Mounts a tmpfs of `size` (`"1m"`; this needs root, as CI has) and unmounts it when
+/// dropped; `None`, with a notice that test `name` is skipped, where mounting is not possible.
+pub fn mount_tmpfs(name: &str, size: &str) -> Option<Unmount> {
+    let mnt = temp_store("tmpfs");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o"])
+        .arg(format!("size={size},mode=0700"))
+        .arg("bgfetch-test")
+        .arg(&mnt)
+        .output();
+    let why = match mounted {
+        Ok(o) if o.status.success() => return Some(Unmount(mnt)),
+        Ok(o) => format!(
+            "mount failed: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => format!("no mount command: {e}"),
+    };
+    eprintln!("NOTICE: {name} skipped: {why}");
+    None
+}
+
+/// The directory of fetch `id` in the store (`fetches/<first 16 bytes of sha256(id), hex>`).
+pub fn fetch_dir_of(store: &std::path::Path, id: &str) -> PathBuf {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    let key: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    store.join("fetches").join(key)
+}
