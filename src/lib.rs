@@ -20,6 +20,7 @@ mod panic;
 mod record;
 mod registration;
 mod request;
+mod retry;
 mod scheduler;
 mod store;
 mod syncer;

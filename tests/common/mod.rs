@@ -3,7 +3,9 @@
 
 pub mod ffi_runner;
 pub mod fixtures;
+pub mod proxy;
 pub mod server;
 
 pub use fixtures::*;
+pub use proxy::*;
 pub use server::*;
