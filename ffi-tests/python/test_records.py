@@ -89,6 +89,20 @@ class Match(StoreTestCase):
         self.assertEqual(rec.request.headers["x-one"], "1")
         self.assertEqual(rec.request.headers["X-TWO"], "2")
         self.assertIn("PUT", repr(rec))
+        # The record's request is the stored request, its body included.
+        self.assertEqual(rec.request.body, b"data")
+
+    def test_record_request_body_is_none_without_a_body_and_whole_when_large(self):
+        m = self.open()
+        big = pattern(300000, seed=4)
+        reg = self.fetch_done(m, "rqb", ["/bytes/10",
+                                         bgfetch.Request("/echo?rqb=1", method="POST", body=big)])
+        get, post = reg.match_all(ignore_method=True)
+        self.assertIsNone(get.request.body)
+        self.assertEqual(post.request.body, big)
+        reg.release()
+        with self.assertRaises(bgfetch.InvalidState):
+            reg.match_all()
 
 
 class Responses(StoreTestCase):

@@ -122,6 +122,18 @@ class Progress(StoreTestCase):
         self.assertFalse([k for k, e in bgfetch._callbacks.items()
                           if e.owner is not None and e.owner() is reg])
 
+    def test_wait_returns_after_the_final_progress_callback(self):
+        m = self.open()
+        for i in range(5):
+            # The stalled request keeps the fetch running until abort() settles it.
+            reg = m.fetch("wf%d" % i, ["/bytes/10", "/bytes/10?stall_ms=60000&t=wf%d" % i])
+            self.addCleanup(reg.close)
+            seen = []
+            reg.on_progress(lambda r: seen.append(r.result))
+            reg.abort()
+            reg.wait(10)
+            self.assertEqual(seen[-1:], ["failure"], "wait() returned before the final call")
+
     def test_progress_callback_ends_with_the_handle_that_set_it(self):
         m = self.open()
         reg = m.fetch("outlive", "/bytes/200000?rate=1000000&t=outlive")
