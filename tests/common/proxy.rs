@@ -26,6 +26,7 @@
 //! Every thread ends when the proxy is dropped; buffers are fixed (64 KiB per direction of a
 //! connection) and at most [`MAX_LIVE_CONNECTIONS`] connections are forwarded at once.
 
+use super::server::set_linger_zero;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -544,27 +545,3 @@ fn abort(a: &TcpStream, b: &TcpStream) {
     }
 }
 
-/// Sets SO_LINGER to {on, 0} so that closing the socket sends a reset. (`TcpStream::set_linger`
-/// is not stable yet; `tests/common/server.rs` has the same private helper.)
-#[cfg(unix)]
-fn set_linger_zero(stream: &TcpStream) {
-    use std::os::unix::io::AsRawFd;
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: the fd is a valid, open socket owned by `stream`, and we pass a pointer to a
-    // properly initialised `linger` together with its exact size.
-    unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            &linger as *const libc::linger as *const libc::c_void,
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        );
-    }
-}
-
-#[cfg(not(unix))]
-fn set_linger_zero(_stream: &TcpStream) {}

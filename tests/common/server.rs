@@ -352,7 +352,7 @@ fn connection_thread(shared: Arc<Shared>, stream: TcpStream, id: u64) {
 
 /// Sets SO_LINGER to {on, 0} so that closing the socket sends a RST.
 #[cfg(unix)]
-fn set_linger_zero(stream: &TcpStream) {
+pub fn set_linger_zero(stream: &TcpStream) {
     use std::os::unix::io::AsRawFd;
     let linger = libc::linger {
         l_onoff: 1,
@@ -372,7 +372,7 @@ fn set_linger_zero(stream: &TcpStream) {
 }
 
 #[cfg(not(unix))]
-fn set_linger_zero(_stream: &TcpStream) {}
+pub fn set_linger_zero(_stream: &TcpStream) {}
 
 struct Request {
     method: String,
