@@ -358,12 +358,60 @@ bgfetch_status bgfetch_config_set_timeouts(bgfetch_config *c,
                                            uint32_t read_ms);
 
 /**
- * Attempts per request for network errors (1..=100; default 3) and the first backoff in ms
- * (default 250; doubled each time, with jitter). A response with any status is not retried.
+ * The retry policy for transient errors (connect/DNS/read/write errors, timeouts, resets,
+ * truncated bodies): `max_attempts` consecutive failed attempts without a new body byte
+ * (1..=100; default 5) and the first backoff in ms (default 1000; doubled after each failure,
+ * random jitter x1..1.5, capped by `bgfetch_config_set_max_backoff`). Any progress resets the
+ * count. A request fails (fetch-error) only when BOTH hold: `max_attempts` failures in a row
+ * AND no byte for the no-progress timeout (unless `bgfetch_config_set_fail_after_attempts`).
+ * GET resumes with `Range` + `If-Range` after each. A waiting request holds no connection.
+ * Not transient (fail at once): TLS verification, redirect errors, integrity mismatch, disk
+ * full. A response status is final unless `bgfetch_config_set_retry_statuses`.
  */
 bgfetch_status bgfetch_config_set_retries(bgfetch_config *c,
                                           uint32_t max_attempts,
                                           uint32_t backoff_ms);
+
+/**
+ * The longest delay in ms between two attempts of a request (default 60000).
+ */
+bgfetch_status bgfetch_config_set_max_backoff(bgfetch_config *c, uint32_t ms);
+
+/**
+ * How long in ms without a new body byte before a request may fail (default 600000 = 10
+ * min); 0 = never (transient errors are retried for as long as the fetch lives).
+ */
+bgfetch_status bgfetch_config_set_no_progress_timeout(bgfetch_config *c, uint64_t ms);
+
+/**
+ * `true`: a request fails as soon as `max_attempts` consecutive attempts failed, whatever the
+ * no-progress timeout (for hosts that would rather fail fast than outlive an outage).
+ * Default `false`.
+ */
+bgfetch_status bgfetch_config_set_fail_after_attempts(bgfetch_config *c, bool on);
+
+/**
+ * `true`: 408, 429, 500, 502, 503 and 504 are transient (retried by the retry policy; a
+ * `Retry-After` in seconds or as an HTTP date sets the next delay, clamped to 1 s..24 h; when
+ * the retries are over, the last such response is the record's response). Default `false`:
+ * every status is final, as the spec has it.
+ */
+bgfetch_status bgfetch_config_set_retry_statuses(bgfetch_config *c, bool on);
+
+/**
+ * The proxy: `"http://host:port"` (or `"socks5://host:port"`); `""` = no proxy even if the
+ * environment names one. Unset: the environment's `ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY`
+ * (the first set wins, upper or lower case) and `NO_PROXY`, read at open.
+ * A malformed URL is `BGFETCH_E_INVALID_ARGUMENT`.
+ */
+bgfetch_status bgfetch_config_set_proxy(bgfetch_config *c, const char *proxy_url);
+
+/**
+ * The bandwidth cap of the whole manager in bytes of response bodies per second, shared
+ * fairly by the running transfers (0 = none, the default). Changeable while open with
+ * `bgfetch_manager_set_max_download_rate`.
+ */
+bgfetch_status bgfetch_config_set_max_download_rate(bgfetch_config *c, uint64_t bytes_per_s);
 
 /**
  * The shortest time in ms between two progress callbacks of one registration. Default 100.
@@ -519,6 +567,24 @@ char *bgfetch_manager_problem(const bgfetch_manager *m, size_t i);
 uint64_t bgfetch_manager_used_bytes(const bgfetch_manager *m);
 
 /**
+ * Offline (`true`): the host knows the network is gone. Running transfers stop at once (GET
+ * keeps its partial bytes), no connection is tried, and neither the attempt counts nor the
+ * no-progress clocks advance. Back online (`false`): every waiting request is tried at once.
+ */
+bgfetch_status bgfetch_manager_set_offline(bgfetch_manager *m, bool offline);
+
+/**
+ * Whether the manager is offline. False for NULL.
+ */
+bool bgfetch_manager_offline(const bgfetch_manager *m);
+
+/**
+ * Changes the bandwidth cap of the whole manager (bytes of response bodies per second, 0 =
+ * none); running transfers follow at once.
+ */
+bgfetch_status bgfetch_manager_set_max_download_rate(bgfetch_manager *m, uint64_t bytes_per_s);
+
+/**
  * New options: no title, no icons, no download total. Owned: free with
  * `bgfetch_options_free`.
  */
@@ -542,6 +608,12 @@ bgfetch_status bgfetch_options_add_icon(bgfetch_options *o,
  * Sets the download total: the most bytes the responses may hold in all; 0 = no limit.
  */
 bgfetch_status bgfetch_options_set_download_total(bgfetch_options *o, uint64_t bytes);
+
+/**
+ * Whether the fetch starts paused (stored durably; it runs once
+ * `bgfetch_registration_resume` is called). Default `false`.
+ */
+bgfetch_status bgfetch_options_set_start_paused(bgfetch_options *o, bool paused);
 
 /**
  * Frees options. NULL is a no-op.
@@ -710,6 +782,25 @@ bgfetch_status bgfetch_registration_set_progress_callback(bgfetch_registration *
                                                           bgfetch_progress_callback cb,
                                                           void *userdata,
                                                           bgfetch_free_callback free_userdata);
+
+/**
+ * Pauses the fetch (the spec's paused flag). Durable: it stays paused across close, open and
+ * a crash. Its transfers stop now and it holds no connection; GET requests resume with
+ * `Range` when it resumes, others restart. `bgfetch_registration_abort` works while paused.
+ * The progress callback fires on the change. Pausing a paused fetch is OK;
+ * `BGFETCH_E_INVALID_STATE` once it settled.
+ */
+bgfetch_status bgfetch_registration_pause(bgfetch_registration *r);
+
+/**
+ * Resumes a paused fetch (OK if it is not paused); `BGFETCH_E_INVALID_STATE` once settled.
+ */
+bgfetch_status bgfetch_registration_resume(bgfetch_registration *r);
+
+/**
+ * Whether the fetch is paused. False for NULL.
+ */
+bool bgfetch_registration_paused(const bgfetch_registration *r);
 
 /**
  * The host has what it needs: the records become unavailable, their storage is freed, the

@@ -281,6 +281,12 @@ for _decl in [
     ("bgfetch_config_set_ca_file", _status, P(_Config), _cstr),
     ("bgfetch_config_set_dispatch", _status, P(_Config), _u32),
     ("bgfetch_config_set_allow_https_to_http", _status, P(_Config), _bool),
+    ("bgfetch_config_set_max_backoff", _status, P(_Config), _u32),
+    ("bgfetch_config_set_no_progress_timeout", _status, P(_Config), _u64),
+    ("bgfetch_config_set_fail_after_attempts", _status, P(_Config), _bool),
+    ("bgfetch_config_set_retry_statuses", _status, P(_Config), _bool),
+    ("bgfetch_config_set_proxy", _status, P(_Config), _cstr),
+    ("bgfetch_config_set_max_download_rate", _status, P(_Config), _u64),
     # manager
     ("bgfetch_manager_open", _status, P(_Config), P(P(_Manager))),
     ("bgfetch_manager_close", None, P(_Manager)),
@@ -290,6 +296,9 @@ for _decl in [
     ("bgfetch_manager_problem_count", _size, P(_Manager)),
     ("bgfetch_manager_problem", _vp, P(_Manager), _size),
     ("bgfetch_manager_used_bytes", _u64, P(_Manager)),
+    ("bgfetch_manager_set_offline", _status, P(_Manager), _bool),
+    ("bgfetch_manager_offline", _bool, P(_Manager)),
+    ("bgfetch_manager_set_max_download_rate", _status, P(_Manager), _u64),
     # requests and options
     ("bgfetch_request_new", _status, _cstr, P(P(_Request))),
     ("bgfetch_request_set_method", _status, P(_Request), _cstr),
@@ -301,6 +310,7 @@ for _decl in [
     ("bgfetch_options_set_title", _status, P(_Options), _cstr),
     ("bgfetch_options_add_icon", _status, P(_Options), _cstr, _cstr, _cstr, _cstr),
     ("bgfetch_options_set_download_total", _status, P(_Options), _u64),
+    ("bgfetch_options_set_start_paused", _status, P(_Options), _bool),
     ("bgfetch_options_free", None, P(_Options)),
     # fetch / get / getIds
     ("bgfetch_fetch", _status, P(_Manager), _cstr, P(P(_Request)), _size, P(_Options),
@@ -332,6 +342,9 @@ for _decl in [
     ("bgfetch_registration_set_progress_callback", _status, P(_Registration), _PROGRESS_CB,
      _vp, _FREE_CB),
     ("bgfetch_registration_release", _status, P(_Registration)),
+    ("bgfetch_registration_pause", _status, P(_Registration)),
+    ("bgfetch_registration_resume", _status, P(_Registration)),
+    ("bgfetch_registration_paused", _bool, P(_Registration)),
     ("bgfetch_registration_free", None, P(_Registration)),
     # records
     ("bgfetch_registration_match", _status, P(_Registration), P(_Request), _u32,
@@ -421,6 +434,16 @@ def _enc_path(p, what="path"):
     if b"\0" in b:
         raise InvalidArgument("%s contains a NUL character" % what, 1)
     return b
+
+
+def _duration_ms(seconds, what, limit=1 << 32):
+    """A duration in seconds (int or float, >= 0) as whole milliseconds for a C setter."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError("%s must be a number of seconds, not %s" % (what, type(seconds).__name__))
+    ms = int(round(seconds * 1000.0))
+    if not 0 <= ms < limit:
+        raise InvalidArgument("%s is out of range: %r s" % (what, seconds), 1)
+    return ms
 
 
 def _ms(timeout):
@@ -796,7 +819,7 @@ def _opt(s, what):
     return None if s is None else _enc(s, what)
 
 
-def _make_options(title=None, icons=None, download_total=0):
+def _make_options(title=None, icons=None, download_total=0, start_paused=False):
     opts = _c.options_new()
     if not opts:
         raise Internal("bgfetch_options_new returned NULL", 99)
@@ -811,6 +834,8 @@ def _make_options(title=None, icons=None, download_total=0):
                                        _opt(typ, "icon type"), _opt(label, "icon label")))
         if download_total:
             _check(_c.options_set_download_total(opts, int(download_total)))
+        if start_paused:
+            _check(_c.options_set_start_paused(opts, True))
     except BaseException:
         _c.options_free(opts)
         raise
@@ -835,10 +860,15 @@ class Manager(Managed):
     ``Manager(store_dir, *, base_url=None, max_connections=None,
     max_connections_per_fetch=None, quota=None, user_agent=None, timeouts=None,
     retries=None, progress_interval=None, ca_file=None, dispatch="thread",
-    allow_https_to_http=None)``. Each keyword calls the ``bgfetch_config_set_*`` of the same
-    name; as in C, ``timeouts=(connect_ms, read_ms)``, ``retries=(attempts, backoff_ms)`` and
-    ``progress_interval`` are integer milliseconds, ``quota`` is bytes (0 = none), and
-    ``dispatch`` is ``"thread"`` or ``"manual"``. ``None`` keeps the library's default.
+    allow_https_to_http=None, max_backoff=None, no_progress_timeout=None,
+    fail_after_attempts=None, retry_statuses=None, proxy=None, max_download_rate=None)``.
+    Each keyword calls the ``bgfetch_config_set_*`` of the same name. ``retries=(attempts,
+    backoff)``, ``max_backoff`` and ``no_progress_timeout`` (0 = never) are seconds (float);
+    as in C, ``timeouts=(connect_ms, read_ms)`` and ``progress_interval`` are integer
+    milliseconds; ``quota`` and ``max_download_rate`` are bytes (per second; 0 = none);
+    ``proxy`` is ``"http://host:port"`` or ``""`` for none; ``dispatch`` is ``"thread"`` or
+    ``"manual"``. ``None`` keeps the library's default (the network rules: README, "Bad
+    networks").
 
     Opening resumes unfinished fetches; completion events of unreleased fetches are delivered
     again once ``on_event`` sets a callback. ``Busy`` if the store is open elsewhere.
@@ -849,7 +879,9 @@ class Manager(Managed):
     def __init__(self, store_dir, *, base_url=None, max_connections=None,
                  max_connections_per_fetch=None, quota=None, user_agent=None, timeouts=None,
                  retries=None, progress_interval=None, ca_file=None, dispatch="thread",
-                 allow_https_to_http=None):
+                 allow_https_to_http=None, max_backoff=None, no_progress_timeout=None,
+                 fail_after_attempts=None, retry_statuses=None, proxy=None,
+                 max_download_rate=None):
         self._event_key = None
         self._close_requested = False
         self._close_mutex = threading.Lock()
@@ -876,8 +908,21 @@ class Manager(Managed):
                 connect_ms, read_ms = timeouts
                 _check(_c.config_set_timeouts(cfg, connect_ms, read_ms))
             if retries is not None:
-                attempts, backoff_ms = retries
-                _check(_c.config_set_retries(cfg, attempts, backoff_ms))
+                attempts, backoff = retries
+                _check(_c.config_set_retries(cfg, attempts, _duration_ms(backoff, "backoff")))
+            if max_backoff is not None:
+                _check(_c.config_set_max_backoff(cfg, _duration_ms(max_backoff, "max_backoff")))
+            if no_progress_timeout is not None:
+                _check(_c.config_set_no_progress_timeout(
+                    cfg, _duration_ms(no_progress_timeout, "no_progress_timeout", 1 << 64)))
+            if fail_after_attempts is not None:
+                _check(_c.config_set_fail_after_attempts(cfg, bool(fail_after_attempts)))
+            if retry_statuses is not None:
+                _check(_c.config_set_retry_statuses(cfg, bool(retry_statuses)))
+            if proxy is not None:
+                _check(_c.config_set_proxy(cfg, _enc(proxy, "proxy")))
+            if max_download_rate is not None:
+                _check(_c.config_set_max_download_rate(cfg, int(max_download_rate)))
             if progress_interval is not None:
                 _check(_c.config_set_progress_interval(cfg, progress_interval))
             if ca_file is not None:
@@ -934,11 +979,11 @@ class Manager(Managed):
 
     # -- fetch / get / getIds
 
-    def fetch(self, id, requests, *, title=None, icons=(), download_total=0):
+    def fetch(self, id, requests, *, title=None, icons=(), download_total=0, start_paused=False):
         """Starts a background fetch; returns its ``Registration`` once durably stored.
 
         ``requests``: a URL string, a ``Request``, or a list of them (relative URLs need
-        ``base_url``).
+        ``base_url``). ``start_paused=True`` stores it paused: it runs after ``resume()``.
         """
         m = self._ptr()
         if isinstance(requests, (str, Request)):
@@ -950,7 +995,7 @@ class Manager(Managed):
         try:
             for r in reqs:
                 ptrs.append(r._to_c())
-            opts = _make_options(title, icons, download_total)
+            opts = _make_options(title, icons, download_total, start_paused)
             arr = (P(_Request) * max(len(ptrs), 1))(*ptrs)
             out = P(_Registration)()
             _check(_c.fetch(m, idb, arr, len(ptrs), opts, ctypes.byref(out)))
@@ -1063,6 +1108,21 @@ class Manager(Managed):
         """Messages about state files found corrupt at open (moved to quarantine/)."""
         m = self._ptr()
         return [_owned_str(_c.manager_problem(m, i)) for i in range(_c.manager_problem_count(m))]
+
+    @property
+    def offline(self):
+        """Whether the manager is offline (see ``set_offline``)."""
+        return bool(_c.manager_offline(self._ptr()))
+
+    def set_offline(self, offline):
+        """``True``: the network is gone. Running transfers stop (GET keeps its bytes), nothing
+        is tried, attempt counts and no-progress clocks stand still. ``False``: every waiting
+        request is tried at once."""
+        _check(_c.manager_set_offline(self._ptr(), bool(offline)))
+
+    def set_max_download_rate(self, bytes_per_s):
+        """Changes the bandwidth cap (bytes of response bodies per second, 0 = none), live."""
+        _check(_c.manager_set_max_download_rate(self._ptr(), int(bytes_per_s)))
 
     @property
     def used_bytes(self):
@@ -1219,6 +1279,20 @@ class Registration(Managed):
             _check(_c.registration_update_ui(rp, opts))
         finally:
             _c.options_free(opts)
+
+    def pause(self):
+        """Pauses the fetch (durable across close, reopen and a crash); its transfers stop and
+        it holds no connection. ``InvalidState`` once settled."""
+        _check(_c.registration_pause(self._ptr()))
+
+    def resume(self):
+        """Resumes a paused fetch. ``InvalidState`` once settled."""
+        _check(_c.registration_resume(self._ptr()))
+
+    @property
+    def paused(self):
+        """Whether the fetch is paused."""
+        return bool(_c.registration_paused(self._ptr()))
 
     def release(self):
         """Records become unavailable and their storage is freed; the completion event is not

@@ -24,6 +24,8 @@ pub(crate) struct Conn {
 pub struct CancelToken {
     id: usize,
     cancelled: AtomicBool,
+    /// Transfers must stop for now (paused, or the manager is offline); cleared to go on.
+    held: AtomicBool,
     conns: Mutex<Vec<Conn>>,
     sleep: Mutex<()>,
     wake: Condvar,
@@ -35,6 +37,7 @@ impl CancelToken {
         Arc::new(CancelToken {
             id: NEXT_TOKEN_ID.fetch_add(1, Ordering::Relaxed),
             cancelled: AtomicBool::new(false),
+            held: AtomicBool::new(false),
             conns: Mutex::new(Vec::new()),
             sleep: Mutex::new(()),
             wake: Condvar::new(),
@@ -50,9 +53,27 @@ impl CancelToken {
         self.cancelled.load(Ordering::Acquire)
     }
 
-    /// Stops every transfer: sleeping ones wake, blocked sockets are shut down.
+    /// Whether transfers must stop for now (paused or offline), or for good.
+    pub fn is_held(&self) -> bool {
+        self.held.load(Ordering::Acquire) || self.is_cancelled()
+    }
+
+    /// Holds (`true`: the running transfers stop now, as by [`CancelToken::cancel`], and no
+    /// new connection is used) or lets go (`false`: transfers may run again).
+    pub fn hold(&self, held: bool) {
+        self.held.store(held, Ordering::Release);
+        if held {
+            self.stop_transfers();
+        }
+    }
+
+    /// Stops every transfer for good: sleeping ones wake, blocked sockets are shut down.
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::Release);
+        self.stop_transfers();
+    }
+
+    fn stop_transfers(&self) {
         {
             let _g = self.sleep.lock();
             self.wake.notify_all();
@@ -67,20 +88,20 @@ impl CancelToken {
         }
     }
 
-    /// Sleeps for `d` unless cancelled first; returns false if cancelled.
+    /// Sleeps for `d` unless held or cancelled first; returns false if so.
     pub fn sleep(&self, d: Duration) -> bool {
         let mut g = self.sleep.lock();
-        if self.is_cancelled() {
+        if self.is_held() {
             return false;
         }
         let _ = self.wake.wait_for(&mut g, d);
-        !self.is_cancelled()
+        !self.is_held()
     }
 
     /// Registers a socket used by a transfer of this token. If the token is already cancelled
     /// the socket is shut down at once.
     pub(crate) fn register(&self, conn: Conn) {
-        if self.is_cancelled() {
+        if self.is_held() {
             if let Some(h) = conn.handle.upgrade() {
                 h.shutdown();
             }

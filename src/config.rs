@@ -4,7 +4,20 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::retry::RetryPolicy;
 use crate::validate;
+
+/// Where requests go through.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ProxySetting {
+    /// `ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY` (first set wins) and `NO_PROXY`, read at open.
+    #[default]
+    FromEnvironment,
+    /// No proxy, whatever the environment says.
+    Direct,
+    /// This proxy (`http://host:port`, `socks5://host:port`).
+    Url(String),
+}
 
 /// Where callbacks run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -28,8 +41,9 @@ pub struct Config {
     pub(crate) user_agent: String,
     pub(crate) connect_timeout: Duration,
     pub(crate) read_timeout: Duration,
-    pub(crate) max_attempts: u32,
-    pub(crate) backoff: Duration,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) proxy: ProxySetting,
+    pub(crate) max_download_rate: u64,
     pub(crate) progress_interval: Duration,
     pub(crate) ca_file: Option<PathBuf>,
     pub(crate) dispatch: DispatchMode,
@@ -51,8 +65,9 @@ impl Config {
             user_agent: format!("libbgfetch/{}", env!("CARGO_PKG_VERSION")),
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
-            max_attempts: 3,
-            backoff: Duration::from_millis(250),
+            retry: RetryPolicy::default(),
+            proxy: ProxySetting::FromEnvironment,
+            max_download_rate: 0,
             progress_interval: Duration::from_millis(100),
             ca_file: None,
             dispatch: DispatchMode::Thread,
@@ -112,15 +127,70 @@ impl Config {
         Ok(())
     }
 
-    /// How often a request is tried (1..=100) and the first backoff between tries (doubled each
-    /// time, with jitter).
+    /// Consecutive failed attempts (1..=100) before a request may give up, and the first
+    /// backoff between tries (doubled each time, with jitter, up to the maximum backoff). A
+    /// request gives up only when these attempts failed without progress AND the no-progress
+    /// timeout passed (see [`Config::set_no_progress_timeout`]).
     pub fn set_retries(&mut self, max_attempts: u32, backoff_ms: u32) -> Result<()> {
         if max_attempts == 0 || max_attempts > 100 {
             return Err(Error::invalid("max attempts must be 1..=100"));
         }
-        self.max_attempts = max_attempts;
-        self.backoff = Duration::from_millis(backoff_ms.into());
+        self.retry.max_attempts = max_attempts;
+        self.retry.base_backoff = Duration::from_millis(backoff_ms.into());
         Ok(())
+    }
+
+    /// Whether a request fails as soon as `max_attempts` consecutive attempts failed, whatever
+    /// the no-progress timeout (default off: a background fetch outlives outages). For hosts
+    /// that would rather fail fast than wait, and for tests.
+    pub fn set_fail_after_attempts(&mut self, on: bool) {
+        self.retry.fail_after_attempts = on;
+    }
+
+    /// The longest delay between two attempts (default 60 s).
+    pub fn set_max_backoff(&mut self, ms: u32) {
+        self.retry.max_backoff = Duration::from_millis(ms.into());
+    }
+
+    /// How long without a new body byte before a request may give up (default 10 min);
+    /// 0 = never (transient errors are retried for as long as the fetch lives).
+    pub fn set_no_progress_timeout(&mut self, ms: u64) {
+        self.retry.no_progress_timeout = (ms > 0).then(|| Duration::from_millis(ms));
+    }
+
+    /// Whether 408, 429, 500, 502, 503 and 504 are transient (retried, honouring
+    /// `Retry-After`) rather than final (default: final, as the spec has it).
+    pub fn set_retry_statuses(&mut self, on: bool) {
+        self.retry.retry_statuses = on;
+    }
+
+    /// The proxy: `http://host:port` (or `socks5://host:port`); `""` for none even if the
+    /// environment names one. Unset, the environment decides (`ALL_PROXY`, `HTTPS_PROXY`,
+    /// `HTTP_PROXY`, `NO_PROXY`).
+    pub fn set_proxy(&mut self, proxy_url: &str) -> Result<()> {
+        if proxy_url.is_empty() {
+            self.proxy = ProxySetting::Direct;
+            return Ok(());
+        }
+        let parsed =
+            url::Url::parse(proxy_url).map_err(|e| Error::invalid(format!("proxy URL: {e}")))?;
+        if !matches!(
+            parsed.scheme(),
+            "http" | "https" | "socks5" | "socks5h" | "socks4"
+        ) || parsed.host().is_none()
+        {
+            return Err(Error::invalid(
+                "proxy URL must be http://host:port or socks5://host:port",
+            ));
+        }
+        ureq::Proxy::new(proxy_url).map_err(|e| Error::invalid(format!("proxy URL: {e}")))?;
+        self.proxy = ProxySetting::Url(proxy_url.to_string());
+        Ok(())
+    }
+
+    /// The most response body bytes per second the whole manager downloads (0 = no limit).
+    pub fn set_max_download_rate(&mut self, bytes_per_s: u64) {
+        self.max_download_rate = bytes_per_s;
     }
 
     /// The shortest time between two progress callbacks of one registration.

@@ -20,10 +20,11 @@ mod panic;
 mod record;
 mod registration;
 mod request;
-mod retry;
+pub(crate) mod retry;
 mod scheduler;
 mod store;
 mod syncer;
+mod throttle;
 mod transfer;
 mod util;
 mod validate;
@@ -31,7 +32,7 @@ mod validate;
 #[allow(unsafe_code)]
 pub mod ffi;
 
-pub use config::{Config, DispatchMode};
+pub use config::{Config, DispatchMode, ProxySetting};
 pub use error::{Error, Result};
 pub use events::EventCallback;
 pub use integrity::Integrity;
@@ -41,6 +42,7 @@ pub use registration::{
     EventType, FailureReason, FetchResult, ProgressCallback, Registration, Snapshot,
 };
 pub use request::{FetchOptions, Icon, Request};
+pub use retry::{RetryPolicy, RetryState};
 pub use store::StoredRequest;
 pub use transfer::parse_content_range;
 pub use validate::{resolve_url, MAX_ID_LEN};

@@ -44,11 +44,22 @@ pub(crate) struct Shared {
     problems: Mutex<Vec<String>>,
     /// Registrations that have (or had) progress listeners: close lets go of them all.
     listening: Mutex<Vec<std::sync::Weak<Registration>>>,
+    /// Requests waiting for their next attempt.
+    pub(crate) delays: scheduler::Delays,
+    /// The host said the network is gone: nothing is tried.
+    offline: AtomicBool,
+    /// The bandwidth cap of the whole manager.
+    pub(crate) rate: crate::throttle::RateLimiter,
 }
 
 impl Shared {
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// Whether the host set the manager offline.
+    pub(crate) fn is_offline(&self) -> bool {
+        self.offline.load(Ordering::Acquire)
     }
 
     /// Whether close has begun (see [`Manager::close`]).
@@ -144,6 +155,7 @@ pub struct Manager {
     shared: Arc<Shared>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     sync_thread: Mutex<Option<JoinHandle<()>>>,
+    delay_thread: Mutex<Option<JoinHandle<()>>>,
     event_thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -161,6 +173,7 @@ impl Manager {
         let (jobs, rx) = scheduler::channel();
         let (sync_jobs, sync_rx) = syncer::channel();
         let workers = config.max_connections;
+        let max_rate = config.max_download_rate;
         let used = store.usage();
         let shared = Arc::new(Shared {
             config,
@@ -175,17 +188,26 @@ impl Manager {
             closed: AtomicBool::new(false),
             problems: Mutex::new(Vec::new()),
             listening: Mutex::new(Vec::new()),
+            delays: scheduler::Delays::new(),
+            offline: AtomicBool::new(false),
+            rate: crate::throttle::RateLimiter::new(max_rate),
         });
         let manager = Manager {
             threads: Mutex::new(Vec::new()),
             sync_thread: Mutex::new(None),
+            delay_thread: Mutex::new(None),
             event_thread: Mutex::new(Some(event_thread)),
             shared: shared.clone(),
         };
-        let started = syncer::start(&shared, sync_rx).and_then(|t| {
-            *manager.sync_thread.lock() = Some(t);
-            scheduler::start_workers(workers, &shared, rx)
-        });
+        let started = syncer::start(&shared, sync_rx)
+            .and_then(|t| {
+                *manager.sync_thread.lock() = Some(t);
+                scheduler::start_delays(&shared)
+            })
+            .and_then(|t| {
+                *manager.delay_thread.lock() = Some(t);
+                scheduler::start_workers(workers, &shared, rx)
+            });
         match started {
             Ok(t) => *manager.threads.lock() = t,
             Err(e) => {
@@ -241,6 +263,7 @@ impl Manager {
                 Arc::downgrade(shared),
                 state,
             );
+            reg.set_offline(false); // holds it if it was stored paused
             shared
                 .registrations
                 .lock()
@@ -360,6 +383,7 @@ impl Manager {
             result: String::new(),
             failure_reason: String::new(),
             outcomes: Vec::new(),
+            paused: options.start_paused,
         };
         if let Err(e) = shared.store.create_fetch(&key, &stored, &bodies) {
             shared.release_quota(upload_total);
@@ -387,8 +411,10 @@ impl Manager {
             event_active: false,
             ui_updated_in_event: false,
             state_unsaved: false,
+            paused: options.start_paused,
         };
         let reg = Registration::new(id.to_string(), key, Arc::downgrade(shared), state);
+        reg.set_offline(shared.is_offline());
         regs.insert(id.to_string(), reg.clone());
         drop(regs);
         shared.kick(&reg);
@@ -441,6 +467,48 @@ impl Manager {
         self.shared.events.fd()
     }
 
+    /// Goes offline (`true`: running transfers stop now — GET keeps its bytes — nothing is
+    /// tried, and neither the attempt counts nor the no-progress clocks advance) or back
+    /// online (`false`: every waiting request is tried at once).
+    pub fn set_offline(&self, offline: bool) -> Result<()> {
+        let shared = &self.shared;
+        if shared.is_closing() {
+            return Err(Error::Closed("the manager is closed".into()));
+        }
+        let regs: Vec<Arc<Registration>> = {
+            let regs = shared.registrations.lock();
+            if shared.offline.swap(offline, Ordering::AcqRel) == offline {
+                return Ok(());
+            }
+            regs.values().cloned().collect()
+        };
+        for reg in &regs {
+            reg.set_offline(offline);
+        }
+        if !offline {
+            shared.delays.all_due_now();
+            for reg in &regs {
+                shared.kick(reg);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the manager is offline.
+    pub fn offline(&self) -> bool {
+        self.shared.is_offline()
+    }
+
+    /// Changes the bandwidth cap of the whole manager (bytes of response bodies per second;
+    /// 0 = none); running transfers follow at once.
+    pub fn set_max_download_rate(&self, bytes_per_s: u64) -> Result<()> {
+        if self.shared.is_closing() {
+            return Err(Error::Closed("the manager is closed".into()));
+        }
+        self.shared.rate.set_rate(bytes_per_s);
+        Ok(())
+    }
+
     /// Problems met while loading the store (corrupt state files moved to `quarantine/`).
     pub fn problems(&self) -> Vec<String> {
         self.shared.problems.lock().clone()
@@ -483,6 +551,10 @@ impl Manager {
             shared.send_job(Job::Stop);
         }
         for t in threads {
+            let _ = t.join();
+        }
+        shared.delays.stop();
+        if let Some(t) = self.delay_thread.lock().take() {
             let _ = t.join();
         }
         // Bodies already complete are made durable and marked so before the store is let go.

@@ -16,7 +16,7 @@ use ureq::unversioned::transport::{
 };
 
 use crate::cancel::{CancelToken, Conn};
-use crate::config::Config;
+use crate::config::{Config, ProxySetting};
 use crate::error::{Error, Result};
 
 thread_local! {
@@ -54,7 +54,16 @@ pub(crate) fn build_agent(config: &Config) -> Result<ureq::Agent> {
             return Err(Error::invalid("CA file holds no certificate"));
         }
         tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+    } else {
+        tls = tls.root_certs(system_roots());
     }
+    let proxy = match &config.proxy {
+        ProxySetting::FromEnvironment => ureq::Proxy::try_from_env(),
+        ProxySetting::Direct => None,
+        ProxySetting::Url(u) => {
+            Some(ureq::Proxy::new(u).map_err(|e| Error::invalid(format!("proxy URL: {e}")))?)
+        }
+    };
     let per_host = config.max_connections.max(1) as usize;
     let agent_config = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -74,12 +83,30 @@ pub(crate) fn build_agent(config: &Config) -> Result<ureq::Agent> {
         .allow_non_standard_methods(true)
         .tls_config(tls.build())
         .no_delay(true)
+        .proxy(proxy)
         .build();
     Ok(ureq::Agent::with_parts(
         agent_config,
         CancellableConnector(DefaultConnector::default()),
         DefaultResolver::default(),
     ))
+}
+
+/// The roots TLS trusts by default: the system's trust store, as curl has it (read with
+/// `rustls-native-certs`: `SSL_CERT_FILE` / `SSL_CERT_DIR`, else the distribution's bundle),
+/// or the bundled Mozilla roots where the system has none.
+fn system_roots() -> ureq::tls::RootCerts {
+    let found = rustls_native_certs::load_native_certs();
+    let certs: Vec<ureq::tls::Certificate<'static>> = found
+        .certs
+        .iter()
+        .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+        .collect();
+    if certs.is_empty() {
+        ureq::tls::RootCerts::WebPki
+    } else {
+        ureq::tls::RootCerts::new_with_certs(&certs)
+    }
 }
 
 type RegisterShutdown =
@@ -153,7 +180,7 @@ impl CancellableTransport {
         let Some(token) = CURRENT.with(|c| c.borrow().clone()) else {
             return Ok(());
         };
-        if token.is_cancelled() {
+        if token.is_held() {
             return Err(ureq::Error::Io(std::io::Error::new(
                 std::io::ErrorKind::Interrupted,
                 "transfer cancelled",

@@ -192,6 +192,12 @@ pub struct RecordState {
     pub syncing: bool,
     /// A worker is transferring this record now.
     pub running: bool,
+    /// The record waits in the delay queue for its next attempt.
+    pub waiting: bool,
+    /// Where its retries stand (from its first attempt on).
+    pub retry: Option<crate::retry::RetryState>,
+    /// How often its body restarted from zero in this session.
+    pub restarts: u32,
     /// Whether the head may be shown (false while integrity is unchecked, or after a failure).
     pub exposed: bool,
 }
@@ -216,6 +222,9 @@ impl RecordState {
             uploaded: 0,
             syncing: false,
             running: false,
+            waiting: false,
+            retry: None,
+            restarts: 0,
         }
     }
 }

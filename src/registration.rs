@@ -127,6 +127,8 @@ pub struct Snapshot {
     pub failure_reason: FailureReason,
     /// Whether the records can still be read.
     pub records_available: bool,
+    /// Whether the fetch is paused.
+    pub paused: bool,
 }
 
 pub(crate) struct RegState {
@@ -153,6 +155,8 @@ pub(crate) struct RegState {
     pub(crate) settled_durable: bool,
     /// Somebody is settling the fetch (its final state is being written).
     pub(crate) settling: bool,
+    /// The fetch is paused (stored: it stays paused across close, open and a crash).
+    pub(crate) paused: bool,
     /// The settled state could not be written while a transfer still held disk space; the
     /// last transfer to end writes it.
     pub(crate) state_unsaved: bool,
@@ -245,6 +249,7 @@ impl Registration {
             result: s.result,
             failure_reason: s.failure_reason,
             records_available: s.records_available,
+            paused: s.paused,
         }
     }
 
@@ -717,9 +722,12 @@ impl Registration {
     /// Takes the next record to transfer, or `None` (and gives the slot back).
     pub(crate) fn take_next(&self) -> Option<usize> {
         let mut s = self.state.lock();
-        if s.result == FetchResult::None && !self.cancel.is_cancelled() {
+        if s.result == FetchResult::None && !self.cancel.is_held() {
             if let Some(i) = s.queue.pop_front() {
-                s.records[i].running = true;
+                let r = &mut s.records[i];
+                r.running = true;
+                r.retry
+                    .get_or_insert_with(|| crate::retry::RetryState::new(Instant::now()));
                 return Some(i);
             }
         }
@@ -730,7 +738,7 @@ impl Registration {
     /// Whether a slot should go on to another record.
     pub(crate) fn has_queued(&self) -> bool {
         let s = self.state.lock();
-        s.result == FetchResult::None && !s.queue.is_empty() && !self.cancel.is_cancelled()
+        s.result == FetchResult::None && !s.queue.is_empty() && !self.cancel.is_held()
     }
 
     /// The head known for record `index` (hidden or not), and its stored bytes.
@@ -742,7 +750,7 @@ impl Registration {
 
     /// Whether the transfer of record `index` must stop.
     pub(crate) fn must_stop(&self, index: usize) -> bool {
-        if self.cancel.is_cancelled() {
+        if self.cancel.is_held() {
             return true;
         }
         let s = self.state.lock();
@@ -820,7 +828,14 @@ impl Registration {
 
     /// `n` reserved bytes of record `index` are now stored.
     pub(crate) fn commit(self: &Arc<Self>, shared: &Shared, index: usize, n: u64) {
-        self.state.lock().records[index].stored += n;
+        {
+            let mut s = self.state.lock();
+            let r = &mut s.records[index];
+            r.stored += n;
+            if let Some(retry) = r.retry.as_mut() {
+                retry.on_progress(Instant::now());
+            }
+        }
         self.notify_records();
         self.mark_progress(shared);
     }
@@ -968,11 +983,16 @@ impl Registration {
                 return;
             }
             let r = &s.records[index];
-            if s.result != FetchResult::None && r.outcome == Outcome::Pending && !r.syncing {
+            let unended = r.outcome == Outcome::Pending && !r.syncing && !r.waiting;
+            if s.result != FetchResult::None && unended {
                 s.records[index].outcome = Outcome::Aborted;
                 s.unfinished = s.unfinished.saturating_sub(1);
                 Self::take_settle(&mut s)
             } else {
+                if unended {
+                    // Stopped by a pause, going offline or close: it runs again, first.
+                    s.queue.push_front(index);
+                }
                 false
             }
         };
@@ -980,6 +1000,127 @@ impl Registration {
         if settle {
             self.after_settle(shared);
         }
+    }
+
+    /// Record `index` failed an attempt with `kind`: per the retry policy it waits in the
+    /// delay queue for its next attempt (holding no worker), or the retries are over.
+    ///
+    /// Returns `true` if the record waits for another attempt, `false` if the caller ends it.
+    pub(crate) fn attempt_failed(
+        self: &Arc<Self>,
+        shared: &Shared,
+        index: usize,
+        kind: crate::retry::FailureKind,
+        retry_after: Option<Duration>,
+    ) -> bool {
+        let now = Instant::now();
+        let decision = {
+            let mut s = self.state.lock();
+            if s.result != FetchResult::None || s.records[index].outcome != Outcome::Pending {
+                return false;
+            }
+            let r = &mut s.records[index];
+            let retry = r
+                .retry
+                .get_or_insert_with(|| crate::retry::RetryState::new(now));
+            let jitter = crate::util::jitter(1_000_000) as f64 / 1_000_000.0;
+            let d = retry.on_failure(&shared.config.retry, now, kind, jitter, retry_after);
+            if matches!(d, crate::retry::Decision::Retry { .. }) {
+                r.waiting = true;
+            }
+            d
+        };
+        match decision {
+            crate::retry::Decision::Retry { after } => {
+                shared.delays.add(self, index, now + after);
+                true
+            }
+            crate::retry::Decision::GiveUp => false,
+        }
+    }
+
+    /// Counts a restart of record `index`'s body from zero; `false` once there were more than
+    /// `max` in this session.
+    pub(crate) fn count_restart(&self, index: usize, max: u32) -> bool {
+        let mut s = self.state.lock();
+        let r = &mut s.records[index];
+        r.restarts += 1;
+        r.restarts <= max
+    }
+
+    /// Record `index`'s wait for its next attempt is over: back into the queue.
+    pub(crate) fn requeue(self: &Arc<Self>, shared: &Arc<Shared>, index: usize) {
+        {
+            let mut s = self.state.lock();
+            let r = &mut s.records[index];
+            if !r.waiting {
+                return;
+            }
+            r.waiting = false;
+            if r.running {
+                return; // its transfer is still ending: `transfer_ended` queues it
+            }
+            if s.result != FetchResult::None || s.records[index].outcome != Outcome::Pending {
+                return;
+            }
+            s.queue.push_back(index);
+        }
+        shared.kick(self);
+    }
+
+    /// Pauses the fetch (the spec's paused flag; durable). Its transfers stop now (GET keeps
+    /// its bytes and resumes with `Range`); it holds no connection until resumed. Pausing a
+    /// paused fetch is fine; `InvalidState` once settled.
+    pub fn pause(self: &Arc<Self>) -> Result<()> {
+        self.set_paused(true)
+    }
+
+    /// Resumes a paused fetch (fine if it is not paused); `InvalidState` once settled.
+    pub fn resume(self: &Arc<Self>) -> Result<()> {
+        self.set_paused(false)
+    }
+
+    /// Whether the fetch is paused.
+    pub fn paused(&self) -> bool {
+        self.state.lock().paused
+    }
+
+    fn set_paused(self: &Arc<Self>, paused: bool) -> Result<()> {
+        let shared = self.shared()?;
+        {
+            let mut s = self.state.lock();
+            if s.result != FetchResult::None {
+                return Err(Error::InvalidState("the fetch has settled".into()));
+            }
+            if s.paused == paused {
+                return Ok(());
+            }
+            s.paused = paused;
+            self.cancel.hold(paused || shared.is_offline());
+        }
+        self.persist(&shared)?;
+        if !paused {
+            shared.kick(self);
+        }
+        self.mark_progress(&shared);
+        Ok(())
+    }
+
+    /// The manager went offline (`true`) or back online: transfers stop or may run again,
+    /// and the retry clocks of the waiting records stand still while offline.
+    pub(crate) fn set_offline(&self, offline: bool) {
+        let now = Instant::now();
+        let mut s = self.state.lock();
+        for r in s.records.iter_mut() {
+            if let Some(retry) = r.retry.as_mut() {
+                if offline {
+                    retry.freeze(now);
+                } else {
+                    retry.thaw(now);
+                }
+            }
+        }
+        self.cancel.hold(offline || s.paused);
     }
 
     /// Whether a worker or the sync thread still works on a record of this fetch.
@@ -1062,6 +1203,7 @@ impl Registration {
             requests: s.records.iter().map(|r| r.request.clone()).collect(),
             result: s.result.as_str().into(),
             failure_reason: s.failure_reason.as_str().into(),
+            paused: s.paused,
             outcomes: if settled {
                 s.records
                     .iter()
@@ -1164,6 +1306,7 @@ impl Registration {
             event_active: false,
             ui_updated_in_event: false,
             state_unsaved: false,
+            paused: stored.paused && !settled,
         })
     }
 }

@@ -93,6 +93,8 @@ pub struct FetchOptions {
     pub icons: Vec<Icon>,
     /// The most bytes the responses may hold in all; 0 for no limit.
     pub download_total: u64,
+    /// Whether the fetch starts paused (it is stored, and runs once resumed).
+    pub start_paused: bool,
 }
 
 impl FetchOptions {

@@ -11,9 +11,6 @@
 //! resets both. Fatal failures give up at once. While offline ([`RetryState::freeze`]) neither
 //! the attempt count nor the no-progress clock advances.
 
-// The transfer engine wires this module in next; until then nothing outside the tests uses it.
-#![allow(dead_code)]
-
 use std::time::{Duration, Instant, SystemTime};
 
 /// Shortest delay a `Retry-After` may set.
@@ -38,6 +35,9 @@ pub struct RetryPolicy {
     /// Whether the statuses of [`is_retryable_status`] are transient failures. Off (the spec):
     /// every status is final.
     pub retry_statuses: bool,
+    /// Whether `max_attempts` failures in a row are enough to give up, whatever the
+    /// no-progress timeout (off by default: a background fetch outlives outages).
+    pub fail_after_attempts: bool,
 }
 
 impl Default for RetryPolicy {
@@ -49,6 +49,7 @@ impl Default for RetryPolicy {
             max_backoff: Duration::from_secs(60),
             no_progress_timeout: Some(Duration::from_secs(10 * 60)),
             retry_statuses: false,
+            fail_after_attempts: false,
         }
     }
 }
@@ -151,7 +152,7 @@ impl RetryState {
         let time_left = policy
             .no_progress_timeout
             .map(|timeout| timeout.saturating_sub(self.since_progress(now)));
-        if attempts_used_up && time_left == Some(Duration::ZERO) {
+        if attempts_used_up && (policy.fail_after_attempts || time_left == Some(Duration::ZERO)) {
             return Decision::GiveUp;
         }
         let after = match retry_after {
@@ -267,6 +268,25 @@ mod tests {
             no_progress_timeout: None,
             ..RetryPolicy::default()
         }
+    }
+
+    #[test]
+    fn fail_after_attempts_gives_up_on_the_attempts_alone() {
+        let policy = RetryPolicy {
+            max_attempts: 2,
+            fail_after_attempts: true,
+            ..RetryPolicy::default()
+        };
+        let t0 = Instant::now();
+        let mut st = RetryState::new(t0);
+        assert!(matches!(
+            st.on_failure(&policy, t0, FailureKind::Transient, 0.0, None),
+            Decision::Retry { .. }
+        ));
+        assert_eq!(
+            st.on_failure(&policy, t0, FailureKind::Transient, 0.0, None),
+            Decision::GiveUp
+        );
     }
 
     #[test]

@@ -3,12 +3,17 @@
 //! A fetch holds at most `max_connections_per_fetch` slots; each slot is a `Job::Run` that a
 //! worker takes, uses for one request, and puts back at the end of the channel while the
 //! fetch has requests queued, so fetches share the workers round-robin. The number of workers
-//! is the manager's connection limit.
+//! is the manager's connection limit. Requests waiting for a retry sit in [`Delays`], not in
+//! a worker.
 
-use std::sync::Arc;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
+use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::manager::Shared;
@@ -75,4 +80,94 @@ fn worker_loop(shared: &Arc<Shared>, rx: &Receiver<Job>) {
             reg.state.lock().slots -= 1;
         }
     }
+}
+
+/// Requests waiting for their next attempt (a retry after a backoff). A timer thread hands
+/// each back to its fetch's queue when its time comes: a waiting request holds no worker
+/// thread and no connection slot, so other fetches run at full speed meanwhile.
+pub(crate) struct Delays {
+    state: Mutex<DelayState>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct DelayState {
+    /// (due, entry) — the earliest first.
+    due: BinaryHeap<Reverse<(Instant, u64)>>,
+    entries: HashMap<u64, (Weak<Registration>, usize)>,
+    next: u64,
+    stopped: bool,
+}
+
+impl Delays {
+    pub(crate) fn new() -> Delays {
+        Delays {
+            state: Mutex::new(DelayState::default()),
+            wake: Condvar::new(),
+        }
+    }
+
+    /// Record `index` of `reg` is tried again at `due`.
+    pub(crate) fn add(&self, reg: &Arc<Registration>, index: usize, due: Instant) {
+        let mut s = self.state.lock();
+        let id = s.next;
+        s.next += 1;
+        s.entries.insert(id, (Arc::downgrade(reg), index));
+        s.due.push(Reverse((due, id)));
+        self.wake.notify_all();
+    }
+
+    /// Every waiting request is due now (the manager is back online).
+    pub(crate) fn all_due_now(&self) {
+        let mut s = self.state.lock();
+        let now = Instant::now();
+        let ids: Vec<u64> = s.due.drain().map(|Reverse((_, id))| id).collect();
+        s.due.extend(ids.into_iter().map(|id| Reverse((now, id))));
+        self.wake.notify_all();
+    }
+
+    /// Stops the timer thread.
+    pub(crate) fn stop(&self) {
+        self.state.lock().stopped = true;
+        self.wake.notify_all();
+    }
+
+    /// The next due request, waiting for it; `None` once stopped.
+    fn next_due(&self) -> Option<(Weak<Registration>, usize)> {
+        let mut s = self.state.lock();
+        loop {
+            if s.stopped {
+                return None;
+            }
+            match s.due.peek().copied() {
+                Some(Reverse((due, id))) if due <= Instant::now() => {
+                    s.due.pop();
+                    if let Some(entry) = s.entries.remove(&id) {
+                        return Some(entry);
+                    }
+                }
+                Some(Reverse((due, _))) => {
+                    self.wake.wait_until(&mut s, due);
+                }
+                None => self.wake.wait(&mut s),
+            }
+        }
+    }
+}
+
+/// Starts the timer thread of the delay queue.
+pub(crate) fn start_delays(shared: &Arc<Shared>) -> Result<JoinHandle<()>> {
+    let shared = shared.clone();
+    std::thread::Builder::new()
+        .name("bgfetch-retry".into())
+        .spawn(move || {
+            crate::panic::contain("retry timer thread", || {
+                while let Some((reg, index)) = shared.delays.next_due() {
+                    if let Some(reg) = reg.upgrade() {
+                        reg.requeue(&shared, index);
+                    }
+                }
+            });
+        })
+        .map_err(|e| Error::io("starting the retry timer thread", e))
 }

@@ -84,6 +84,9 @@ pub struct StoredState {
     pub failure_reason: String,
     /// Per-record outcomes, once settled.
     pub outcomes: Vec<Option<StoredOutcome>>,
+    /// Whether the fetch is paused (absent in stores written before 0.2: not paused).
+    #[serde(default)]
+    pub paused: bool,
 }
 
 /// Parses and checks a state file: format version, a valid id, valid requests, consistent

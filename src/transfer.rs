@@ -7,13 +7,13 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::integrity::{Hasher, Integrity};
 use crate::manager::Shared;
 use crate::net;
 use crate::record::{Outcome, ResponseHead};
 use crate::registration::{FailureReason, Registration};
+use crate::retry::{is_retryable_status, parse_retry_after, FailureKind};
 use crate::store::{self, StoredRequest};
 use crate::syncer::Finished;
 
@@ -29,8 +29,6 @@ const BUF_SIZE: usize = 256 * 1024;
 const MIN_BUF_SIZE: usize = 16 * 1024;
 /// Most times a body restarts from zero within one run before the request fails.
 const MAX_RESTARTS: u32 = 3;
-/// Longest backoff between attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 thread_local! {
     static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
@@ -40,6 +38,8 @@ thread_local! {
 enum Fail {
     /// A network error: worth another attempt.
     Retry(String),
+    /// A transient status: the record waits in the delay queue for its next attempt.
+    Waiting,
     /// Another attempt would fail the same way.
     Fatal(String),
     /// The partial body cannot be continued: start again from zero.
@@ -48,21 +48,20 @@ enum Fail {
     Stopped,
 }
 
-/// Runs record `index` of `reg` to its end (or until the fetch stops), retrying network errors.
+/// Makes one attempt at record `index` of `reg` (or, after an invalid partial response, a few
+/// from zero). A transient failure puts the record into the delay queue for its next attempt
+/// (the worker moves on); a pause, going offline or close leaves it for the worker loop to
+/// queue again.
 pub(crate) fn run(shared: &Shared, reg: &Arc<Registration>, index: usize) {
     let req = reg.record_request(index);
     let integrity = req
         .integrity
         .as_deref()
         .and_then(|s| Integrity::parse(s).ok());
-    let max_attempts = shared.config.max_attempts;
-    let mut attempt = 0u32;
-    let mut restarts = 0u32;
     loop {
         if reg.must_stop(index) {
             return;
         }
-        attempt += 1;
         let res = net::with_token(&reg.cancel, || {
             attempt_once(shared, reg, index, &req, integrity.as_ref())
         });
@@ -71,7 +70,7 @@ pub(crate) fn run(shared: &Shared, reg: &Arc<Registration>, index: usize) {
             return;
         }
         match fail {
-            Fail::Stopped => return,
+            Fail::Stopped | Fail::Waiting => return,
             Fail::Fatal(msg) => {
                 reg.finish(shared, index, Outcome::Failed(msg));
                 return;
@@ -79,9 +78,7 @@ pub(crate) fn run(shared: &Shared, reg: &Arc<Registration>, index: usize) {
             Fail::Restart => {
                 reg.reset_body(shared, index);
                 let _ = std::fs::remove_file(shared.store.part_path(reg.key(), index));
-                restarts += 1;
-                attempt -= 1;
-                if restarts > MAX_RESTARTS {
+                if !reg.count_restart(index, MAX_RESTARTS) {
                     reg.finish(
                         shared,
                         index,
@@ -91,19 +88,10 @@ pub(crate) fn run(shared: &Shared, reg: &Arc<Registration>, index: usize) {
                 }
             }
             Fail::Retry(msg) => {
-                if attempt >= max_attempts {
+                if !reg.attempt_failed(shared, index, FailureKind::Transient, None) {
                     reg.finish(shared, index, Outcome::Failed(msg));
-                    return;
                 }
-                let base = shared
-                    .config
-                    .backoff
-                    .saturating_mul(1 << (attempt - 1).min(16))
-                    .min(MAX_BACKOFF);
-                let jitter = crate::util::jitter(base.as_millis() as u64 / 2 + 1);
-                if !reg.cancel.sleep(base + Duration::from_millis(jitter)) {
-                    return;
-                }
+                return;
             }
         }
     }
@@ -342,6 +330,18 @@ fn attempt_once(
     // Redirect responses may have left surplus bytes behind; only this body's count.
     net::take_surplus();
     let status = resp.status().as_u16();
+    if shared.config.retry.retry_statuses && is_retryable_status(status) {
+        // Opt-in: a transient status waits for another attempt, as long as the policy allows;
+        // then it is the response.
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+        if reg.attempt_failed(shared, index, FailureKind::Status(status), retry_after) {
+            return Err(Fail::Waiting);
+        }
+    }
     // The head as received, built once (its length is set below, once known).
     let pairs: Vec<(&str, std::borrow::Cow<str>)> = resp
         .headers()
@@ -426,7 +426,14 @@ fn attempt_once(
             buf.resize(want, 0);
         }
         loop {
-            let n = match reader.read(&mut buf[..]) {
+            // Paused, offline, aborted or closing: stop, unless every byte is in (then the
+            // body completes, and an abort settles after it).
+            let whole = expected_end == Some(written);
+            if !whole && reg.cancel.is_held() {
+                return Err(Fail::Stopped);
+            }
+            let limit = shared.rate.read_size(buf.len());
+            let n = match reader.read(&mut buf[..limit]) {
                 Ok(0) => return Ok(()),
                 Ok(n) if n == buf.len() && n < BUF_SIZE => {
                     // The read filled the buffer (a body without a length, or a long one):
@@ -456,6 +463,10 @@ fn attempt_once(
             }
             reg.commit(shared, index, n as u64);
             written += n as u64;
+            let wait = shared.rate.pay(n, std::time::Instant::now());
+            if !wait.is_zero() && expected_end != Some(written) && !reg.cancel.sleep(wait) {
+                return Err(Fail::Stopped);
+            }
         }
     });
     streamed?;

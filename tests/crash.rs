@@ -51,6 +51,7 @@ fn crash_child() {
     cfg.set_base_url(&base).unwrap();
     cfg.set_max_connections_per_fetch(1).unwrap();
     cfg.set_retries(5, 20).unwrap();
+    cfg.set_fail_after_attempts(true);
     let m = Manager::open(cfg).expect("open the store");
     say("OPENED");
     let reg = match m.get(ID).unwrap() {

@@ -576,6 +576,7 @@ fn a_changed_etag_restarts_the_body_from_zero() {
     );
     let mut cfg = config(&server, "etag");
     cfg.set_retries(3, 10).unwrap();
+    cfg.set_fail_after_attempts(true);
     let m = Manager::open(cfg).unwrap();
     let reg = fetch_urls(&m, "f", &[&switch.url("/thing")]);
     reg.wait(WAIT).unwrap();
@@ -599,6 +600,7 @@ fn a_weak_etag_resumes_with_last_modified() {
     let server = TestServer::start();
     let mut cfg = config(&server, "weak");
     cfg.set_retries(3, 10).unwrap();
+    cfg.set_fail_after_attempts(true);
     let m = Manager::open(cfg).unwrap();
     let reg = fetch_urls(
         &m,
@@ -621,6 +623,7 @@ fn without_validators_the_body_restarts_without_range() {
     let server = TestServer::start();
     let mut cfg = config(&server, "novalid");
     cfg.set_retries(3, 10).unwrap();
+    cfg.set_fail_after_attempts(true);
     let m = Manager::open(cfg).unwrap();
     let reg = fetch_urls(
         &m,
@@ -642,6 +645,7 @@ fn a_server_ignoring_range_restarts_the_body_exactly() {
     let server = TestServer::start();
     let mut cfg = config(&server, "noranges");
     cfg.set_retries(3, 10).unwrap();
+    cfg.set_fail_after_attempts(true);
     let m = Manager::open(cfg).unwrap();
     let reg = fetch_urls(
         &m,
@@ -666,6 +670,7 @@ fn a_wrong_content_range_is_never_spliced() {
     let server = TestServer::start();
     let mut cfg = config(&server, "badrange");
     cfg.set_retries(3, 10).unwrap();
+    cfg.set_fail_after_attempts(true);
     let m = Manager::open(cfg).unwrap();
     let reg = fetch_urls(
         &m,
@@ -685,19 +690,8 @@ fn a_wrong_content_range_is_never_spliced() {
     assert_eq!(reqs[2].header("range"), None);
 }
 
-#[test]
-fn resets_are_retried_with_exponential_backoff_resuming_each_time() {
-    const BACKOFF_MS: u64 = 100;
-    let server = TestServer::start();
-    let mut cfg = config(&server, "backoff");
-    cfg.set_retries(4, BACKOFF_MS as u32).unwrap();
-    let m = Manager::open(cfg).unwrap();
-    // Three attempts are reset after 70000 bytes each; the fourth completes.
-    let reg = fetch_urls(
-        &m,
-        "f",
-        &["/bytes/300000?seed=8&rate=3000000&reset_at=70000&fail_times=3"],
-    );
+/// The instants at which the server saw each request of `reg`'s fetch, until it settles.
+fn request_times(server: &TestServer, reg: &Registration) -> Vec<Instant> {
     let mut seen: Vec<Instant> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     while reg.snapshot().result == FetchResult::None {
@@ -708,21 +702,27 @@ fn resets_are_retried_with_exponential_backoff_resuming_each_time() {
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    let s = reg.snapshot();
-    assert_eq!(s.result, FetchResult::Success);
-    assert_same_body(&body(&reg, 0), &pattern(300_000, 8), "after resets");
+    seen
+}
 
-    let reqs = server.requests();
-    assert_eq!(reqs.len(), 4, "attempts: {reqs:?}");
-    assert_eq!(seen.len(), 4);
-    assert_eq!(reqs[0].header("range"), None);
-    let starts: Vec<u64> = reqs[1..].iter().map(|r| range_start(r).unwrap()).collect();
-    assert!(
-        starts.windows(2).all(|w| w[0] < w[1]) && starts[0] > 0,
-        "every attempt resumes where the last stopped: {starts:?}"
+#[test]
+fn failures_without_progress_back_off_exponentially() {
+    const BACKOFF_MS: u64 = 100;
+    let server = TestServer::start();
+    let mut cfg = config(&server, "expbackoff");
+    cfg.set_retries(4, BACKOFF_MS as u32).unwrap();
+    cfg.set_fail_after_attempts(true);
+    let m = Manager::open(cfg).unwrap();
+    // Three attempts are reset before any byte; the fourth completes.
+    let reg = fetch_urls(
+        &m,
+        "f",
+        &["/bytes/3000?seed=8&reset_before_headers=1&fail_times=3"],
     );
-    assert!(starts[2] <= 210_000, "{starts:?}");
-    // Gap k = backoff * 2^(k-1) plus up to half of it as jitter, plus the transfer itself.
+    let seen = request_times(&server, reg.as_ref());
+    assert_eq!(reg.snapshot().result, FetchResult::Success);
+    assert_eq!(seen.len(), 4);
+    // Gap k = backoff * 2^(k-1) plus up to half of it as jitter.
     for k in 1..4 {
         let gap = seen[k] - seen[k - 1];
         let base = Duration::from_millis(BACKOFF_MS << (k - 1));
@@ -738,17 +738,63 @@ fn resets_are_retried_with_exponential_backoff_resuming_each_time() {
 }
 
 #[test]
-fn exhausted_retries_are_a_fetch_error() {
+fn resets_after_progress_are_retried_at_the_base_backoff_resuming_each_time() {
+    const BACKOFF_MS: u64 = 100;
+    let server = TestServer::start();
+    let mut cfg = config(&server, "backoff");
+    cfg.set_retries(4, BACKOFF_MS as u32).unwrap();
+    cfg.set_fail_after_attempts(true);
+    let m = Manager::open(cfg).unwrap();
+    // Three attempts are reset after 70000 bytes each; the fourth completes.
+    let reg = fetch_urls(
+        &m,
+        "f",
+        &["/bytes/300000?seed=8&rate=3000000&reset_at=70000&fail_times=3"],
+    );
+    let seen = request_times(&server, reg.as_ref());
+    let s = reg.snapshot();
+    assert_eq!(s.result, FetchResult::Success);
+    assert_same_body(&body(&reg, 0), &pattern(300_000, 8), "after resets");
+
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 4, "attempts: {reqs:?}");
+    assert_eq!(seen.len(), 4);
+    assert_eq!(reqs[0].header("range"), None);
+    let starts: Vec<u64> = reqs[1..].iter().map(|r| range_start(r).unwrap()).collect();
+    assert!(
+        starts.windows(2).all(|w| w[0] < w[1]) && starts[0] > 0,
+        "every attempt resumes where the last stopped: {starts:?}"
+    );
+    assert!(starts[2] <= 210_000, "{starts:?}");
+    // Each attempt brought bytes, so each failure is the first of its streak: the gap is the
+    // base backoff (plus up to half of it as jitter), plus the transfer itself.
+    for k in 1..4 {
+        let gap = seen[k] - seen[k - 1];
+        let base = Duration::from_millis(BACKOFF_MS);
+        assert!(
+            gap + Duration::from_millis(5) >= base,
+            "gap {k} is {gap:?}, the backoff is {base:?}"
+        );
+        assert!(
+            gap <= base * 3 / 2 + Duration::from_millis(300),
+            "gap {k} is {gap:?}, the backoff is {base:?}"
+        );
+    }
+}
+
+#[test]
+fn exhausted_retries_without_progress_are_a_fetch_error_and_progress_resets_the_count() {
     let server = TestServer::start();
     let mut cfg = config(&server, "exhausted");
     cfg.set_retries(3, 10).unwrap();
+    cfg.set_fail_after_attempts(true);
     let m = Manager::open(cfg).unwrap();
     let reg = fetch_urls(
         &m,
         "f",
         &[
             "/bytes/10?reset_before_headers=1",
-            "/bytes/100000?reset_at=1000",
+            "/bytes/10000?seed=3&reset_at=1000",
         ],
     );
     reg.wait(WAIT).unwrap();
@@ -756,11 +802,12 @@ fn exhausted_retries_are_a_fetch_error() {
     assert_eq!(s.result, FetchResult::Failure);
     assert_eq!(s.failure_reason, FailureReason::FetchError);
     assert!(matches!(reg.wait_body(0, WAIT), Err(Error::FetchFailed(_))));
-    assert!(matches!(reg.wait_body(1, WAIT), Err(Error::FetchFailed(_))));
+    // Every attempt of record 1 brought 1000 new bytes: its count never reached 3.
+    assert_same_body(&body(&reg, 1), &pattern(10_000, 3), "resumed ten times");
     let reqs = server.requests();
     let count = |p: &str| reqs.iter().filter(|r| r.target.starts_with(p)).count();
     assert_eq!(count("/bytes/10?"), 3, "{reqs:?}");
-    assert_eq!(count("/bytes/100000?"), 3, "{reqs:?}");
+    assert_eq!(count("/bytes/10000?"), 10, "{reqs:?}");
 }
 
 #[test]
@@ -768,6 +815,7 @@ fn error_statuses_are_bad_status_at_once_without_retry() {
     let server = TestServer::start();
     let mut cfg = config(&server, "nostatusretry");
     cfg.set_retries(5, 300).unwrap();
+    cfg.set_fail_after_attempts(true);
     let m = Manager::open(cfg).unwrap();
     let t = Instant::now();
     let reg = fetch_urls(

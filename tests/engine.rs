@@ -159,6 +159,7 @@ fn retries_recover_from_resets_and_resume_byte_exact() {
     let server = TestServer::start();
     let mut cfg = config(&server, "retry");
     cfg.set_retries(4, 10).unwrap();
+    cfg.set_fail_after_attempts(true);
     let m = Manager::open(cfg).unwrap();
     let reg = fetch_urls(
         &m,

@@ -33,6 +33,7 @@ fn failing(server: &TestServer, name: &str) -> Config {
 fn recovering(server: &TestServer, name: &str) -> Config {
     let mut c = failing(server, name);
     c.set_retries(3, 10).unwrap();
+    c.set_fail_after_attempts(true);
     c
 }
 
@@ -418,6 +419,7 @@ fn child_header_flood() {
     let mut cfg = Config::new(var("FLOOD_STORE"));
     cfg.set_base_url(&var("FLOOD_BASE")).unwrap();
     cfg.set_retries(1, 0).unwrap();
+    cfg.set_fail_after_attempts(true);
     let m = Manager::open(cfg).unwrap();
     // Warm up: worker threads, buffers and the connection pool exist before measuring.
     let warm = fetch_one(&m, "warm", "/bytes/300000");
@@ -813,6 +815,7 @@ fn disk_full_on_a_small_tmpfs_is_quota_exceeded() {
     let mut cfg = Config::new(mnt.0.join("store"));
     cfg.set_base_url(&server.base()).unwrap();
     cfg.set_retries(1, 0).unwrap();
+    cfg.set_fail_after_attempts(true);
     cfg.set_max_connections_per_fetch(1).unwrap();
     let sizes = [300_000u64, 300_000, 300_000, 600_000];
     let reqs: Vec<Request> = sizes
@@ -850,6 +853,7 @@ fn disk_full_when_a_response_head_is_stored_is_quota_exceeded() {
     let mut cfg = Config::new(mnt.0.join("store"));
     cfg.set_base_url(&server.base()).unwrap();
     cfg.set_retries(1, 0).unwrap();
+    cfg.set_fail_after_attempts(true);
     let m = Manager::open(cfg).unwrap();
     // The server answers after 1.5 s; meanwhile the disk fills up.
     let reg = fetch_one(&m, "f", "/bytes/1000?stall_ms=1500");
@@ -884,6 +888,7 @@ fn disk_full_under_a_file_size_rlimit_is_quota_exceeded() {
     let mut cfg = Config::new(&store);
     cfg.set_base_url(&server.base()).unwrap();
     cfg.set_retries(1, 0).unwrap();
+    cfg.set_fail_after_attempts(true);
     let expected = [pattern(100_000, 1), pattern(400_000, 2)];
     check_store_after_disk_full(cfg.clone(), "f", &expected);
     let m = Manager::open(cfg).unwrap();
@@ -914,6 +919,7 @@ fn child_rlimit() {
     let mut cfg = Config::new(var("RLIMIT_STORE"));
     cfg.set_base_url(&var("RLIMIT_BASE")).unwrap();
     cfg.set_retries(1, 0).unwrap();
+    cfg.set_fail_after_attempts(true);
     cfg.set_max_connections_per_fetch(1).unwrap();
     let m = Manager::open(cfg).unwrap();
     let reqs = [

@@ -131,6 +131,7 @@ fn update_ui_replaces_title_and_icons_durably() {
             label: String::new(),
         }],
         download_total: 0,
+        ..Default::default()
     };
     let reg = m.fetch("ui", &[Request::new("/bytes/1")], &opts).unwrap();
     assert_eq!(reg.title().as_deref(), Some("Episode 5"));

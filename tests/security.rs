@@ -38,6 +38,7 @@ fn config(server: &TestServer, dir: &Path) -> Config {
     let mut c = Config::new(dir.join("store"));
     c.set_base_url(&server.base()).unwrap();
     c.set_retries(1, 0).unwrap();
+    c.set_fail_after_attempts(true);
     c.set_progress_interval(20);
     c
 }
@@ -730,6 +731,7 @@ fn tls_is_verified_by_default_and_https_to_http_redirects_are_refused() {
     let store = |n: &str| {
         let mut c = Config::new(dir.join(n));
         c.set_retries(1, 0).unwrap();
+        c.set_fail_after_attempts(true);
         c
     };
 
@@ -780,6 +782,7 @@ fn a_certificate_for_another_name_is_refused() {
     };
     let mut cfg = Config::new(dir.join("store"));
     cfg.set_retries(1, 0).unwrap();
+    cfg.set_fail_after_attempts(true);
     cfg.set_ca_file(tls.ca.to_str().unwrap()).unwrap();
     let m = Manager::open(cfg).unwrap();
     let reg = fetch_one(&m, "f", &format!("https://127.0.0.1:{}/ok", tls.port));

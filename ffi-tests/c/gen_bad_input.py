@@ -73,6 +73,7 @@ VALID_STRING = {
     "value": '"value"',
     "sri": '"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="',
     "dest_path": 'P("saved-by-null-args").s',
+    "proxy_url": '""',
 }
 VALID_STRING_FOR = {
     ("bgfetch_config_set_base_url", "url"): "h_base",
@@ -100,6 +101,10 @@ VALID_SCALAR = {
     "allow": "false",
     "s": "BGFETCH_OK",
     "v": "0",
+    "on": "false",
+    "offline": "false",
+    "paused": "false",
+    "bytes_per_s": "0",
 }
 
 # Function-pointer types, and the no-op function the generated calls pass for each.

@@ -339,8 +339,9 @@ static inline int h_is_pattern(const uint8_t *buf, size_t len, size_t want_len, 
 /* ------------------------------------------------------------------------------------------ */
 /* library helpers                                                                             */
 
-/* A config for a store in the temporary directory: base URL = the server, one attempt (so
-   expected failures are fast), short connect timeout. Free with bgfetch_config_free. */
+/* A config for a store in the temporary directory: base URL = the server, one attempt that
+   is final whatever the no-progress timeout (so expected failures are fast), short connect
+   timeout. Free with bgfetch_config_free. */
 static inline bgfetch_config *h_config(const char *store_name) {
     bgfetch_config *c = bgfetch_config_new(P("%s", store_name).s);
     if (!c) {
@@ -349,6 +350,7 @@ static inline bgfetch_config *h_config(const char *store_name) {
     }
     if (bgfetch_config_set_base_url(c, h_base) != BGFETCH_OK ||
         bgfetch_config_set_retries(c, 1, 0) != BGFETCH_OK ||
+        bgfetch_config_set_fail_after_attempts(c, true) != BGFETCH_OK ||
         bgfetch_config_set_timeouts(c, 5000, 20000) != BGFETCH_OK) {
         h_diag("configuring %s failed: %s", store_name, bgfetch_last_error());
     }

@@ -475,6 +475,99 @@ static void null_bgfetch_config_set_retries(void) {
     CHECK(ok, "NULL in each pointer argument of bgfetch_config_set_retries (c)");
 }
 
+/* bgfetch_status bgfetch_config_set_max_backoff(bgfetch_config *c, uint32_t ms) */
+static void null_bgfetch_config_set_max_backoff(void) {
+    int ok = 1;
+    { /* bgfetch_config_set_max_backoff(c=NULL) */
+        bi_clear_error();
+        ok &= bi_refused(bgfetch_config_set_max_backoff(NULL, 100), "bgfetch_config_set_max_backoff(c=NULL)", "null");
+    }
+    CHECK(ok, "NULL in each pointer argument of bgfetch_config_set_max_backoff (c)");
+}
+
+/* bgfetch_status bgfetch_config_set_no_progress_timeout(bgfetch_config *c, uint64_t ms) */
+static void null_bgfetch_config_set_no_progress_timeout(void) {
+    int ok = 1;
+    { /* bgfetch_config_set_no_progress_timeout(c=NULL) */
+        bi_clear_error();
+        ok &= bi_refused(bgfetch_config_set_no_progress_timeout(NULL, 100), "bgfetch_config_set_no_progress_timeout(c=NULL)", "null");
+    }
+    CHECK(ok, "NULL in each pointer argument of bgfetch_config_set_no_progress_timeout (c)");
+}
+
+/* bgfetch_status bgfetch_config_set_fail_after_attempts(bgfetch_config *c, bool on) */
+static void null_bgfetch_config_set_fail_after_attempts(void) {
+    int ok = 1;
+    { /* bgfetch_config_set_fail_after_attempts(c=NULL) */
+        bi_clear_error();
+        ok &= bi_refused(bgfetch_config_set_fail_after_attempts(NULL, false), "bgfetch_config_set_fail_after_attempts(c=NULL)", "null");
+    }
+    CHECK(ok, "NULL in each pointer argument of bgfetch_config_set_fail_after_attempts (c)");
+}
+
+/* bgfetch_status bgfetch_config_set_retry_statuses(bgfetch_config *c, bool on) */
+static void null_bgfetch_config_set_retry_statuses(void) {
+    int ok = 1;
+    { /* bgfetch_config_set_retry_statuses(c=NULL) */
+        bi_clear_error();
+        ok &= bi_refused(bgfetch_config_set_retry_statuses(NULL, false), "bgfetch_config_set_retry_statuses(c=NULL)", "null");
+    }
+    CHECK(ok, "NULL in each pointer argument of bgfetch_config_set_retry_statuses (c)");
+}
+
+/* bgfetch_status bgfetch_config_set_proxy(bgfetch_config *c, const char *proxy_url) */
+static void null_bgfetch_config_set_proxy(void) {
+    int ok = 1;
+    { /* bgfetch_config_set_proxy(c=NULL) */
+        bi_clear_error();
+        ok &= bi_refused(bgfetch_config_set_proxy(NULL, ""), "bgfetch_config_set_proxy(c=NULL)", "null");
+    }
+    { /* bgfetch_config_set_proxy(proxy_url=NULL) */
+        bi_clear_error();
+        ok &= bi_refused(bgfetch_config_set_proxy(F_CFG, NULL), "bgfetch_config_set_proxy(proxy_url=NULL)", "null");
+    }
+    CHECK(ok, "NULL in each pointer argument of bgfetch_config_set_proxy (c, proxy_url)");
+}
+
+static void utf8_bgfetch_config_set_proxy(void) {
+    int ok = 1;
+    { /* bgfetch_config_set_proxy(proxy_url=BI_BAD_LEAD) */
+        bi_clear_error();
+        ok &= bi_refused(bgfetch_config_set_proxy(F_CFG, BI_BAD_LEAD), "bgfetch_config_set_proxy(proxy_url=BI_BAD_LEAD)", "utf");
+    }
+    { /* bgfetch_config_set_proxy(proxy_url=BI_BAD_OVERLONG_SLASH) */
+        bi_clear_error();
+        ok &= bi_refused(bgfetch_config_set_proxy(F_CFG, BI_BAD_OVERLONG_SLASH), "bgfetch_config_set_proxy(proxy_url=BI_BAD_OVERLONG_SLASH)", "utf");
+    }
+    { /* bgfetch_config_set_proxy(proxy_url=BI_BAD_OVERLONG_NUL) */
+        bi_clear_error();
+        ok &= bi_refused(bgfetch_config_set_proxy(F_CFG, BI_BAD_OVERLONG_NUL), "bgfetch_config_set_proxy(proxy_url=BI_BAD_OVERLONG_NUL)", "utf");
+    }
+    { /* bgfetch_config_set_proxy(proxy_url=BI_BAD_SURROGATE) */
+        bi_clear_error();
+        ok &= bi_refused(bgfetch_config_set_proxy(F_CFG, BI_BAD_SURROGATE), "bgfetch_config_set_proxy(proxy_url=BI_BAD_SURROGATE)", "utf");
+    }
+    { /* bgfetch_config_set_proxy(proxy_url=BI_BAD_TRUNCATED) */
+        bi_clear_error();
+        ok &= bi_refused(bgfetch_config_set_proxy(F_CFG, BI_BAD_TRUNCATED), "bgfetch_config_set_proxy(proxy_url=BI_BAD_TRUNCATED)", "utf");
+    }
+    { /* bgfetch_config_set_proxy(proxy_url=BI_BAD_TOO_BIG) */
+        bi_clear_error();
+        ok &= bi_refused(bgfetch_config_set_proxy(F_CFG, BI_BAD_TOO_BIG), "bgfetch_config_set_proxy(proxy_url=BI_BAD_TOO_BIG)", "utf");
+    }
+    CHECK(ok, "invalid UTF-8 in each string argument of bgfetch_config_set_proxy (proxy_url)");
+}
+
+/* bgfetch_status bgfetch_config_set_max_download_rate(bgfetch_config *c, uint64_t bytes_per_s) */
+static void null_bgfetch_config_set_max_download_rate(void) {
+    int ok = 1;
+    { /* bgfetch_config_set_max_download_rate(c=NULL) */
+        bi_clear_error();
+        ok &= bi_refused(bgfetch_config_set_max_download_rate(NULL, 0), "bgfetch_config_set_max_download_rate(c=NULL)", "null");
+    }
+    CHECK(ok, "NULL in each pointer argument of bgfetch_config_set_max_download_rate (c)");
+}
+
 /* bgfetch_status bgfetch_config_set_progress_interval(bgfetch_config *c, uint32_t ms) */
 static void null_bgfetch_config_set_progress_interval(void) {
     int ok = 1;
@@ -1003,6 +1096,37 @@ static void null_bgfetch_manager_used_bytes(void) {
     CHECK(ok, "NULL in each pointer argument of bgfetch_manager_used_bytes (m)");
 }
 
+/* bgfetch_status bgfetch_manager_set_offline(bgfetch_manager *m, bool offline) */
+static void null_bgfetch_manager_set_offline(void) {
+    int ok = 1;
+    { /* bgfetch_manager_set_offline(m=NULL) */
+        bi_clear_error();
+        ok &= bi_refused(bgfetch_manager_set_offline(NULL, false), "bgfetch_manager_set_offline(m=NULL)", "null");
+    }
+    CHECK(ok, "NULL in each pointer argument of bgfetch_manager_set_offline (m)");
+}
+
+/* bool bgfetch_manager_offline(const bgfetch_manager *m) */
+static void null_bgfetch_manager_offline(void) {
+    int ok = 1;
+    { /* bgfetch_manager_offline(m=NULL) */
+        bi_clear_error();
+        bool v = bgfetch_manager_offline(NULL);
+        ok &= bi_default(v == false, "bgfetch_manager_offline(m=NULL)", "false");
+    }
+    CHECK(ok, "NULL in each pointer argument of bgfetch_manager_offline (m)");
+}
+
+/* bgfetch_status bgfetch_manager_set_max_download_rate(bgfetch_manager *m, uint64_t bytes_per_s) */
+static void null_bgfetch_manager_set_max_download_rate(void) {
+    int ok = 1;
+    { /* bgfetch_manager_set_max_download_rate(m=NULL) */
+        bi_clear_error();
+        ok &= bi_refused(bgfetch_manager_set_max_download_rate(NULL, 0), "bgfetch_manager_set_max_download_rate(m=NULL)", "null");
+    }
+    CHECK(ok, "NULL in each pointer argument of bgfetch_manager_set_max_download_rate (m)");
+}
+
 /* bgfetch_options *bgfetch_options_new(void) */
 static void null_bgfetch_options_new(void) {
     int ok = 1;
@@ -1192,6 +1316,16 @@ static void null_bgfetch_options_set_download_total(void) {
         ok &= bi_refused(bgfetch_options_set_download_total(NULL, 0), "bgfetch_options_set_download_total(o=NULL)", "null");
     }
     CHECK(ok, "NULL in each pointer argument of bgfetch_options_set_download_total (o)");
+}
+
+/* bgfetch_status bgfetch_options_set_start_paused(bgfetch_options *o, bool paused) */
+static void null_bgfetch_options_set_start_paused(void) {
+    int ok = 1;
+    { /* bgfetch_options_set_start_paused(o=NULL) */
+        bi_clear_error();
+        ok &= bi_refused(bgfetch_options_set_start_paused(NULL, false), "bgfetch_options_set_start_paused(o=NULL)", "null");
+    }
+    CHECK(ok, "NULL in each pointer argument of bgfetch_options_set_start_paused (o)");
 }
 
 /* void bgfetch_options_free(bgfetch_options *o) */
@@ -1535,6 +1669,37 @@ static void null_bgfetch_registration_set_progress_callback(void) {
         ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(F_R, NULL, NULL, NULL), BGFETCH_OK);
     }
     CHECK(ok, "NULL in each pointer argument of bgfetch_registration_set_progress_callback (r, cb?, userdata?, free_userdata?)");
+}
+
+/* bgfetch_status bgfetch_registration_pause(bgfetch_registration *r) */
+static void null_bgfetch_registration_pause(void) {
+    int ok = 1;
+    { /* bgfetch_registration_pause(r=NULL) */
+        bi_clear_error();
+        ok &= bi_refused(bgfetch_registration_pause(NULL), "bgfetch_registration_pause(r=NULL)", "null");
+    }
+    CHECK(ok, "NULL in each pointer argument of bgfetch_registration_pause (r)");
+}
+
+/* bgfetch_status bgfetch_registration_resume(bgfetch_registration *r) */
+static void null_bgfetch_registration_resume(void) {
+    int ok = 1;
+    { /* bgfetch_registration_resume(r=NULL) */
+        bi_clear_error();
+        ok &= bi_refused(bgfetch_registration_resume(NULL), "bgfetch_registration_resume(r=NULL)", "null");
+    }
+    CHECK(ok, "NULL in each pointer argument of bgfetch_registration_resume (r)");
+}
+
+/* bool bgfetch_registration_paused(const bgfetch_registration *r) */
+static void null_bgfetch_registration_paused(void) {
+    int ok = 1;
+    { /* bgfetch_registration_paused(r=NULL) */
+        bi_clear_error();
+        bool v = bgfetch_registration_paused(NULL);
+        ok &= bi_default(v == false, "bgfetch_registration_paused(r=NULL)", "false");
+    }
+    CHECK(ok, "NULL in each pointer argument of bgfetch_registration_paused (r)");
 }
 
 /* bgfetch_status bgfetch_registration_release(bgfetch_registration *r) */
@@ -2236,7 +2401,7 @@ static void null_bgfetch_strings_free(void) {
     CHECK(ok, "NULL in each pointer argument of bgfetch_strings_free (s?)");
 }
 
-/* 91 functions of include/bgfetch.h */
+/* 104 functions of include/bgfetch.h */
 static void gen_null_arguments(void) {
     null_bgfetch_config_new();
     null_bgfetch_config_free();
@@ -2247,6 +2412,12 @@ static void gen_null_arguments(void) {
     null_bgfetch_config_set_user_agent();
     null_bgfetch_config_set_timeouts();
     null_bgfetch_config_set_retries();
+    null_bgfetch_config_set_max_backoff();
+    null_bgfetch_config_set_no_progress_timeout();
+    null_bgfetch_config_set_fail_after_attempts();
+    null_bgfetch_config_set_retry_statuses();
+    null_bgfetch_config_set_proxy();
+    null_bgfetch_config_set_max_download_rate();
     null_bgfetch_config_set_progress_interval();
     null_bgfetch_config_set_ca_file();
     null_bgfetch_config_set_dispatch();
@@ -2266,10 +2437,14 @@ static void gen_null_arguments(void) {
     null_bgfetch_manager_problem_count();
     null_bgfetch_manager_problem();
     null_bgfetch_manager_used_bytes();
+    null_bgfetch_manager_set_offline();
+    null_bgfetch_manager_offline();
+    null_bgfetch_manager_set_max_download_rate();
     null_bgfetch_options_new();
     null_bgfetch_options_set_title();
     null_bgfetch_options_add_icon();
     null_bgfetch_options_set_download_total();
+    null_bgfetch_options_set_start_paused();
     null_bgfetch_options_free();
     null_bgfetch_records_len();
     null_bgfetch_records_get();
@@ -2296,6 +2471,9 @@ static void gen_null_arguments(void) {
     null_bgfetch_registration_abort();
     null_bgfetch_registration_wait();
     null_bgfetch_registration_set_progress_callback();
+    null_bgfetch_registration_pause();
+    null_bgfetch_registration_resume();
+    null_bgfetch_registration_paused();
     null_bgfetch_registration_release();
     null_bgfetch_registration_free();
     null_bgfetch_registration_match();
@@ -2335,6 +2513,7 @@ static void gen_invalid_utf8(void) {
     utf8_bgfetch_config_new();
     utf8_bgfetch_config_set_base_url();
     utf8_bgfetch_config_set_user_agent();
+    utf8_bgfetch_config_set_proxy();
     utf8_bgfetch_config_set_ca_file();
     utf8_bgfetch_fetch();
     utf8_bgfetch_fetch_urls();

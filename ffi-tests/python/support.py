@@ -72,6 +72,7 @@ class StoreTestCase(unittest.TestCase):
     def open(self, store=None, **kw):
         kw.setdefault("base_url", BASE)
         kw.setdefault("retries", (1, 0))
+        kw.setdefault("fail_after_attempts", True)  # a fault is final (tests of failures)
         kw.setdefault("progress_interval", 20)
         m = bgfetch.Manager(store or self.store, **kw)
         self.addCleanup(m.close)

@@ -16,7 +16,7 @@ class PodcastExample(StoreTestCase):
     def test_podcast_example_of_api_md(self):
         # API.md's example, with /bytes/N paths for the episode and its artwork.
         episode = "/bytes/300000?seed=5&rate=1500000"
-        with bgfetch.Manager(self.store, base_url=BASE, retries=(1, 0),
+        with bgfetch.Manager(self.store, base_url=BASE, retries=(1, 0), fail_after_attempts=True,
                              progress_interval=20) as m:
             reg = m.fetch("my-fetch", [episode, "bytes/20000?seed=6"],
                           title="Episode 5: Interesting things.",
@@ -112,7 +112,7 @@ class Configuration(StoreTestCase):
     def test_every_config_keyword_is_accepted_and_applied(self):
         ca = "/etc/ssl/certs/ca-certificates.crt"
         m = self.open(max_connections=2, max_connections_per_fetch=1, quota=10 ** 9,
-                      user_agent="bgfetch-py-test/1.0", timeouts=(2000, 5000), retries=(2, 10),
+                      user_agent="bgfetch-py-test/1.0", timeouts=(2000, 5000), retries=(2, 0.01),
                       progress_interval=10, ca_file=ca if os.path.exists(ca) else None,
                       dispatch="thread", allow_https_to_http=False)
         reg = self.fetch_done(m, "cfg", ["/echo?ua=1", "/bytes/1000"])
@@ -144,7 +144,7 @@ class Configuration(StoreTestCase):
         self.assertLess(time.monotonic() - t0, 2.5)
 
     def test_retries_recover_from_transient_network_errors(self):
-        m = self.open(retries=(3, 10))
+        m = self.open(retries=(3, 0.01))
         reg = self.fetch_done(m, "retry", "/bytes/1000?reset_before_headers=1&fail_times=2&t=py1")
         self.assertEqual((reg.result, reg.failure_reason), ("success", ""))
         m2 = self.open(store=os.path.join(self.dir, "s2"), retries=(1, 0))
@@ -243,7 +243,7 @@ class CloseWithAndGarbageCollection(StoreTestCase):
 
     def test_garbage_collection_frees_everything_and_releases_the_store(self):
         def work():
-            m = bgfetch.Manager(self.store, base_url=BASE, retries=(1, 0))
+            m = bgfetch.Manager(self.store, base_url=BASE, retries=(1, 0), fail_after_attempts=True)
             m.on_event(lambda kind, reg: None)
             reg = m.fetch("gc", ["/bytes/2000", "/bytes/3000?rate=100000"])
             reg.on_progress(lambda r: r.downloaded)
@@ -294,7 +294,7 @@ class CloseWithAndGarbageCollection(StoreTestCase):
         # The manager's last reference goes away on the event thread, inside its callback:
         # the library forbids closing it there, so the binding must defer the close.
         called = threading.Event()
-        m = bgfetch.Manager(self.store, base_url=BASE, retries=(1, 0))
+        m = bgfetch.Manager(self.store, base_url=BASE, retries=(1, 0), fail_after_attempts=True)
         holder = [m.fetch("last", "/bytes/10?stall_ms=200&t=last")]
         ref = weakref.ref(m)
 

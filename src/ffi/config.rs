@@ -111,8 +111,15 @@ pub extern "C" fn bgfetch_config_set_timeouts(
     with_config(c, |cfg| cfg.set_timeouts(connect_ms, read_ms))
 }
 
-/// Attempts per request for network errors (1..=100; default 3) and the first backoff in ms
-/// (default 250; doubled each time, with jitter). A response with any status is not retried.
+/// The retry policy for transient errors (connect/DNS/read/write errors, timeouts, resets,
+/// truncated bodies): `max_attempts` consecutive failed attempts without a new body byte
+/// (1..=100; default 5) and the first backoff in ms (default 1000; doubled after each failure,
+/// random jitter x1..1.5, capped by `bgfetch_config_set_max_backoff`). Any progress resets the
+/// count. A request fails (fetch-error) only when BOTH hold: `max_attempts` failures in a row
+/// AND no byte for the no-progress timeout (unless `bgfetch_config_set_fail_after_attempts`).
+/// GET resumes with `Range` + `If-Range` after each. A waiting request holds no connection.
+/// Not transient (fail at once): TLS verification, redirect errors, integrity mismatch, disk
+/// full. A response status is final unless `bgfetch_config_set_retry_statuses`.
 #[no_mangle]
 pub extern "C" fn bgfetch_config_set_retries(
     c: *mut bgfetch_config,
@@ -120,6 +127,86 @@ pub extern "C" fn bgfetch_config_set_retries(
     backoff_ms: u32,
 ) -> bgfetch_status {
     with_config(c, |cfg| cfg.set_retries(max_attempts, backoff_ms))
+}
+
+/// The longest delay in ms between two attempts of a request (default 60000).
+#[no_mangle]
+pub extern "C" fn bgfetch_config_set_max_backoff(
+    c: *mut bgfetch_config,
+    ms: u32,
+) -> bgfetch_status {
+    with_config(c, |cfg| {
+        cfg.set_max_backoff(ms);
+        Ok(())
+    })
+}
+
+/// How long in ms without a new body byte before a request may fail (default 600000 = 10
+/// min); 0 = never (transient errors are retried for as long as the fetch lives).
+#[no_mangle]
+pub extern "C" fn bgfetch_config_set_no_progress_timeout(
+    c: *mut bgfetch_config,
+    ms: u64,
+) -> bgfetch_status {
+    with_config(c, |cfg| {
+        cfg.set_no_progress_timeout(ms);
+        Ok(())
+    })
+}
+
+/// `true`: a request fails as soon as `max_attempts` consecutive attempts failed, whatever the
+/// no-progress timeout (for hosts that would rather fail fast than outlive an outage).
+/// Default `false`.
+#[no_mangle]
+pub extern "C" fn bgfetch_config_set_fail_after_attempts(
+    c: *mut bgfetch_config,
+    on: bool,
+) -> bgfetch_status {
+    with_config(c, |cfg| {
+        cfg.set_fail_after_attempts(on);
+        Ok(())
+    })
+}
+
+/// `true`: 408, 429, 500, 502, 503 and 504 are transient (retried by the retry policy; a
+/// `Retry-After` in seconds or as an HTTP date sets the next delay, clamped to 1 s..24 h; when
+/// the retries are over, the last such response is the record's response). Default `false`:
+/// every status is final, as the spec has it.
+#[no_mangle]
+pub extern "C" fn bgfetch_config_set_retry_statuses(
+    c: *mut bgfetch_config,
+    on: bool,
+) -> bgfetch_status {
+    with_config(c, |cfg| {
+        cfg.set_retry_statuses(on);
+        Ok(())
+    })
+}
+
+/// The proxy: `"http://host:port"` (or `"socks5://host:port"`); `""` = no proxy even if the
+/// environment names one. Unset: the environment's `ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY`
+/// (the first set wins, upper or lower case) and `NO_PROXY`, read at open.
+/// A malformed URL is `BGFETCH_E_INVALID_ARGUMENT`.
+#[no_mangle]
+pub extern "C" fn bgfetch_config_set_proxy(
+    c: *mut bgfetch_config,
+    proxy_url: *const c_char,
+) -> bgfetch_status {
+    with_config(c, |cfg| cfg.set_proxy(try_str(proxy_url, "proxy_url")?))
+}
+
+/// The bandwidth cap of the whole manager in bytes of response bodies per second, shared
+/// fairly by the running transfers (0 = none, the default). Changeable while open with
+/// `bgfetch_manager_set_max_download_rate`.
+#[no_mangle]
+pub extern "C" fn bgfetch_config_set_max_download_rate(
+    c: *mut bgfetch_config,
+    bytes_per_s: u64,
+) -> bgfetch_status {
+    with_config(c, |cfg| {
+        cfg.set_max_download_rate(bytes_per_s);
+        Ok(())
+    })
 }
 
 /// The shortest time in ms between two progress callbacks of one registration. Default 100.

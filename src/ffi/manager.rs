@@ -281,3 +281,34 @@ pub extern "C" fn bgfetch_manager_problem(m: *const bgfetch_manager, i: usize) -
 pub extern "C" fn bgfetch_manager_used_bytes(m: *const bgfetch_manager) -> u64 {
     boundary_value(0, || Ok(try_ref(m, "manager")?.inner.used_bytes()))
 }
+
+/// Offline (`true`): the host knows the network is gone. Running transfers stop at once (GET
+/// keeps its partial bytes), no connection is tried, and neither the attempt counts nor the
+/// no-progress clocks advance. Back online (`false`): every waiting request is tried at once.
+#[no_mangle]
+pub extern "C" fn bgfetch_manager_set_offline(
+    m: *mut bgfetch_manager,
+    offline: bool,
+) -> bgfetch_status {
+    boundary(|| try_ref(m, "manager")?.inner.set_offline(offline))
+}
+
+/// Whether the manager is offline. False for NULL.
+#[no_mangle]
+pub extern "C" fn bgfetch_manager_offline(m: *const bgfetch_manager) -> bool {
+    boundary_value(false, || Ok(try_ref(m, "manager")?.inner.offline()))
+}
+
+/// Changes the bandwidth cap of the whole manager (bytes of response bodies per second, 0 =
+/// none); running transfers follow at once.
+#[no_mangle]
+pub extern "C" fn bgfetch_manager_set_max_download_rate(
+    m: *mut bgfetch_manager,
+    bytes_per_s: u64,
+) -> bgfetch_status {
+    boundary(|| {
+        try_ref(m, "manager")?
+            .inner
+            .set_max_download_rate(bytes_per_s)
+    })
+}

@@ -77,6 +77,19 @@ pub extern "C" fn bgfetch_options_set_download_total(
     })
 }
 
+/// Whether the fetch starts paused (stored durably; it runs once
+/// `bgfetch_registration_resume` is called). Default `false`.
+#[no_mangle]
+pub extern "C" fn bgfetch_options_set_start_paused(
+    o: *mut bgfetch_options,
+    paused: bool,
+) -> bgfetch_status {
+    boundary(|| {
+        try_ref(o, "options")?.inner.lock().start_paused = paused;
+        Ok(())
+    })
+}
+
 /// Frees options. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn bgfetch_options_free(o: *mut bgfetch_options) {

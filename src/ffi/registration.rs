@@ -267,6 +267,28 @@ pub extern "C" fn bgfetch_registration_set_progress_callback(
     })
 }
 
+/// Pauses the fetch (the spec's paused flag). Durable: it stays paused across close, open and
+/// a crash. Its transfers stop now and it holds no connection; GET requests resume with
+/// `Range` when it resumes, others restart. `bgfetch_registration_abort` works while paused.
+/// The progress callback fires on the change. Pausing a paused fetch is OK;
+/// `BGFETCH_E_INVALID_STATE` once it settled.
+#[no_mangle]
+pub extern "C" fn bgfetch_registration_pause(r: *mut bgfetch_registration) -> bgfetch_status {
+    boundary(|| try_ref(r, "registration")?.inner.pause())
+}
+
+/// Resumes a paused fetch (OK if it is not paused); `BGFETCH_E_INVALID_STATE` once settled.
+#[no_mangle]
+pub extern "C" fn bgfetch_registration_resume(r: *mut bgfetch_registration) -> bgfetch_status {
+    boundary(|| try_ref(r, "registration")?.inner.resume())
+}
+
+/// Whether the fetch is paused. False for NULL.
+#[no_mangle]
+pub extern "C" fn bgfetch_registration_paused(r: *const bgfetch_registration) -> bool {
+    boundary_value(false, || Ok(snapshot(r)?.paused))
+}
+
 /// The host has what it needs: the records become unavailable, their storage is freed, the
 /// completion event is never delivered again, and `bgfetch_get` no longer finds the id (which
 /// may be used again). `BGFETCH_E_INVALID_STATE` while the fetch runs. Releasing twice is OK.

@@ -27,11 +27,12 @@ pub fn temp_store(name: &str) -> PathBuf {
 }
 
 /// A configuration for a fresh store: the server as base URL, one attempt per request (a
-/// fault is final), progress every 20 ms.
+/// fault is final, whatever the no-progress timeout), progress every 20 ms.
 pub fn config(server: &TestServer, name: &str) -> Config {
     let mut c = Config::new(temp_store(name));
     c.set_base_url(&server.base()).unwrap();
     c.set_retries(1, 0).unwrap();
+    c.set_fail_after_attempts(true);
     c.set_progress_interval(20);
     c
 }

@@ -544,4 +544,3 @@ fn abort(a: &TcpStream, b: &TcpStream) {
         let _ = s.shutdown(Shutdown::Read);
     }
 }
-
