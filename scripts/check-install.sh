@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Proves that `make install` produces a usable installation, in a temporary prefix:
-#   - the files: lib/libbgfetch.so.VERSION with soname libbgfetch.so.MAJOR, the two symlinks,
+#   - the files: lib/libbgfetch.so.VERSION with soname libbgfetch.so.SOVERSION (0.MINOR
+#     during 0.x, MAJOR from 1.0 on), the two symlinks,
 #     lib/libbgfetch.a, include/bgfetch.h, lib/pkgconfig/bgfetch.pc
 #   - pkg-config --cflags --libs bgfetch, --modversion
 #   - a C11 program built with `cc x.c $(pkg-config --cflags --libs bgfetch)` records
-#     NEEDED libbgfetch.so.MAJOR and runs with LD_LIBRARY_PATH
+#     NEEDED libbgfetch.so.SOVERSION and runs with LD_LIBRARY_PATH
 #   - the same program linked statically against libbgfetch.a (pkg-config --static) runs
 #     without it, and (if a C++ compiler exists) compiles and runs as C++17
 #   - DESTDIR staging keeps PREFIX in the .pc file; uninstall removes everything
@@ -39,7 +40,9 @@ step "make install PREFIX=$prefix"
 "$make" -s -C "$root" install PREFIX="$prefix"
 
 version="$(sed -n '/^\[package\]/,/^\[/s/^version *= *"\([^"]*\)".*/\1/p' "$root/Cargo.toml")"
-major="${version%%.*}"
+IFS=. read -r major minor _ <<<"$version"
+# The soname carries MAJOR.MINOR during 0.x, MAJOR from 1.0 on.
+if [ "$major" = 0 ]; then soversion="0.$minor"; else soversion="$major"; fi
 lib="$prefix/lib"
 
 step "files"
@@ -48,17 +51,17 @@ for f in "lib/libbgfetch.so.$version" "lib/libbgfetch.a" "include/bgfetch.h" \
     [ -f "$prefix/$f" ] || fail "missing $f"
     echo "  $f"
 done
-[ "$(readlink "$lib/libbgfetch.so.$major")" = "libbgfetch.so.$version" ] \
-    || fail "lib/libbgfetch.so.$major is not a symlink to libbgfetch.so.$version"
-[ "$(readlink "$lib/libbgfetch.so")" = "libbgfetch.so.$major" ] \
-    || fail "lib/libbgfetch.so is not a symlink to libbgfetch.so.$major"
-echo "  lib/libbgfetch.so.$major -> libbgfetch.so.$version, lib/libbgfetch.so -> libbgfetch.so.$major"
+[ "$(readlink "$lib/libbgfetch.so.$soversion")" = "libbgfetch.so.$version" ] \
+    || fail "lib/libbgfetch.so.$soversion is not a symlink to libbgfetch.so.$version"
+[ "$(readlink "$lib/libbgfetch.so")" = "libbgfetch.so.$soversion" ] \
+    || fail "lib/libbgfetch.so is not a symlink to libbgfetch.so.$soversion"
+echo "  lib/libbgfetch.so.$soversion -> libbgfetch.so.$version, lib/libbgfetch.so -> libbgfetch.so.$soversion"
 cmp -s "$root/include/bgfetch.h" "$prefix/include/bgfetch.h" || fail "installed header differs"
 
 step "soname"
 soname="$("$readelf" -d "$lib/libbgfetch.so.$version" | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')"
 echo "  $soname"
-[ "$soname" = "libbgfetch.so.$major" ] || fail "soname is '$soname', not libbgfetch.so.$major"
+[ "$soname" = "libbgfetch.so.$soversion" ] || fail "soname is '$soname', not libbgfetch.so.$soversion"
 
 step "pkg-config"
 export PKG_CONFIG_PATH="$lib/pkgconfig"
@@ -112,9 +115,9 @@ step "C11, dynamic: cc -std=c11 x.c \$(pkg-config --cflags --libs bgfetch)"
 # shellcheck disable=SC2046 # word splitting of pkg-config's output is wanted
 "$cc" -std=c11 -Wall -Wextra -Werror "$tmp/x.c" $(pkg-config --cflags --libs bgfetch) \
     -o "$tmp/x_dyn"
-"$readelf" -d "$tmp/x_dyn" | grep -q "NEEDED.*\[libbgfetch.so.$major\]" \
-    || fail "x_dyn does not record NEEDED libbgfetch.so.$major"
-echo "  NEEDED libbgfetch.so.$major"
+"$readelf" -d "$tmp/x_dyn" | grep -q "NEEDED.*\[libbgfetch.so.$soversion\]" \
+    || fail "x_dyn does not record NEEDED libbgfetch.so.$soversion"
+echo "  NEEDED libbgfetch.so.$soversion"
 run x_dyn env LD_LIBRARY_PATH="$lib" "$tmp/x_dyn" "$tmp/store-dyn"
 
 step "C11, static: libbgfetch.a with pkg-config --static"
