@@ -254,7 +254,7 @@ if command -v "$cmake" >/dev/null 2>&1; then
     next_minor="$major.$((minor + 1))"
     next_major="$((major + 1)).0"
     newer_patch="$major.$minor.$((${version##*.} + 1))"
-    accept=("$major.$minor" "$version" "$major.$minor...$next_minor")
+    accept=("" "$major.$minor" "$version" "$major.$minor...$next_minor")
     reject=("$next_minor" "$next_major" "$newer_patch")
     if [ "$major" = 0 ] && [ "$minor" -gt 0 ]; then
         reject+=("0.$((minor - 1))")   # during 0.x an older minor is another ABI
@@ -277,7 +277,8 @@ if command -v "$cmake" >/dev/null 2>&1; then
         for a in "${accept[@]}"; do [ "$a" = "$want" ] && expected=1; done
         [ "$found" = "$expected" ] || { cat "$d/log" >&2;
             fail "find_package(bgfetch $want): found=$found, expected $expected"; }
-        if [ "$found" = 1 ]; then echo "  $want: compatible"; else echo "  $want: incompatible"; fi
+        label="${want:-no version}"
+        if [ "$found" = 1 ]; then echo "  $label: compatible"; else echo "  $label: incompatible"; fi
     done
 else
     echo "== CMake: skipped: cmake not found (install cmake to check find_package(bgfetch CONFIG))"
