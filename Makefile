@@ -47,6 +47,9 @@ VERSION_MINOR = $(word 2,$(subst ., ,$(VERSION)))
 # The ABI line: 0.MINOR during 0.x, MAJOR from 1.0 on; the soname carries it.
 SOVERSION ?= $(if $(filter 0,$(VERSION_MAJOR)),0.$(VERSION_MINOR),$(VERSION_MAJOR))
 SONAME     = libbgfetch.so.$(SOVERSION)
+ifeq ($(VERSION_MINOR),)
+$(error no MAJOR.MINOR.PATCH version found in the [package] section of Cargo.toml)
+endif
 
 # The system libraries a static link needs besides libbgfetch.a (Rust's standard library uses
 # them; on glibc >= 2.34 they are part of libc and the flags are harmless). Written into the
@@ -90,7 +93,6 @@ release:
 # the linked .so only: libbgfetch.a gets its debug info (mostly the standard library's and
 # ring's) removed here, once per build, into $(STATIC_LIB); its symbols stay.
 dist-lib:
-	@test -n "$(VERSION_MINOR)" || { echo "error: no version found in Cargo.toml" >&2; exit 1; }
 	CARGO_TARGET_DIR=$(DIST_TARGET_DIR) $(CARGO) rustc --profile $(DIST_PROFILE) --lib \
 	    --crate-type cdylib,staticlib -- -C link-arg=-Wl,-soname,$(SONAME)
 	@if command -v $(READELF) >/dev/null 2>&1; then \
@@ -107,36 +109,36 @@ dist-lib:
 	fi
 
 pc: $(PC_FILE)
-
-# Regenerated every time: PREFIX, LIBDIR or INCLUDEDIR may differ from the last run.
-$(PC_FILE): scripts/bgfetch.pc.in FORCE
-	@test -n "$(VERSION)" || { echo "error: no version found in Cargo.toml" >&2; exit 1; }
-	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' \
-	    -e 's|@LIBDIR@|$(call pc_rel,$(LIBDIR))|g' \
-	    -e 's|@INCLUDEDIR@|$(call pc_rel,$(INCLUDEDIR))|g' \
-	    -e 's|@VERSION@|$(VERSION)|g' \
-	    -e 's|@LIBS_PRIVATE@|$(LIBS_PRIVATE)|g' \
-	    scripts/bgfetch.pc.in > $@.tmp
-	mv $@.tmp $@
-
 cmake: $(CMAKE_FILES)
 
-# Regenerated every time, as the .pc file.
-$(DIST_TARGET_DIR)/cmake/%.cmake: scripts/%.cmake.in FORCE
-	@test -n "$(VERSION_MINOR)" || { echo "error: no version found in Cargo.toml" >&2; exit 1; }
+# The templates in scripts/ (bgfetch.pc.in, *.cmake.in) share one set of @NAME@s. Their outputs
+# are regenerated every time: PREFIX, LIBDIR or INCLUDEDIR may differ from the last run.
+SUBSTITUTIONS = \
+    -e 's|@PREFIX@|$(PREFIX)|g' \
+    -e 's|@LIBDIR@|$(call pc_rel,$(LIBDIR))|g' \
+    -e 's|@INCLUDEDIR@|$(call pc_rel,$(INCLUDEDIR))|g' \
+    -e 's|@VERSION@|$(VERSION)|g' \
+    -e 's|@VERSION_MAJOR@|$(VERSION_MAJOR)|g' \
+    -e 's|@VERSION_MINOR@|$(VERSION_MINOR)|g' \
+    -e 's|@ABI_LINE@|$(SOVERSION)|g' \
+    -e 's|@SONAME@|$(SONAME)|g' \
+    -e 's|@LIBS_PRIVATE@|$(LIBS_PRIVATE)|g' \
+    -e 's|@CMAKE_INCLUDEDIR@|$(CMAKE_INCLUDEDIR)|g' \
+    -e 's|@CMAKE_LIBS_PRIVATE@|$(subst $(space),;,$(patsubst -l%,%,$(LIBS_PRIVATE)))|g' \
+    -e 's|@SIZEOF_VOID_P@|$(SIZEOF_VOID_P)|g'
+
+define generate
 	@mkdir -p $(dir $@)
-	sed -e 's|@VERSION@|$(VERSION)|g' \
-	    -e 's|@VERSION_MAJOR@|$(VERSION_MAJOR)|g' \
-	    -e 's|@VERSION_MINOR@|$(VERSION_MINOR)|g' \
-	    -e 's|@ABI_LINE@|$(SOVERSION)|g' \
-	    -e 's|@SONAME@|$(SONAME)|g' \
-	    -e 's|@CMAKE_INCLUDEDIR@|$(CMAKE_INCLUDEDIR)|g' \
-	    -e 's|@CMAKE_LIBS_PRIVATE@|$(subst $(space),;,$(patsubst -l%,%,$(LIBS_PRIVATE)))|g' \
-	    -e 's|@SIZEOF_VOID_P@|$(SIZEOF_VOID_P)|g' \
-	    $< > $@.tmp
+	sed $(SUBSTITUTIONS) $< > $@.tmp
 	@if grep -n '@[A-Z_]*@' $@.tmp >&2; then echo "error: unsubstituted names in $@" >&2; exit 1; fi
 	mv $@.tmp $@
+endef
+
+$(PC_FILE): scripts/bgfetch.pc.in FORCE
+	$(generate)
+
+$(DIST_TARGET_DIR)/cmake/%.cmake: scripts/%.cmake.in FORCE
+	$(generate)
 
 examples:
 	$(MAKE) -C examples-c
