@@ -129,9 +129,10 @@ SUBSTITUTIONS = \
 
 define generate
 	@mkdir -p $(dir $@)
-	sed $(SUBSTITUTIONS) $< > $@.tmp
+	@echo "generating $@ from $<"
+	@sed $(SUBSTITUTIONS) $< > $@.tmp
 	@if grep -n '@[A-Z_]*@' $@.tmp >&2; then echo "error: unsubstituted names in $@" >&2; exit 1; fi
-	mv $@.tmp $@
+	@mv $@.tmp $@
 endef
 
 $(PC_FILE): scripts/bgfetch.pc.in FORCE
