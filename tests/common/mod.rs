@@ -1,11 +1,13 @@
 //! Shared helpers for integration tests: `mod common; use common::*;`
 #![allow(dead_code, unused_imports)]
 
+pub mod connect_proxy;
 pub mod ffi_runner;
 pub mod fixtures;
 pub mod proxy;
 pub mod server;
 
+pub use connect_proxy::*;
 pub use fixtures::*;
 pub use proxy::*;
 pub use server::*;

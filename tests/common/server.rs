@@ -7,7 +7,8 @@
 //! - `GET|HEAD /bytes/<n>`: `pattern(n, seed)` with `seed`, `etag` (`none`), `lm=none`, `weak`,
 //!   `rate`, `chunked`, Range / If-Range / 416, `noranges`, `badrange`, `status`, `cl_delta`,
 //!   `reset_at`, `reset_before_headers`, `close_mid_headers`, `fail_times`, `stall_ms`,
-//!   `stall_at`, `vary`, `header=Name:Value` (repeatable), `ct`.
+//!   `stall_at`, `vary`, `header=Name:Value` (repeatable), `ct`. With `fail_times=N` the
+//!   faults (and `status`) apply to the first N requests of that target only.
 //! - `/redirect?to=..&n=K&code=C`, `/redirect-loop`, `/redirect-scheme`.
 //! - `ANY /echo` (JSON: method, length, sum, headers; `read_rate`, `vary`, `header`).
 //! - `/status/<code>`, `/headers-flood?kb=N`, `/bad-chunked`, `/_stats`, `/_reset`; else 404.
@@ -1121,9 +1122,10 @@ impl Conn<'_> {
         } else {
             Some(LAST_MODIFIED)
         };
+        // With `fail_times`, the status too applies only to the failing requests.
         let status_override = q
             .u64("status")
-            .filter(|c| (100..=999).contains(c))
+            .filter(|c| faults && (100..=999).contains(c))
             .map(|c| c as u16);
         let chunked = q.flag("chunked");
         let content_type = q
