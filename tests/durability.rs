@@ -11,7 +11,7 @@ use common::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
@@ -265,34 +265,15 @@ fn child_process_helper() {
 
 /// Re-runs this test binary as `child_process_helper` in `mode` on `store`.
 fn spawn_child(mode: &str, store: &Path) -> (Child, mpsc::Receiver<String>) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_process_helper",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_MODE_ENV, mode)
-        .env(CHILD_STORE_ENV, store)
-        .env(CHILD_SECS_ENV, "30")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out)
-            .lines()
-            .map_while(std::result::Result::ok)
-        {
-            // libtest may print "test child_process_helper ... " on the same line.
-            if let Some(at) = line.find("CHILD ") {
-                let _ = tx.send(line[at + 6..].to_string());
-            }
-        }
-    });
-    (child, rx)
+    spawn_test_child(
+        "child_process_helper",
+        false,
+        &[
+            (CHILD_MODE_ENV, mode.as_ref()),
+            (CHILD_STORE_ENV, store.as_os_str()),
+            (CHILD_SECS_ENV, "30".as_ref()),
+        ],
+    )
 }
 
 #[track_caller]
@@ -705,14 +686,21 @@ fn request_times(server: &TestServer, reg: &Registration) -> Vec<Instant> {
     seen
 }
 
-#[test]
-fn failures_without_progress_back_off_exponentially() {
-    const BACKOFF_MS: u64 = 100;
-    let server = TestServer::start();
-    let mut cfg = config(&server, "expbackoff");
+/// The first backoff of [`backoff_manager`].
+const BACKOFF_MS: u64 = 100;
+
+/// A manager with four attempts per request and a first backoff of [`BACKOFF_MS`].
+fn backoff_manager(server: &TestServer, name: &str) -> Manager {
+    let mut cfg = config(server, name);
     cfg.set_retries(4, BACKOFF_MS as u32).unwrap();
     cfg.set_fail_after_attempts(true);
-    let m = Manager::open(cfg).unwrap();
+    Manager::open(cfg).unwrap()
+}
+
+#[test]
+fn failures_without_progress_back_off_exponentially() {
+    let server = TestServer::start();
+    let m = backoff_manager(&server, "expbackoff");
     // Three attempts are reset before any byte; the fourth completes.
     let reg = fetch_urls(
         &m,
@@ -723,9 +711,16 @@ fn failures_without_progress_back_off_exponentially() {
     assert_eq!(reg.snapshot().result, FetchResult::Success);
     assert_eq!(seen.len(), 4);
     // Gap k = backoff * 2^(k-1) plus up to half of it as jitter.
-    for k in 1..4 {
+    assert_gaps(&seen, |k| Duration::from_millis(BACKOFF_MS << (k - 1)));
+}
+
+/// Each gap between two requests is its backoff `base(k)` plus up to half of it as jitter
+/// (and some time for the transfer itself).
+#[track_caller]
+fn assert_gaps(seen: &[Instant], base: impl Fn(usize) -> Duration) {
+    for k in 1..seen.len() {
         let gap = seen[k] - seen[k - 1];
-        let base = Duration::from_millis(BACKOFF_MS << (k - 1));
+        let base = base(k);
         assert!(
             gap + Duration::from_millis(5) >= base,
             "gap {k} is {gap:?}, the backoff is {base:?}"
@@ -739,12 +734,8 @@ fn failures_without_progress_back_off_exponentially() {
 
 #[test]
 fn resets_after_progress_are_retried_at_the_base_backoff_resuming_each_time() {
-    const BACKOFF_MS: u64 = 100;
     let server = TestServer::start();
-    let mut cfg = config(&server, "backoff");
-    cfg.set_retries(4, BACKOFF_MS as u32).unwrap();
-    cfg.set_fail_after_attempts(true);
-    let m = Manager::open(cfg).unwrap();
+    let m = backoff_manager(&server, "backoff");
     // Three attempts are reset after 70000 bytes each; the fourth completes.
     let reg = fetch_urls(
         &m,
@@ -768,18 +759,7 @@ fn resets_after_progress_are_retried_at_the_base_backoff_resuming_each_time() {
     assert!(starts[2] <= 210_000, "{starts:?}");
     // Each attempt brought bytes, so each failure is the first of its streak: the gap is the
     // base backoff (plus up to half of it as jitter), plus the transfer itself.
-    for k in 1..4 {
-        let gap = seen[k] - seen[k - 1];
-        let base = Duration::from_millis(BACKOFF_MS);
-        assert!(
-            gap + Duration::from_millis(5) >= base,
-            "gap {k} is {gap:?}, the backoff is {base:?}"
-        );
-        assert!(
-            gap <= base * 3 / 2 + Duration::from_millis(300),
-            "gap {k} is {gap:?}, the backoff is {base:?}"
-        );
-    }
+    assert_gaps(&seen, |_| Duration::from_millis(BACKOFF_MS));
 }
 
 #[test]

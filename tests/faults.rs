@@ -812,10 +812,7 @@ fn disk_full_on_a_small_tmpfs_is_quota_exceeded() {
         return;
     };
     let server = TestServer::start();
-    let mut cfg = Config::new(mnt.0.join("store"));
-    cfg.set_base_url(&server.base()).unwrap();
-    cfg.set_retries(1, 0).unwrap();
-    cfg.set_fail_after_attempts(true);
+    let mut cfg = tmpfs_config(&mnt, &server);
     cfg.set_max_connections_per_fetch(1).unwrap();
     let sizes = [300_000u64, 300_000, 300_000, 600_000];
     let reqs: Vec<Request> = sizes
@@ -850,11 +847,7 @@ fn disk_full_when_a_response_head_is_stored_is_quota_exceeded() {
         return;
     };
     let server = TestServer::start();
-    let mut cfg = Config::new(mnt.0.join("store"));
-    cfg.set_base_url(&server.base()).unwrap();
-    cfg.set_retries(1, 0).unwrap();
-    cfg.set_fail_after_attempts(true);
-    let m = Manager::open(cfg).unwrap();
+    let m = Manager::open(tmpfs_config(&mnt, &server)).unwrap();
     // The server answers after 1.5 s; meanwhile the disk fills up.
     let reg = fetch_one(&m, "f", "/bytes/1000?stall_ms=1500");
     let mut filler = std::fs::File::create(mnt.0.join("filler")).unwrap();

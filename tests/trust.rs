@@ -187,10 +187,7 @@ fn a_fetch_failed_by_a_full_disk_is_stored_as_failed_and_not_run_again() {
         return;
     };
     let server = TestServer::start();
-    let mut cfg = Config::new(mnt.0.join("store"));
-    cfg.set_base_url(&server.base()).unwrap();
-    cfg.set_retries(1, 0).unwrap();
-    cfg.set_fail_after_attempts(true);
+    let cfg = tmpfs_config(&mnt, &server);
     {
         let m = Manager::open(cfg.clone()).unwrap();
         let reg = fetch_urls(&m, "big", &["/bytes/2000000?seed=3"]);

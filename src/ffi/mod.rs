@@ -174,6 +174,30 @@ pub(crate) fn try_slice<'a, T>(p: *const T, len: usize, what: &str) -> Result<&'
     Ok(unsafe { std::slice::from_raw_parts(p, len) })
 }
 
+/// The body of the `*_read` functions: clears `*n_read`, checks `source` (the object read
+/// from), then, unless `cap` is 0, lends `read` the `cap` bytes at `buf` and stores how many
+/// it filled.
+pub(crate) fn read_into<T>(
+    buf: *mut u8,
+    cap: usize,
+    n_read: *mut usize,
+    source: Result<T, Error>,
+    read: impl FnOnce(T, &mut [u8]) -> Result<usize, Error>,
+) -> Result<(), Error> {
+    let n_read = try_out(n_read, "n_read")?;
+    let source = source?;
+    if cap == 0 {
+        return Ok(());
+    }
+    if buf.is_null() {
+        return Err(Error::invalid("buf is NULL"));
+    }
+    // SAFETY: `buf` holds `cap` writable bytes (the C contract).
+    let slice = unsafe { std::slice::from_raw_parts_mut(buf, cap) };
+    *n_read = read(source, slice)?;
+    Ok(())
+}
+
 /// A C timeout in milliseconds (-1 = forever) as a duration (`None` = forever).
 pub(crate) fn timeout_of(ms: i64) -> Result<Option<Duration>, Error> {
     match ms {

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use super::response::bgfetch_response;
 use super::status::*;
-use super::{boundary, boundary_value, cstring, free_raw, into_raw, timeout_of, try_out, try_ref};
+use super::{
+    boundary, boundary_value, cstring, free_raw, into_raw, read_into, timeout_of, try_out, try_ref,
+};
 use crate::error::Error;
 use crate::registration::Registration;
 
@@ -141,18 +143,9 @@ pub extern "C" fn bgfetch_record_read_body(
     n_read: *mut usize,
 ) -> bgfetch_status {
     boundary(|| {
-        let n_read = try_out(n_read, "n_read")?;
-        let rec = try_ref(rec, "record")?;
-        if cap == 0 {
-            return Ok(());
-        }
-        if buf.is_null() {
-            return Err(Error::invalid("buf is NULL"));
-        }
-        // SAFETY: `buf` holds `cap` writable bytes (the C contract).
-        let slice = unsafe { std::slice::from_raw_parts_mut(buf, cap) };
-        *n_read = rec.reg.read_request_body(rec.index, offset, slice)?;
-        Ok(())
+        read_into(buf, cap, n_read, try_ref(rec, "record"), |rec, slice| {
+            rec.reg.read_request_body(rec.index, offset, slice)
+        })
     })
 }
 

@@ -4,7 +4,9 @@ use std::ffi::{c_char, CString};
 use std::sync::Arc;
 
 use super::status::*;
-use super::{boundary, boundary_value, cstring, free_raw, timeout_of, try_out, try_ref, try_str};
+use super::{
+    boundary, boundary_value, cstring, free_raw, read_into, timeout_of, try_out, try_ref, try_str,
+};
 use crate::error::Error;
 use crate::record::ResponseHead;
 use crate::registration::Registration;
@@ -181,18 +183,9 @@ pub extern "C" fn bgfetch_response_read(
     n_read: *mut usize,
 ) -> bgfetch_status {
     boundary(|| {
-        let n_read = try_out(n_read, "n_read")?;
-        let res = try_ref(res, "response")?;
-        if cap == 0 {
-            return Ok(());
-        }
-        if buf.is_null() {
-            return Err(Error::invalid("buf is NULL"));
-        }
-        // SAFETY: `buf` holds `cap` writable bytes (the C contract).
-        let slice = unsafe { std::slice::from_raw_parts_mut(buf, cap) };
-        *n_read = res.reg.read_body(res.index, offset, slice)?;
-        Ok(())
+        read_into(buf, cap, n_read, try_ref(res, "response"), |res, slice| {
+            res.reg.read_body(res.index, offset, slice)
+        })
     })
 }
 

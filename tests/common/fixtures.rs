@@ -98,3 +98,49 @@ pub fn fetch_dir_of(store: &std::path::Path, id: &str) -> PathBuf {
     let key: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
     store.join("fetches").join(key)
 }
+
+/// Re-runs this test binary as its single test `test_name` (an `#[ignore]`d one when
+/// `ignored`), with `env` set and stdin piped, and hands out what it prints after `CHILD ` on
+/// each line (libtest may print other text before it on the same line).
+pub fn spawn_test_child(
+    test_name: &str,
+    ignored: bool,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", test_name, "--nocapture", "--test-threads=1"]);
+    if ignored {
+        cmd.arg("--ignored");
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out)
+            .lines()
+            .map_while(std::result::Result::ok)
+        {
+            if let Some(at) = line.find("CHILD ") {
+                let _ = tx.send(line[at + 6..].to_string());
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// A configuration for a store on the tmpfs `mnt`, with one attempt that is final.
+pub fn tmpfs_config(mnt: &Unmount, server: &TestServer) -> Config {
+    let mut cfg = Config::new(mnt.0.join("store"));
+    cfg.set_base_url(&server.base()).unwrap();
+    cfg.set_retries(1, 0).unwrap();
+    cfg.set_fail_after_attempts(true);
+    cfg
+}
