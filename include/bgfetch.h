@@ -964,8 +964,10 @@ void bgfetch_response_free(bgfetch_response *res);
 const char *bgfetch_status_name(bgfetch_status s);
 
 /**
- * This thread's last error message: `""` after a successful call. Never NULL. The string is
- * valid until the next `bgfetch_` call on this thread.
+ * This thread's last error message: `""` after a successful call (getters and `_free`
+ * included; the pure functions `bgfetch_status_name`, `bgfetch_version`,
+ * `bgfetch_result_str`, `bgfetch_failure_reason_str` and this one leave it as it is). Never
+ * NULL. The string is valid until the next `bgfetch_` call on this thread.
  */
 const char *bgfetch_last_error(void);
 

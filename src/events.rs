@@ -38,6 +38,8 @@ pub(crate) enum Delivery {
     Completion(Arc<Registration>),
     /// Stop the thread.
     Shutdown,
+    /// Panic (a test of the supervision: `Manager::crash_thread_for_tests`).
+    Crash,
 }
 
 /// A callback ready to run.
@@ -65,6 +67,9 @@ pub(crate) struct Events {
     thread_id: Mutex<Option<ThreadId>>,
     /// The manager is closing: no callback starts any more.
     closing: AtomicBool,
+    /// Called if the event thread dies of a panic (set by the manager).
+    on_death: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
+    died: AtomicBool,
 }
 
 impl Events {
@@ -94,13 +99,21 @@ impl Events {
             pipe,
             thread_id: Mutex::new(None),
             closing: AtomicBool::new(false),
+            on_death: Mutex::new(None),
+            died: AtomicBool::new(false),
         });
         let ev = events.clone();
         let handle = std::thread::Builder::new()
             .name("bgfetch-events".into())
             .spawn(move || {
                 *ev.thread_id.lock() = Some(std::thread::current().id());
-                crate::panic::contain("event thread", || event_loop(&ev, rx, interval));
+                if crate::panic::contain("event thread", || event_loop(&ev, rx, interval)).is_none()
+                {
+                    ev.died.store(true, Ordering::Release);
+                    if let Some(f) = &*ev.on_death.lock() {
+                        f();
+                    }
+                }
             })
             .map_err(|e| Error::io("starting the event thread", e))?;
         Ok((events, handle))
@@ -118,6 +131,15 @@ impl Events {
     /// Returns once no callback runs on another thread (a callback on this thread may).
     pub(crate) fn wait_for_callbacks(&self) {
         drop(self.gate.lock());
+    }
+
+    /// What to do if the event thread dies of a panic (runs at once if it already has).
+    pub(crate) fn on_death(&self, f: Box<dyn Fn() + Send + Sync>) {
+        let mut slot = self.on_death.lock();
+        if self.died.load(Ordering::Acquire) {
+            f();
+        }
+        *slot = Some(f);
     }
 
     /// Whether callbacks run on the manager's event thread.
@@ -300,6 +322,7 @@ fn event_loop(events: &Events, rx: Receiver<Delivery>, interval: Duration) {
             let now = Instant::now();
             match msg {
                 Delivery::Shutdown => return,
+                Delivery::Crash => panic!("a panic injected by a test"),
                 Delivery::Completion(reg) => events.emit(Ready::Completion(reg)),
                 Delivery::Progress(reg) | Delivery::Settled(reg) => {
                     if reg.final_delivered.load(Ordering::Acquire) {

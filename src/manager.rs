@@ -50,6 +50,8 @@ pub(crate) struct Shared {
     offline: AtomicBool,
     /// The bandwidth cap of the whole manager.
     pub(crate) rate: crate::throttle::RateLimiter,
+    /// Set when a thread of the manager (sync, events, retry timer) died of a panic.
+    broken: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -60,6 +62,33 @@ impl Shared {
     /// Whether the host set the manager offline.
     pub(crate) fn is_offline(&self) -> bool {
         self.offline.load(Ordering::Acquire)
+    }
+
+    /// `Internal` once a thread of the manager died; calls then fail instead of hanging.
+    pub(crate) fn check_threads(&self) -> Result<()> {
+        match &*self.broken.lock() {
+            Some(why) => Err(Error::Internal(format!(
+                "the manager cannot go on: {why}; close it and open the store again"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// A thread of the manager died (`what`, a bug caught by its panic boundary): every
+    /// running fetch fails visibly, and every call on the manager returns `Internal`.
+    pub(crate) fn thread_died(&self, what: &str) {
+        {
+            let mut b = self.broken.lock();
+            if b.is_some() {
+                return;
+            }
+            *b = Some(format!("the {what} stopped after an internal error"));
+        }
+        self.report_problem(format!("the {what} stopped after an internal error"));
+        let regs: Vec<Arc<Registration>> = self.registrations.lock().values().cloned().collect();
+        for reg in regs {
+            reg.fail_broken(self, what);
+        }
     }
 
     /// Whether close has begun (see [`Manager::close`]).
@@ -191,7 +220,14 @@ impl Manager {
             delays: scheduler::Delays::new(),
             offline: AtomicBool::new(false),
             rate: crate::throttle::RateLimiter::new(max_rate),
+            broken: Mutex::new(None),
         });
+        let weak = Arc::downgrade(&shared);
+        shared.events.on_death(Box::new(move || {
+            if let Some(shared) = weak.upgrade() {
+                shared.thread_died("event thread");
+            }
+        }));
         let manager = Manager {
             threads: Mutex::new(Vec::new()),
             sync_thread: Mutex::new(None),
@@ -327,6 +363,7 @@ impl Manager {
         if shared.is_closed() {
             return Err(Error::Closed("the manager is closed".into()));
         }
+        shared.check_threads()?;
         validate::check_id(id)?;
         if requests.is_empty() {
             return Err(Error::invalid("the request list is empty"));
@@ -507,6 +544,19 @@ impl Manager {
         }
         self.shared.rate.set_rate(bytes_per_s);
         Ok(())
+    }
+
+    /// Makes the sync thread (`"sync"`) or the event thread (`"events"`) panic, to test that
+    /// the manager fails its fetches visibly instead of hanging. Not for production use.
+    #[doc(hidden)]
+    pub fn crash_thread_for_tests(&self, which: &str) {
+        match which {
+            "sync" => {
+                let _ = self.shared.sync_jobs.send(SyncJob::Crash);
+            }
+            "events" => self.shared.events.send(crate::events::Delivery::Crash),
+            _ => {}
+        }
     }
 
     /// Problems met while loading the store (corrupt state files moved to `quarantine/`).

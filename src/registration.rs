@@ -270,10 +270,22 @@ impl Registration {
 
     pub(crate) fn shared(&self) -> Result<Arc<Shared>> {
         match self.shared.upgrade() {
-            Some(s) if !s.is_closed() => Ok(s),
+            Some(s) if !s.is_closed() => {
+                s.check_threads()?;
+                Ok(s)
+            }
             _ => Err(Error::Closed(
                 "the manager of this registration is closed".into(),
             )),
+        }
+    }
+
+    /// Whether a blocking call must end now: `Closed` once close began, `Internal` once a
+    /// thread of the manager died.
+    fn blocking_must_end(&self) -> Result<()> {
+        match self.shared.upgrade() {
+            Some(sh) if !sh.is_closing() => sh.check_threads(),
+            _ => Err(Error::Closed("the manager was closed".into())),
         }
     }
 
@@ -296,9 +308,7 @@ impl Registration {
             || !s.settled_durable
             || (callbacks_first && !self.final_progress_done.load(Ordering::Acquire))
         {
-            if self.shared.upgrade().is_none_or(|sh| sh.is_closing()) {
-                return Err(Error::Closed("the manager was closed".into()));
-            }
+            self.blocking_must_end()?;
             Self::wait_step(&self.settled, &mut s, deadline)?;
         }
         Ok(())
@@ -594,9 +604,7 @@ impl Registration {
                 }
                 Outcome::Pending => {}
             }
-            if self.shared.upgrade().is_none_or(|sh| sh.is_closing()) {
-                return Err(Error::Closed("the manager was closed".into()));
-            }
+            self.blocking_must_end()?;
             self.wait_record(&mut s, deadline)?;
         }
     }
@@ -625,9 +633,7 @@ impl Registration {
                 Outcome::Failed(why) => return Err(Error::FetchFailed(why.clone())),
                 Outcome::Pending => {}
             }
-            if self.shared.upgrade().is_none_or(|sh| sh.is_closing()) {
-                return Err(Error::Closed("the manager was closed".into()));
-            }
+            self.blocking_must_end()?;
             self.wait_record(&mut s, deadline)?;
         }
     }
@@ -674,9 +680,7 @@ impl Registration {
                         Outcome::Failed(why) => return Err(Error::FetchFailed(why.clone())),
                         Outcome::Pending => {}
                     }
-                    if shared.is_closing() {
-                        return Err(Error::Closed("the manager was closed".into()));
-                    }
+                    self.blocking_must_end()?;
                     self.wait_record(&mut s, None)?;
                 }
             };
@@ -1121,6 +1125,33 @@ impl Registration {
             }
         }
         self.cancel.hold(offline || s.paused);
+    }
+
+    /// A thread of the manager died (a bug): the fetch fails now, visibly, whatever its records
+    /// were doing (nothing would ever complete them).
+    pub(crate) fn fail_broken(self: &Arc<Self>, shared: &Shared, why: &str) {
+        let settle = {
+            let mut s = self.state.lock();
+            if s.result == FetchResult::None {
+                s.result = FetchResult::Failure;
+                s.failure_reason = FailureReason::FetchError;
+            }
+            for r in s.records.iter_mut() {
+                if r.outcome == Outcome::Pending {
+                    r.outcome = Outcome::Failed(format!("internal error: {why}"));
+                    r.syncing = false;
+                    r.waiting = false;
+                }
+            }
+            s.unfinished = 0;
+            s.queue.clear();
+            Self::take_settle(&mut s)
+        };
+        self.cancel.cancel();
+        self.notify_all();
+        if settle {
+            self.after_settle(shared);
+        }
     }
 
     /// Whether a worker or the sync thread still works on a record of this fetch.

@@ -161,13 +161,16 @@ pub(crate) fn start_delays(shared: &Arc<Shared>) -> Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("bgfetch-retry".into())
         .spawn(move || {
-            crate::panic::contain("retry timer thread", || {
+            let ran = crate::panic::contain("retry timer thread", || {
                 while let Some((reg, index)) = shared.delays.next_due() {
                     if let Some(reg) = reg.upgrade() {
                         reg.requeue(&shared, index);
                     }
                 }
             });
+            if ran.is_none() {
+                shared.thread_died("retry timer thread");
+            }
         })
         .map_err(|e| Error::io("starting the retry timer thread", e))
 }

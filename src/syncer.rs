@@ -36,6 +36,8 @@ pub(crate) enum SyncJob {
     Body(Finished),
     /// Finish what is queued, then exit.
     Stop,
+    /// Panic (a test of the supervision: `Manager::crash_thread_for_tests`).
+    Crash,
 }
 
 /// Creates the syncer's channel.
@@ -49,7 +51,9 @@ pub(crate) fn start(shared: &Arc<Shared>, rx: Receiver<SyncJob>) -> Result<JoinH
     std::thread::Builder::new()
         .name("bgfetch-sync".into())
         .spawn(move || {
-            crate::panic::contain("sync thread", || sync_loop(&shared, &rx));
+            if crate::panic::contain("sync thread", || sync_loop(&shared, &rx)).is_none() {
+                shared.thread_died("sync thread");
+            }
         })
         .map_err(|e| Error::io("starting the sync thread", e))
 }
@@ -63,6 +67,7 @@ fn sync_loop(shared: &Shared, rx: &Receiver<SyncJob>) {
             match job {
                 SyncJob::Body(f) => batch.push(f),
                 SyncJob::Stop => stop = true,
+                SyncJob::Crash => panic!("a panic injected by a test"),
             }
         }
         if batch.is_empty() {

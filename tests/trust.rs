@@ -438,3 +438,62 @@ fn a_completion_event_never_sees_a_half_closed_manager() {
         problems.lock().unwrap()
     );
 }
+
+// ----- supervised threads (issue 13): a dead thread fails the fetches, nothing hangs -----
+
+#[test]
+fn a_dead_sync_or_event_thread_fails_the_running_fetches_visibly() {
+    let server = TestServer::start();
+    for which in ["sync", "events"] {
+        let m = Arc::new(Manager::open(config(&server, which)).unwrap());
+        let reg = fetch_urls(&m, "f", &[&format!("/bytes/2000000?rate=500000&t={which}")]);
+        m.crash_thread_for_tests(which);
+        let r = reg.clone();
+        let waited = within("wait after a thread died", move || r.wait(WAIT));
+        assert!(
+            matches!(waited, Err(Error::Internal(_))),
+            "{which}: {waited:?}"
+        );
+        let s = reg.snapshot();
+        assert_eq!(
+            (s.result, s.failure_reason),
+            (FetchResult::Failure, FailureReason::FetchError),
+            "{which}"
+        );
+        let again = m.fetch("g", &[Request::new("/bytes/1")], &FetchOptions::default());
+        assert!(
+            matches!(again, Err(Error::Internal(_))),
+            "{which}: {:?}",
+            again.err()
+        );
+        assert!(!m.problems().is_empty());
+        let m2 = m.clone();
+        within("close after a thread died", move || m2.close());
+    }
+}
+
+// ----- the last error is "" after every successful call, getters included (issue 13) -----
+
+#[test]
+fn a_successful_getter_clears_the_last_error() {
+    use bgfetch::ffi::config::*;
+    use bgfetch::ffi::manager::*;
+    use bgfetch::ffi::status::*;
+    use std::ffi::CStr;
+    let last = || unsafe { CStr::from_ptr(bgfetch_last_error()) }.to_owned();
+    let mut out = std::ptr::null_mut();
+    let st = bgfetch_get(std::ptr::null_mut(), c"x".as_ptr(), &mut out);
+    assert_eq!(st, BGFETCH_E_INVALID_ARGUMENT);
+    assert!(!last().is_empty());
+    // A getter that succeeds ...
+    let cfg = bgfetch_config_new(c"unused-store".as_ptr());
+    assert!(!cfg.is_null());
+    assert!(last().is_empty(), "{:?}", last());
+    // ... and a `_free`.
+    let _ = bgfetch_get(std::ptr::null_mut(), c"x".as_ptr(), &mut out);
+    bgfetch_config_free(cfg);
+    assert!(last().is_empty(), "{:?}", last());
+    // A getter that fails says why.
+    assert_eq!(bgfetch_manager_used_bytes(std::ptr::null()), 0);
+    assert!(!last().is_empty());
+}

@@ -80,10 +80,14 @@ pub(crate) fn boundary(f: impl FnOnce() -> Result<(), Error>) -> bgfetch_status 
     }
 }
 
-/// The panic boundary of getters and `_free` functions: `default` on error or panic.
+/// The panic boundary of getters and `_free` functions: `default` on error or panic. A
+/// successful call clears this thread's last error, as every successful call does.
 pub(crate) fn boundary_value<T>(default: T, f: impl FnOnce() -> Result<T, Error>) -> T {
     match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(v)) => v,
+        Ok(Ok(v)) => {
+            clear_last_error();
+            v
+        }
         Ok(Err(e)) => {
             set_last_error(e.message());
             default

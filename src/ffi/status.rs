@@ -112,8 +112,10 @@ pub extern "C" fn bgfetch_status_name(s: bgfetch_status) -> *const c_char {
     name.as_ptr().cast()
 }
 
-/// This thread's last error message: `""` after a successful call. Never NULL. The string is
-/// valid until the next `bgfetch_` call on this thread.
+/// This thread's last error message: `""` after a successful call (getters and `_free`
+/// included; the pure functions `bgfetch_status_name`, `bgfetch_version`,
+/// `bgfetch_result_str`, `bgfetch_failure_reason_str` and this one leave it as it is). Never
+/// NULL. The string is valid until the next `bgfetch_` call on this thread.
 #[no_mangle]
 pub extern "C" fn bgfetch_last_error() -> *const c_char {
     super::last_error_ptr()
