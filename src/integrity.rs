@@ -24,6 +24,20 @@ pub struct Integrity {
     digests: Vec<Vec<u8>>,
 }
 
+/// Stored as its metadata string, parsed (and so checked) when read.
+impl serde::Serialize for Integrity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Integrity {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Integrity::parse(&s).map_err(|e| serde::de::Error::custom(e.message()))
+    }
+}
+
 impl Integrity {
     /// Parses `sha256-<base64>` items separated by whitespace; unknown algorithms are ignored
     /// as SRI requires, but at least one usable item must be present. The strongest algorithm

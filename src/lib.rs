@@ -28,6 +28,7 @@ mod throttle;
 mod transfer;
 mod util;
 mod validate;
+mod web_enum;
 
 #[allow(unsafe_code)]
 pub mod ffi;

@@ -6,7 +6,7 @@
 //! getters still answer with the last values, and calls that need the manager fail with
 //! [`Error::Closed`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -18,8 +18,8 @@ use parking_lot::Mutex;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::{EventCallback, Events};
-use crate::record::{Outcome, RecordState};
-use crate::registration::{FailureReason, FetchResult, RegState, Registration};
+use crate::record::Outcome;
+use crate::registration::{FailureReason, FetchResult, Registration};
 use crate::request::{FetchOptions, Request};
 use crate::scheduler::{self, Job};
 use crate::store::{self, Store, StoredRequest, StoredState, FORMAT_VERSION};
@@ -283,16 +283,7 @@ impl Manager {
                     _ => (0, false),
                 });
             }
-            let state = match Registration::state_from_stored(&lf.state, heads, sizes) {
-                Ok(s) => s,
-                Err(why) => {
-                    shared.report_problem(format!(
-                        "fetch {:?} could not be restored: {why}",
-                        lf.state.id
-                    ));
-                    continue;
-                }
-            };
+            let state = Registration::state_from_stored(&lf.state, heads, sizes);
             let reg = Registration::new(
                 lf.state.id.clone(),
                 lf.key.clone(),
@@ -391,7 +382,7 @@ impl Manager {
                 method: r.method.clone(),
                 headers: r.headers.clone(),
                 body_len: r.body.as_ref().map(|b| b.len() as u64),
-                integrity: r.integrity.as_ref().map(|i| i.as_str().to_string()),
+                integrity: r.integrity.clone(),
             }));
         }
         let key = store::key_for_id(id);
@@ -417,8 +408,8 @@ impl Manager {
             icons: options.icons.clone(),
             download_total: options.download_total,
             requests: stored_requests,
-            result: String::new(),
-            failure_reason: String::new(),
+            result: FetchResult::None,
+            failure_reason: FailureReason::None,
             outcomes: Vec::new(),
             paused: options.start_paused,
         };
@@ -426,30 +417,9 @@ impl Manager {
             shared.release_quota(upload_total);
             return Err(e);
         }
+        // A new fetch is a stored one with nothing downloaded yet: one way to build its state.
         let n = stored.requests.len();
-        let records: Vec<RecordState> = stored.requests.into_iter().map(RecordState::new).collect();
-        let state = RegState {
-            title: stored.title,
-            icons: stored.icons,
-            download_total: stored.download_total,
-            upload_total,
-            uploaded: 0,
-            downloaded: 0,
-            result: FetchResult::None,
-            failure_reason: FailureReason::None,
-            first_failure: None,
-            records_available: true,
-            records,
-            queue: (0..n).collect::<VecDeque<_>>(),
-            unfinished: n,
-            slots: 0,
-            settled_durable: false,
-            settling: false,
-            event_active: false,
-            ui_updated_in_event: false,
-            state_unsaved: false,
-            paused: options.start_paused,
-        };
+        let state = Registration::state_from_stored(&stored, vec![None; n], vec![(0, false); n]);
         let reg = Registration::new(id.to_string(), key, Arc::downgrade(shared), state);
         reg.set_offline(shared.is_offline());
         regs.insert(id.to_string(), reg.clone());

@@ -20,81 +20,7 @@ use crate::record::{matches, Outcome, Query, QueryOptions, RecordState, Response
 use crate::request::Icon;
 use crate::store::{StoredOutcome, StoredRequest, StoredState, FORMAT_VERSION};
 
-/// The web's `BackgroundFetchResult`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FetchResult {
-    /// Still running: `""`.
-    #[default]
-    None,
-    /// `"success"`
-    Success,
-    /// `"failure"`
-    Failure,
-}
-
-impl FetchResult {
-    /// The string the web uses.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FetchResult::None => "",
-            FetchResult::Success => "success",
-            FetchResult::Failure => "failure",
-        }
-    }
-
-    fn parse(s: &str) -> Option<FetchResult> {
-        Some(match s {
-            "" => FetchResult::None,
-            "success" => FetchResult::Success,
-            "failure" => FetchResult::Failure,
-            _ => return None,
-        })
-    }
-}
-
-/// The web's `BackgroundFetchFailureReason`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FailureReason {
-    /// `""`
-    #[default]
-    None,
-    /// `"aborted"`
-    Aborted,
-    /// `"bad-status"`
-    BadStatus,
-    /// `"fetch-error"`
-    FetchError,
-    /// `"quota-exceeded"`
-    QuotaExceeded,
-    /// `"download-total-exceeded"`
-    DownloadTotalExceeded,
-}
-
-impl FailureReason {
-    /// The string the web uses.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureReason::None => "",
-            FailureReason::Aborted => "aborted",
-            FailureReason::BadStatus => "bad-status",
-            FailureReason::FetchError => "fetch-error",
-            FailureReason::QuotaExceeded => "quota-exceeded",
-            FailureReason::DownloadTotalExceeded => "download-total-exceeded",
-        }
-    }
-
-    fn parse(s: &str) -> Option<FailureReason> {
-        Some(match s {
-            "" => FailureReason::None,
-            "aborted" => FailureReason::Aborted,
-            "bad-status" => FailureReason::BadStatus,
-            "fetch-error" => FailureReason::FetchError,
-            "quota-exceeded" => FailureReason::QuotaExceeded,
-            "download-total-exceeded" => FailureReason::DownloadTotalExceeded,
-            _ => return None,
-        })
-    }
-}
+pub use crate::web_enum::{FailureReason, FetchResult};
 
 /// Which completion event a settled fetch gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1232,8 +1158,8 @@ impl Registration {
             icons: s.icons.clone(),
             download_total: s.download_total,
             requests: s.records.iter().map(|r| r.request.clone()).collect(),
-            result: s.result.as_str().into(),
-            failure_reason: s.failure_reason.as_str().into(),
+            result: s.result,
+            failure_reason: s.failure_reason,
             paused: s.paused,
             outcomes: if settled {
                 s.records
@@ -1267,10 +1193,8 @@ impl Registration {
         stored: &StoredState,
         heads: Vec<Option<ResponseHead>>,
         sizes: Vec<(u64, bool)>,
-    ) -> std::result::Result<RegState, String> {
-        let result = FetchResult::parse(&stored.result).ok_or("bad result")?;
-        let failure_reason =
-            FailureReason::parse(&stored.failure_reason).ok_or("bad failure reason")?;
+    ) -> RegState {
+        let (result, failure_reason) = (stored.result, stored.failure_reason);
         let settled = result != FetchResult::None;
         let mut records = Vec::with_capacity(stored.requests.len());
         let mut queue = VecDeque::new();
@@ -1317,7 +1241,7 @@ impl Registration {
             .iter()
             .any(|r| r.outcome == Outcome::Done && !r.head.as_ref().is_some_and(|h| h.ok()))
             .then_some(FailureReason::BadStatus);
-        Ok(RegState {
+        RegState {
             title: stored.title.clone(),
             icons: stored.icons.clone(),
             download_total: stored.download_total,
@@ -1338,7 +1262,7 @@ impl Registration {
             ui_updated_in_event: false,
             state_unsaved: false,
             paused: stored.paused && !settled,
-        })
+        }
     }
 }
 

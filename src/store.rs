@@ -33,8 +33,22 @@ use crate::error::{Error, Result};
 use crate::record::ResponseHead;
 use crate::request::Icon;
 
-/// Version of the state file format.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the state file format that this library writes. Older versions are upgraded when
+/// read, one step at a time, by [`MIGRATIONS`]; a newer version is refused (quarantined).
+///
+/// - 1 (0.1.0): no `paused`.
+/// - 2 (0.2.0): `paused`; result, failure reason and integrity checked as they are parsed.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// `MIGRATIONS[v - 1]` upgrades a state file of format `v` to `v + 1`, on its JSON.
+const MIGRATIONS: &[fn(&mut serde_json::Value)] = &[migrate_1_to_2];
+
+/// 1 → 2: a fetch of 0.1 was never paused.
+fn migrate_1_to_2(state: &mut serde_json::Value) {
+    if let Some(obj) = state.as_object_mut() {
+        obj.insert("paused".into(), serde_json::Value::Bool(false));
+    }
+}
 
 /// A request as stored: URL resolved, method and headers normalized.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,8 +61,8 @@ pub struct StoredRequest {
     pub headers: Vec<(String, String)>,
     /// Length of the body in `<n>.req`, if the request has one.
     pub body_len: Option<u64>,
-    /// SRI metadata, if any.
-    pub integrity: Option<String>,
+    /// SRI metadata, if any (stored as its string, checked when read).
+    pub integrity: Option<crate::integrity::Integrity>,
 }
 
 /// How a record ended, as stored when the fetch settles.
@@ -78,24 +92,32 @@ pub struct StoredState {
     pub download_total: u64,
     /// The requests (shared with the live records: saving the state copies none of them).
     pub requests: Vec<Arc<StoredRequest>>,
-    /// `""`, `"success"` or `"failure"`.
-    pub result: String,
-    /// The web's failure reason string.
-    pub failure_reason: String,
+    /// The result (stored as the web's string).
+    pub result: crate::web_enum::FetchResult,
+    /// The failure reason (stored as the web's string).
+    pub failure_reason: crate::web_enum::FailureReason,
     /// Per-record outcomes, once settled.
     pub outcomes: Vec<Option<StoredOutcome>>,
-    /// Whether the fetch is paused (absent in stores written before 0.2: not paused).
-    #[serde(default)]
+    /// Whether the fetch is paused.
     pub paused: bool,
 }
 
 /// Parses and checks a state file: format version, a valid id, valid requests, consistent
 /// outcomes. Never panics, whatever the bytes.
 pub fn parse_state(bytes: &[u8]) -> std::result::Result<StoredState, String> {
-    let s: StoredState = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-    if s.format != FORMAT_VERSION {
-        return Err(format!("unknown format version {}", s.format));
+    let mut json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let format = json
+        .get("format")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or("no format version")?;
+    if format == 0 || format > u64::from(FORMAT_VERSION) {
+        return Err(format!("unknown format version {format}"));
     }
+    for migrate in &MIGRATIONS[format as usize - 1..] {
+        migrate(&mut json);
+    }
+    json["format"] = FORMAT_VERSION.into();
+    let s: StoredState = serde_json::from_value(json).map_err(|e| e.to_string())?;
     crate::validate::check_id(&s.id).map_err(|e| e.to_string())?;
     if s.requests.is_empty() {
         return Err("no requests".into());
@@ -118,21 +140,6 @@ pub fn parse_state(bytes: &[u8]) -> std::result::Result<StoredState, String> {
                 return Err("a header the library owns".into());
             }
         }
-        if let Some(i) = &r.integrity {
-            crate::integrity::Integrity::parse(i).map_err(|e| e.to_string())?;
-        }
-    }
-    let result_ok = matches!(s.result.as_str(), "" | "success" | "failure");
-    let reason_ok = matches!(
-        s.failure_reason.as_str(),
-        "" | "aborted"
-            | "bad-status"
-            | "fetch-error"
-            | "quota-exceeded"
-            | "download-total-exceeded"
-    );
-    if !result_ok || !reason_ok {
-        return Err("bad result or failure reason".into());
     }
     Ok(s)
 }
@@ -143,8 +150,7 @@ fn remove_temp_files(dir: &Path) {
         for f in files.flatten() {
             let name = f.file_name();
             let name = name.to_string_lossy();
-            // (`.head-tmp`: heads were files of their own in 0.1 development builds.)
-            if name.ends_with(".tmp") || name.ends_with(".head-tmp") {
+            if name.ends_with(".tmp") {
                 let _ = fs::remove_file(f.path());
             }
         }
@@ -444,15 +450,10 @@ impl Store {
     /// Reads the heads of a registration's `count` records from its head log, and cuts off a
     /// last line that a crash left incomplete (so the next append starts a line of its own).
     /// A head log that is not a plain file (a symlink planted in the store) is removed unread.
-    /// Heads that stores of 0.1 development builds kept as `<n>.head` files are moved into the
-    /// log.
     pub fn load_heads(&self, key: &str, count: usize) -> Vec<Option<ResponseHead>> {
         self.close_head_log(key);
-        let mut heads = self
-            .read_head_log(key, count)
-            .unwrap_or_else(|| vec![None; count]);
-        self.migrate_head_files(key, &mut heads);
-        heads
+        self.read_head_log(key, count)
+            .unwrap_or_else(|| vec![None; count])
     }
 
     fn read_head_log(&self, key: &str, count: usize) -> Option<Vec<Option<ResponseHead>>> {
@@ -474,36 +475,6 @@ impl Store {
             }
         }
         Some(heads)
-    }
-
-    /// Moves `<n>.head` files (one head per file, the layout before the head log) into the
-    /// log, where the log has no head for that record, and deletes them.
-    fn migrate_head_files(&self, key: &str, heads: &mut [Option<ResponseHead>]) {
-        let Ok(files) = fs::read_dir(self.fetch_dir(key)) else {
-            return;
-        };
-        for f in files.flatten() {
-            let name = f.file_name();
-            let Some(n) = name
-                .to_str()
-                .and_then(|n| n.strip_suffix(".head"))
-                .and_then(|n| n.parse::<usize>().ok())
-            else {
-                continue;
-            };
-            if heads.get(n).is_some_and(Option::is_none) {
-                let head = read_private(&f.path())
-                    .ok()
-                    .and_then(|bytes| serde_json::from_slice::<ResponseHead>(&bytes).ok());
-                if let Some(head) = head {
-                    if self.save_head(key, n, &head).is_err() {
-                        continue; // keep the file: the next open tries again
-                    }
-                    heads[n] = Some(head);
-                }
-            }
-            let _ = fs::remove_file(f.path());
-        }
     }
 
     /// Closes a registration's head log (when it settles, is released, created again or

@@ -54,16 +54,13 @@ enum Fail {
 /// queue again.
 pub(crate) fn run(shared: &Shared, reg: &Arc<Registration>, index: usize) {
     let req = reg.record_request(index);
-    let integrity = req
-        .integrity
-        .as_deref()
-        .and_then(|s| Integrity::parse(s).ok());
+    let integrity = req.integrity.as_ref();
     loop {
         if reg.must_stop(index) {
             return;
         }
         let res = net::with_token(&reg.cancel, || {
-            attempt_once(shared, reg, index, &req, integrity.as_ref())
+            attempt_once(shared, reg, index, &req, integrity)
         });
         let Err(fail) = res else { return };
         if reg.must_stop(index) {

@@ -202,8 +202,8 @@ fn a_fetch_failed_by_a_full_disk_is_stored_as_failed_and_not_run_again() {
     let dir = fetch_dir_of(cfg.store_dir(), "big");
     let state = std::fs::read(dir.join("state.json")).unwrap();
     let state = bgfetch::fuzzing::parse_state(&state).unwrap();
-    assert_eq!(state.result, "failure");
-    assert_eq!(state.failure_reason, "quota-exceeded");
+    assert_eq!(state.result, FetchResult::Failure);
+    assert_eq!(state.failure_reason, FailureReason::QuotaExceeded);
     assert!(
         !dir.join("state.tmp").exists(),
         "a temp file was left behind"

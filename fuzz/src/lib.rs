@@ -229,7 +229,7 @@ pub fn parse_state(data: &[u8]) {
             );
         }
         if let Some(i) = &r.integrity {
-            assert!(Integrity::parse(i).is_ok());
+            assert!(Integrity::parse(i.as_str()).is_ok());
         }
     }
     let bytes = serde_json::to_vec(&s).expect("a parsed state serializes");

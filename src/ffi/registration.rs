@@ -14,7 +14,7 @@ use super::{
 };
 use crate::error::Error;
 use crate::record::{Query, QueryOptions};
-use crate::registration::{FailureReason, FetchResult, Registration, Snapshot};
+use crate::registration::{Registration, Snapshot};
 use crate::request::Request;
 
 /// A handle to a registration (opaque), the web's `BackgroundFetchRegistration`. A live view:
@@ -111,13 +111,7 @@ pub extern "C" fn bgfetch_registration_downloaded(r: *const bgfetch_registration
 /// The result: `BGFETCH_RESULT_NONE` while running, then `_SUCCESS` or `_FAILURE`.
 #[no_mangle]
 pub extern "C" fn bgfetch_registration_result(r: *const bgfetch_registration) -> bgfetch_result {
-    boundary_value(BGFETCH_RESULT_NONE, || {
-        Ok(match snapshot(r)?.result {
-            FetchResult::None => BGFETCH_RESULT_NONE,
-            FetchResult::Success => BGFETCH_RESULT_SUCCESS,
-            FetchResult::Failure => BGFETCH_RESULT_FAILURE,
-        })
-    })
+    boundary_value(BGFETCH_RESULT_NONE, || Ok(snapshot(r)?.result.code()))
 }
 
 /// The failure reason (`BGFETCH_FAILURE_NONE` unless the result is failure).
@@ -126,14 +120,7 @@ pub extern "C" fn bgfetch_registration_failure_reason(
     r: *const bgfetch_registration,
 ) -> bgfetch_failure_reason {
     boundary_value(BGFETCH_FAILURE_NONE, || {
-        Ok(match snapshot(r)?.failure_reason {
-            FailureReason::None => BGFETCH_FAILURE_NONE,
-            FailureReason::Aborted => BGFETCH_FAILURE_ABORTED,
-            FailureReason::BadStatus => BGFETCH_FAILURE_BAD_STATUS,
-            FailureReason::FetchError => BGFETCH_FAILURE_FETCH_ERROR,
-            FailureReason::QuotaExceeded => BGFETCH_FAILURE_QUOTA_EXCEEDED,
-            FailureReason::DownloadTotalExceeded => BGFETCH_FAILURE_DOWNLOAD_TOTAL_EXCEEDED,
-        })
+        Ok(snapshot(r)?.failure_reason.code())
     })
 }
 

@@ -1,6 +1,6 @@
 //! Status codes, enumerations, the last error and the version.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, CStr};
 
 use crate::error::Error;
 
@@ -90,26 +90,46 @@ pub(crate) fn status_of(e: &Error) -> bgfetch_status {
     }
 }
 
+/// Every status with its name: the one table (the header's constants above are its codes).
+pub(crate) const STATUS_NAMES: &[(bgfetch_status, &CStr)] = &[
+    (BGFETCH_OK, c"BGFETCH_OK"),
+    (BGFETCH_E_INVALID_ARGUMENT, c"BGFETCH_E_INVALID_ARGUMENT"),
+    (BGFETCH_E_DUPLICATE_ID, c"BGFETCH_E_DUPLICATE_ID"),
+    (BGFETCH_E_QUOTA_EXCEEDED, c"BGFETCH_E_QUOTA_EXCEEDED"),
+    (BGFETCH_E_INVALID_STATE, c"BGFETCH_E_INVALID_STATE"),
+    (BGFETCH_E_ABORTED, c"BGFETCH_E_ABORTED"),
+    (BGFETCH_E_FETCH_FAILED, c"BGFETCH_E_FETCH_FAILED"),
+    (BGFETCH_E_TIMEOUT, c"BGFETCH_E_TIMEOUT"),
+    (BGFETCH_E_IO, c"BGFETCH_E_IO"),
+    (BGFETCH_E_CLOSED, c"BGFETCH_E_CLOSED"),
+    (BGFETCH_E_BUSY, c"BGFETCH_E_BUSY"),
+    (BGFETCH_E_INTERNAL, c"BGFETCH_E_INTERNAL"),
+];
+
+// The header's result and failure-reason constants are the codes of the core's one table
+// (`web_enum`): checked when this compiles.
+const _: () = {
+    use crate::web_enum::{FailureReason as R, FetchResult as F};
+    assert!(BGFETCH_RESULT_NONE == F::None as u32);
+    assert!(BGFETCH_RESULT_SUCCESS == F::Success as u32);
+    assert!(BGFETCH_RESULT_FAILURE == F::Failure as u32);
+    assert!(BGFETCH_FAILURE_NONE == R::None as u32);
+    assert!(BGFETCH_FAILURE_ABORTED == R::Aborted as u32);
+    assert!(BGFETCH_FAILURE_BAD_STATUS == R::BadStatus as u32);
+    assert!(BGFETCH_FAILURE_FETCH_ERROR == R::FetchError as u32);
+    assert!(BGFETCH_FAILURE_QUOTA_EXCEEDED == R::QuotaExceeded as u32);
+    assert!(BGFETCH_FAILURE_DOWNLOAD_TOTAL_EXCEEDED == R::DownloadTotalExceeded as u32);
+};
+
 /// The name of a status code, e.g. `"BGFETCH_E_TIMEOUT"`; `"BGFETCH_E_UNKNOWN"` for a value
 /// that is not a status. Static: never freed.
 #[no_mangle]
 pub extern "C" fn bgfetch_status_name(s: bgfetch_status) -> *const c_char {
-    let name: &'static [u8] = match s {
-        BGFETCH_OK => b"BGFETCH_OK\0",
-        BGFETCH_E_INVALID_ARGUMENT => b"BGFETCH_E_INVALID_ARGUMENT\0",
-        BGFETCH_E_DUPLICATE_ID => b"BGFETCH_E_DUPLICATE_ID\0",
-        BGFETCH_E_QUOTA_EXCEEDED => b"BGFETCH_E_QUOTA_EXCEEDED\0",
-        BGFETCH_E_INVALID_STATE => b"BGFETCH_E_INVALID_STATE\0",
-        BGFETCH_E_ABORTED => b"BGFETCH_E_ABORTED\0",
-        BGFETCH_E_FETCH_FAILED => b"BGFETCH_E_FETCH_FAILED\0",
-        BGFETCH_E_TIMEOUT => b"BGFETCH_E_TIMEOUT\0",
-        BGFETCH_E_IO => b"BGFETCH_E_IO\0",
-        BGFETCH_E_CLOSED => b"BGFETCH_E_CLOSED\0",
-        BGFETCH_E_BUSY => b"BGFETCH_E_BUSY\0",
-        BGFETCH_E_INTERNAL => b"BGFETCH_E_INTERNAL\0",
-        _ => b"BGFETCH_E_UNKNOWN\0",
-    };
-    name.as_ptr().cast()
+    STATUS_NAMES
+        .iter()
+        .find(|(code, _)| *code == s)
+        .map_or(c"BGFETCH_E_UNKNOWN", |(_, name)| name)
+        .as_ptr()
 }
 
 /// This thread's last error message: `""` after a successful call (getters and `_free`
@@ -131,27 +151,18 @@ pub extern "C" fn bgfetch_version() -> *const c_char {
 /// Static.
 #[no_mangle]
 pub extern "C" fn bgfetch_result_str(v: bgfetch_result) -> *const c_char {
-    let s: &'static [u8] = match v {
-        BGFETCH_RESULT_SUCCESS => b"success\0",
-        BGFETCH_RESULT_FAILURE => b"failure\0",
-        _ => b"\0",
-    };
-    s.as_ptr().cast()
+    crate::web_enum::FetchResult::from_code(v)
+        .map_or(c"", |r| r.c_str())
+        .as_ptr()
 }
 
 /// The web's string for a failure reason: `""`, `"aborted"`, `"bad-status"`, `"fetch-error"`,
 /// `"quota-exceeded"`, `"download-total-exceeded"` (`""` for an unknown value). Static.
 #[no_mangle]
 pub extern "C" fn bgfetch_failure_reason_str(v: bgfetch_failure_reason) -> *const c_char {
-    let s: &'static [u8] = match v {
-        BGFETCH_FAILURE_ABORTED => b"aborted\0",
-        BGFETCH_FAILURE_BAD_STATUS => b"bad-status\0",
-        BGFETCH_FAILURE_FETCH_ERROR => b"fetch-error\0",
-        BGFETCH_FAILURE_QUOTA_EXCEEDED => b"quota-exceeded\0",
-        BGFETCH_FAILURE_DOWNLOAD_TOTAL_EXCEEDED => b"download-total-exceeded\0",
-        _ => b"\0",
-    };
-    s.as_ptr().cast()
+    crate::web_enum::FailureReason::from_code(v)
+        .map_or(c"", |r| r.c_str())
+        .as_ptr()
 }
 
 /// Frees a string the library handed out as owned (`char *`). NULL is a no-op.
