@@ -43,12 +43,14 @@
 /**
  * The configuration of a manager (opaque). Create with `bgfetch_config_new`, free with
  * `bgfetch_config_free`; `bgfetch_manager_open` copies it, so it may be freed right after.
+ * Thread safety: usable from any thread; setters on one config are serialized.
  */
 typedef struct bgfetch_config bgfetch_config;
 
 /**
- * A list of icons (opaque). Owned: free with `bgfetch_icons_free`. Read-only; usable from
- * any thread.
+ * A list of icons (opaque). Owned: free with `bgfetch_icons_free`. Thread safety: read-only,
+ * usable from any thread. Lifetime: a copy, independent of the registration or options it
+ * came from.
  */
 typedef struct bgfetch_icons bgfetch_icons;
 
@@ -62,18 +64,23 @@ typedef struct bgfetch_manager bgfetch_manager;
 /**
  * Options of a fetch (opaque): title, icons, download total. Owned by the caller; free with
  * `bgfetch_options_free`. Thread safety: usable from any thread; changes are serialized.
+ * Lifetime: independent of any manager; `bgfetch_fetch` and `update_ui` copy it.
  */
 typedef struct bgfetch_options bgfetch_options;
 
 /**
  * A record (opaque): a request of a fetch and, through `bgfetch_record_response`, its
  * response. Owned when returned by match (free with `bgfetch_record_free`), borrowed when
- * taken from a `bgfetch_records` list. Thread safety: usable from any thread.
+ * taken from a `bgfetch_records` list. Thread safety: usable from any thread. Lifetime: it may
+ * outlive its registration handle and its manager; once the records are released its calls
+ * return `BGFETCH_E_INVALID_STATE`, once the manager is closed `BGFETCH_E_CLOSED`.
  */
 typedef struct bgfetch_record bgfetch_record;
 
 /**
  * A list of records (opaque), in request order. Owned: free with `bgfetch_records_free`.
+ * Thread safety: read-only, usable from any thread. Lifetime: independent of its registration
+ * and manager (like its records); the records it lends live as long as the list.
  */
 typedef struct bgfetch_records bgfetch_records;
 
@@ -90,19 +97,23 @@ typedef struct bgfetch_registration bgfetch_registration;
 /**
  * A request (opaque): URL, method, headers, body, integrity. Owned by the caller; free with
  * `bgfetch_request_free`. `bgfetch_fetch` copies it. Thread safety: usable from any thread;
- * changes are serialized.
+ * changes are serialized. Lifetime: independent of any manager.
  */
 typedef struct bgfetch_request bgfetch_request;
 
 /**
  * A response (opaque): status, final URL, headers, and the body as it is stored. Owned: free
  * with `bgfetch_response_free`. Thread safety: usable from any thread at the same time.
+ * Lifetime: it may outlive its record, registration and manager; the status, URL and headers
+ * stay readable, while body calls return `BGFETCH_E_INVALID_STATE` once the records are
+ * released and `BGFETCH_E_CLOSED` once the manager is closed.
  */
 typedef struct bgfetch_response bgfetch_response;
 
 /**
  * A list of strings (opaque). Owned by the caller: free with `bgfetch_strings_free`.
- * Thread safety: read-only, usable from any thread.
+ * Thread safety: read-only, usable from any thread. Lifetime: a copy, independent of its
+ * manager.
  */
 typedef struct bgfetch_strings bgfetch_strings;
 
@@ -111,6 +122,16 @@ typedef struct bgfetch_strings bgfetch_strings;
  * `bgfetch_last_error()`.
  */
 typedef uint32_t bgfetch_status;
+
+/**
+ * A fetch's result: `BGFETCH_RESULT_*`.
+ */
+typedef uint32_t bgfetch_result;
+
+/**
+ * Why a fetch failed: `BGFETCH_FAILURE_*`.
+ */
+typedef uint32_t bgfetch_failure_reason;
 
 /**
  * Where callbacks run: `BGFETCH_DISPATCH_*`.
@@ -134,7 +155,7 @@ typedef uint32_t bgfetch_event_type;
  *   except `bgfetch_manager_close` of its own manager, which must be called from another thread.
  */
 typedef void (*bgfetch_event_callback)(void *userdata,
-                                       bgfetch_event_type type_,
+                                       bgfetch_event_type kind,
                                        bgfetch_registration *reg);
 
 /**
@@ -149,16 +170,6 @@ typedef void (*bgfetch_event_callback)(void *userdata,
  *   running it.
  */
 typedef void (*bgfetch_free_callback)(void *userdata);
-
-/**
- * A fetch's result: `BGFETCH_RESULT_*`.
- */
-typedef uint32_t bgfetch_result;
-
-/**
- * Why a fetch failed: `BGFETCH_FAILURE_*`.
- */
-typedef uint32_t bgfetch_failure_reason;
 
 /**
  * A progress callback (the web's `onprogress`).
@@ -311,6 +322,42 @@ extern "C" {
 #endif // __cplusplus
 
 /**
+ * The name of a status code, e.g. `"BGFETCH_E_TIMEOUT"`; `"BGFETCH_E_UNKNOWN"` for a value
+ * that is not a status. Static: never freed.
+ */
+const char *bgfetch_status_name(bgfetch_status s);
+
+/**
+ * This thread's last error message: `""` after a successful call (getters and `_free`
+ * included; the pure functions `bgfetch_status_name`, `bgfetch_version`,
+ * `bgfetch_result_str`, `bgfetch_failure_reason_str` and this one leave it as it is). Never
+ * NULL. The string is valid until the next `bgfetch_` call on this thread.
+ */
+const char *bgfetch_last_error(void);
+
+/**
+ * The library version, `"MAJOR.MINOR.PATCH"`, equal to `BGFETCH_VERSION_*`. Static.
+ */
+const char *bgfetch_version(void);
+
+/**
+ * The web's string for a result: `""`, `"success"`, `"failure"` (`""` for an unknown value).
+ * Static.
+ */
+const char *bgfetch_result_str(bgfetch_result v);
+
+/**
+ * The web's string for a failure reason: `""`, `"aborted"`, `"bad-status"`, `"fetch-error"`,
+ * `"quota-exceeded"`, `"download-total-exceeded"` (`""` for an unknown value). Static.
+ */
+const char *bgfetch_failure_reason_str(bgfetch_failure_reason v);
+
+/**
+ * Frees a string the library handed out as owned (`char *`). NULL is a no-op.
+ */
+void bgfetch_string_free(char *s);
+
+/**
  * A configuration with defaults for the store directory `store_dir` (created at open, mode
  * 0700). Returns NULL if `store_dir` is NULL, empty or not UTF-8 (see `bgfetch_last_error`).
  * Owned: free with `bgfetch_config_free`.
@@ -438,28 +485,6 @@ bgfetch_status bgfetch_config_set_dispatch(bgfetch_config *c, bgfetch_dispatch m
 bgfetch_status bgfetch_config_set_allow_https_to_http(bgfetch_config *c, bool allow);
 
 /**
- * Number of icons; 0 for NULL.
- */
-size_t bgfetch_icons_len(const bgfetch_icons *icons);
-
-/**
- * Icon `i`: its `src`, `sizes`, `type` and `label` (`""` where not given). Any out-pointer may
- * be NULL to skip it. The strings are borrowed from the list. `BGFETCH_E_INVALID_ARGUMENT` if
- * `i` is out of range.
- */
-bgfetch_status bgfetch_icons_get(const bgfetch_icons *icons,
-                                 size_t i,
-                                 const char **src,
-                                 const char **sizes,
-                                 const char **type_,
-                                 const char **label);
-
-/**
- * Frees a list of icons. NULL is a no-op.
- */
-void bgfetch_icons_free(bgfetch_icons *icons);
-
-/**
  * Opens the manager of `c`'s store: creates the directory (0700) if needed, takes the store
  * lock (`BGFETCH_E_BUSY` if another manager of this or another process holds it), loads every
  * registration, resumes unfinished fetches, and holds the completion events of settled,
@@ -585,6 +610,42 @@ bool bgfetch_manager_offline(const bgfetch_manager *m);
 bgfetch_status bgfetch_manager_set_max_download_rate(bgfetch_manager *m, uint64_t bytes_per_s);
 
 /**
+ * A GET request of `url` (absolute, or relative to the manager's base URL; checked by
+ * `bgfetch_fetch`). `*out` is owned by the caller.
+ */
+bgfetch_status bgfetch_request_new(const char *url, bgfetch_request **out);
+
+/**
+ * Sets the method: an HTTP token; CONNECT, TRACE and TRACK are refused; DELETE, GET, HEAD,
+ * OPTIONS, POST and PUT are uppercased.
+ */
+bgfetch_status bgfetch_request_set_method(bgfetch_request *r, const char *method);
+
+/**
+ * Adds a header. The name must be a token, the value free of CR, LF and NUL. Headers the
+ * library owns (Host, Content-Length, Transfer-Encoding, Connection, ...) are ignored.
+ */
+bgfetch_status bgfetch_request_add_header(bgfetch_request *r, const char *name, const char *value);
+
+/**
+ * Sets the body to upload (copied now; stored in the store by `bgfetch_fetch`). `data` may be
+ * NULL only when `len` is 0.
+ */
+bgfetch_status bgfetch_request_set_body(bgfetch_request *r, const uint8_t *data, size_t len);
+
+/**
+ * Sets Subresource-Integrity metadata (`"sha256-<base64>"`, sha384, sha512; several separated
+ * by spaces, the strongest algorithm wins). A body that does not match fails the request
+ * (`fetch-error`) and is never exposed.
+ */
+bgfetch_status bgfetch_request_set_integrity(bgfetch_request *r, const char *sri);
+
+/**
+ * Frees a request. NULL is a no-op.
+ */
+void bgfetch_request_free(bgfetch_request *r);
+
+/**
  * New options: no title, no icons, no download total. Owned: free with
  * `bgfetch_options_free`.
  */
@@ -601,7 +662,7 @@ bgfetch_status bgfetch_options_set_title(bgfetch_options *o, const char *title);
 bgfetch_status bgfetch_options_add_icon(bgfetch_options *o,
                                         const char *src,
                                         const char *sizes,
-                                        const char *type_,
+                                        const char *mime_type,
                                         const char *label);
 
 /**
@@ -621,78 +682,26 @@ bgfetch_status bgfetch_options_set_start_paused(bgfetch_options *o, bool paused)
 void bgfetch_options_free(bgfetch_options *o);
 
 /**
- * Number of records; 0 for NULL.
+ * Number of icons; 0 for NULL.
  */
-size_t bgfetch_records_len(const bgfetch_records *rs);
+size_t bgfetch_icons_len(const bgfetch_icons *icons);
 
 /**
- * Record `i`, borrowed from the list (do not free it), or NULL if out of range.
+ * Icon `i`: its `src`, `sizes`, `type` and `label` (`""` where not given). Any out-pointer may
+ * be NULL to skip it. The strings are borrowed from the list. `BGFETCH_E_INVALID_ARGUMENT` if
+ * `i` is out of range.
  */
-const bgfetch_record *bgfetch_records_get(const bgfetch_records *rs, size_t i);
+bgfetch_status bgfetch_icons_get(const bgfetch_icons *icons,
+                                 size_t i,
+                                 const char **src,
+                                 const char **sizes,
+                                 const char **mime_type,
+                                 const char **label);
 
 /**
- * Frees a list and its records. NULL is a no-op.
+ * Frees a list of icons. NULL is a no-op.
  */
-void bgfetch_records_free(bgfetch_records *rs);
-
-/**
- * The request URL (absolute, without fragment). Borrowed from the record. NULL for NULL.
- */
-const char *bgfetch_record_url(const bgfetch_record *rec);
-
-/**
- * The request method. Borrowed from the record. NULL for NULL.
- */
-const char *bgfetch_record_method(const bgfetch_record *rec);
-
-/**
- * Number of request headers. 0 for NULL.
- */
-size_t bgfetch_record_header_count(const bgfetch_record *rec);
-
-/**
- * Request header `i`: `*name` and `*value` are borrowed from the record.
- * `BGFETCH_E_INVALID_ARGUMENT` if `i` is out of range.
- */
-bgfetch_status bgfetch_record_header_at(const bgfetch_record *rec,
-                                        size_t i,
-                                        const char **name,
-                                        const char **value);
-
-/**
- * The size of the request body in bytes (0 = none): the record's request includes its body.
- * 0 for NULL.
- */
-uint64_t bgfetch_record_body_size(const bgfetch_record *rec);
-
-/**
- * Reads up to `cap` bytes of the stored request body at `offset` into `buf`; `*n_read = 0`
- * at its end (or for a request without a body). Never blocks on the network: the body was
- * stored by `bgfetch_fetch`. `BGFETCH_E_INVALID_STATE` once the records are released;
- * `BGFETCH_E_IO` if the stored body cannot be read.
- */
-bgfetch_status bgfetch_record_read_body(const bgfetch_record *rec,
-                                        uint64_t offset,
-                                        uint8_t *buf,
-                                        size_t cap,
-                                        size_t *n_read);
-
-/**
- * responseReady: blocks until the response's status and headers are known (the body may still
- * be arriving), then `*out` is an owned response (free with `bgfetch_response_free`).
- * `BGFETCH_E_ABORTED` if the fetch was aborted first; `BGFETCH_E_FETCH_FAILED` if the request
- * failed (network error, integrity mismatch) or was never made; `BGFETCH_E_TIMEOUT` when
- * `timeout_ms` (-1 forever, 0 poll) passes first; `BGFETCH_E_INVALID_STATE` once released.
- * A non-2xx response is a response (OK).
- */
-bgfetch_status bgfetch_record_response(const bgfetch_record *rec,
-                                       int64_t timeout_ms,
-                                       bgfetch_response **out);
-
-/**
- * Frees a record returned by match. NULL is a no-op. Never free one borrowed from a list.
- */
-void bgfetch_record_free(bgfetch_record *rec);
+void bgfetch_icons_free(bgfetch_icons *icons);
 
 /**
  * The id. Borrowed: lives as long as the handle. NULL for NULL.
@@ -843,40 +852,78 @@ bgfetch_status bgfetch_registration_match_all(bgfetch_registration *r,
                                               bgfetch_records **out);
 
 /**
- * A GET request of `url` (absolute, or relative to the manager's base URL; checked by
- * `bgfetch_fetch`). `*out` is owned by the caller.
+ * Number of records; 0 for NULL.
  */
-bgfetch_status bgfetch_request_new(const char *url, bgfetch_request **out);
+size_t bgfetch_records_len(const bgfetch_records *rs);
 
 /**
- * Sets the method: an HTTP token; CONNECT, TRACE and TRACK are refused; DELETE, GET, HEAD,
- * OPTIONS, POST and PUT are uppercased.
+ * Record `i`, borrowed from the list (do not free it), or NULL if out of range.
  */
-bgfetch_status bgfetch_request_set_method(bgfetch_request *r, const char *method);
+const bgfetch_record *bgfetch_records_get(const bgfetch_records *rs, size_t i);
 
 /**
- * Adds a header. The name must be a token, the value free of CR, LF and NUL. Headers the
- * library owns (Host, Content-Length, Transfer-Encoding, Connection, ...) are ignored.
+ * Frees a list and its records. NULL is a no-op.
  */
-bgfetch_status bgfetch_request_add_header(bgfetch_request *r, const char *name, const char *value);
+void bgfetch_records_free(bgfetch_records *rs);
 
 /**
- * Sets the body to upload (copied now; stored in the store by `bgfetch_fetch`). `data` may be
- * NULL only when `len` is 0.
+ * The request URL (absolute, without fragment). Borrowed from the record. NULL for NULL.
  */
-bgfetch_status bgfetch_request_set_body(bgfetch_request *r, const uint8_t *data, size_t len);
+const char *bgfetch_record_url(const bgfetch_record *rec);
 
 /**
- * Sets Subresource-Integrity metadata (`"sha256-<base64>"`, sha384, sha512; several separated
- * by spaces, the strongest algorithm wins). A body that does not match fails the request
- * (`fetch-error`) and is never exposed.
+ * The request method. Borrowed from the record. NULL for NULL.
  */
-bgfetch_status bgfetch_request_set_integrity(bgfetch_request *r, const char *sri);
+const char *bgfetch_record_method(const bgfetch_record *rec);
 
 /**
- * Frees a request. NULL is a no-op.
+ * Number of request headers. 0 for NULL.
  */
-void bgfetch_request_free(bgfetch_request *r);
+size_t bgfetch_record_header_count(const bgfetch_record *rec);
+
+/**
+ * Request header `i`: `*name` and `*value` are borrowed from the record.
+ * `BGFETCH_E_INVALID_ARGUMENT` if `i` is out of range.
+ */
+bgfetch_status bgfetch_record_header_at(const bgfetch_record *rec,
+                                        size_t i,
+                                        const char **name,
+                                        const char **value);
+
+/**
+ * The size of the request body in bytes (0 = none): the record's request includes its body.
+ * 0 for NULL.
+ */
+uint64_t bgfetch_record_body_size(const bgfetch_record *rec);
+
+/**
+ * Reads up to `cap` bytes of the stored request body at `offset` into `buf`; `*n_read = 0`
+ * at its end (or for a request without a body). Never blocks on the network: the body was
+ * stored by `bgfetch_fetch`. `BGFETCH_E_INVALID_STATE` once the records are released;
+ * `BGFETCH_E_IO` if the stored body cannot be read.
+ */
+bgfetch_status bgfetch_record_read_body(const bgfetch_record *rec,
+                                        uint64_t offset,
+                                        uint8_t *buf,
+                                        size_t cap,
+                                        size_t *n_read);
+
+/**
+ * responseReady: blocks until the response's status and headers are known (the body may still
+ * be arriving), then `*out` is an owned response (free with `bgfetch_response_free`).
+ * `BGFETCH_E_ABORTED` if the fetch was aborted first; `BGFETCH_E_FETCH_FAILED` if the request
+ * failed (network error, integrity mismatch) or was never made; `BGFETCH_E_TIMEOUT` when
+ * `timeout_ms` (-1 forever, 0 poll) passes first; `BGFETCH_E_INVALID_STATE` once released.
+ * A non-2xx response is a response (OK).
+ */
+bgfetch_status bgfetch_record_response(const bgfetch_record *rec,
+                                       int64_t timeout_ms,
+                                       bgfetch_response **out);
+
+/**
+ * Frees a record returned by match. NULL is a no-op. Never free one borrowed from a list.
+ */
+void bgfetch_record_free(bgfetch_record *rec);
 
 /**
  * The status code. 0 for NULL.
@@ -956,42 +1003,6 @@ bgfetch_status bgfetch_response_save(const bgfetch_response *res, const char *de
  * Frees a response. NULL is a no-op.
  */
 void bgfetch_response_free(bgfetch_response *res);
-
-/**
- * The name of a status code, e.g. `"BGFETCH_E_TIMEOUT"`; `"BGFETCH_E_UNKNOWN"` for a value
- * that is not a status. Static: never freed.
- */
-const char *bgfetch_status_name(bgfetch_status s);
-
-/**
- * This thread's last error message: `""` after a successful call (getters and `_free`
- * included; the pure functions `bgfetch_status_name`, `bgfetch_version`,
- * `bgfetch_result_str`, `bgfetch_failure_reason_str` and this one leave it as it is). Never
- * NULL. The string is valid until the next `bgfetch_` call on this thread.
- */
-const char *bgfetch_last_error(void);
-
-/**
- * The library version, `"MAJOR.MINOR.PATCH"`, equal to `BGFETCH_VERSION_*`. Static.
- */
-const char *bgfetch_version(void);
-
-/**
- * The web's string for a result: `""`, `"success"`, `"failure"` (`""` for an unknown value).
- * Static.
- */
-const char *bgfetch_result_str(bgfetch_result v);
-
-/**
- * The web's string for a failure reason: `""`, `"aborted"`, `"bad-status"`, `"fetch-error"`,
- * `"quota-exceeded"`, `"download-total-exceeded"` (`""` for an unknown value). Static.
- */
-const char *bgfetch_failure_reason_str(bgfetch_failure_reason v);
-
-/**
- * Frees a string the library handed out as owned (`char *`). NULL is a no-op.
- */
-void bgfetch_string_free(char *s);
 
 /**
  * Number of strings; 0 for NULL.

@@ -66,7 +66,7 @@ VALID_STRING = {
     "title": '"a title"',
     "src": '"https://example.com/icon.png"',
     "sizes": '"16x16"',
-    "type_": '"image/png"',
+    "mime_type": '"image/png"',
     "label": '"an icon"',
     "method": '"POST"',
     "name": '"X-Test"',
@@ -120,7 +120,7 @@ ALLOWED_NULL = {
     # "Any out-pointer may be NULL to skip it."
     ("bgfetch_icons_get", "src"): "",
     ("bgfetch_icons_get", "sizes"): "",
-    ("bgfetch_icons_get", "type_"): "",
+    ("bgfetch_icons_get", "mime_type"): "",
     ("bgfetch_icons_get", "label"): "",
     # "`*n_dispatched` (may be NULL)"
     ("bgfetch_manager_dispatch", "n_dispatched"): "",
@@ -136,7 +136,7 @@ ALLOWED_NULL = {
     ("bgfetch_fetch_urls", "opts"): "ok &= bi_settle_and_release(o_out);",
     # "`sizes`, `type` and `label` may be NULL"
     ("bgfetch_options_add_icon", "sizes"): "",
-    ("bgfetch_options_add_icon", "type_"): "",
+    ("bgfetch_options_add_icon", "mime_type"): "",
     ("bgfetch_options_add_icon", "label"): "",
     # "`*out_aborted` (may be NULL)"
     ("bgfetch_registration_abort", "out_aborted"): "",

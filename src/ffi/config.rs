@@ -13,6 +13,7 @@ use crate::error::Error;
 
 /// The configuration of a manager (opaque). Create with `bgfetch_config_new`, free with
 /// `bgfetch_config_free`; `bgfetch_manager_open` copies it, so it may be freed right after.
+/// Thread safety: usable from any thread; setters on one config are serialized.
 pub struct bgfetch_config {
     pub(crate) inner: Mutex<Config>,
 }

@@ -7,8 +7,9 @@ use super::{boundary, boundary_value, cstring, free_raw, try_ref};
 use crate::error::Error;
 use crate::request::Icon;
 
-/// A list of icons (opaque). Owned: free with `bgfetch_icons_free`. Read-only; usable from
-/// any thread.
+/// A list of icons (opaque). Owned: free with `bgfetch_icons_free`. Thread safety: read-only,
+/// usable from any thread. Lifetime: a copy, independent of the registration or options it
+/// came from.
 pub struct bgfetch_icons {
     items: Vec<[CString; 4]>,
 }
@@ -46,11 +47,11 @@ pub extern "C" fn bgfetch_icons_get(
     i: usize,
     src: *mut *const c_char,
     sizes: *mut *const c_char,
-    type_: *mut *const c_char,
+    mime_type: *mut *const c_char,
     label: *mut *const c_char,
 ) -> bgfetch_status {
     boundary(|| {
-        let outs = [src, sizes, type_, label];
+        let outs = [src, sizes, mime_type, label];
         for o in outs {
             if !o.is_null() {
                 super::try_out(o, "out")?;

@@ -38,7 +38,7 @@ pub struct bgfetch_manager {
 pub type bgfetch_event_callback = Option<
     unsafe extern "C" fn(
         userdata: *mut c_void,
-        type_: bgfetch_event_type,
+        kind: bgfetch_event_type,
         reg: *mut bgfetch_registration,
     ),
 >;

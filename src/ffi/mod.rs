@@ -18,15 +18,26 @@ use std::time::Duration;
 
 use crate::error::Error;
 
-pub mod config;
-pub mod icons;
-pub mod manager;
-pub mod options;
-pub mod record;
-pub mod registration;
-pub mod request;
-pub mod response;
+// In the order of the header (cbindgen follows it): the user's path from version and errors
+// to strings. Blank lines keep rustfmt from sorting them.
 pub mod status;
+
+pub mod config;
+
+pub mod manager;
+
+pub mod request;
+
+pub mod options;
+
+pub mod icons;
+
+pub mod registration;
+
+pub mod record;
+
+pub mod response;
+
 pub mod strings;
 
 use status::*;

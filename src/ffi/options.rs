@@ -10,6 +10,7 @@ use crate::request::{FetchOptions, Icon};
 
 /// Options of a fetch (opaque): title, icons, download total. Owned by the caller; free with
 /// `bgfetch_options_free`. Thread safety: usable from any thread; changes are serialized.
+/// Lifetime: independent of any manager; `bgfetch_fetch` and `update_ui` copy it.
 pub struct bgfetch_options {
     pub(crate) inner: Mutex<FetchOptions>,
 }
@@ -45,7 +46,7 @@ pub extern "C" fn bgfetch_options_add_icon(
     o: *mut bgfetch_options,
     src: *const c_char,
     sizes: *const c_char,
-    type_: *const c_char,
+    mime_type: *const c_char,
     label: *const c_char,
 ) -> bgfetch_status {
     boundary(|| {
@@ -57,7 +58,7 @@ pub extern "C" fn bgfetch_options_add_icon(
         let icon = Icon {
             src: src.to_string(),
             sizes: try_opt_str(sizes, "sizes")?.unwrap_or("").to_string(),
-            type_: try_opt_str(type_, "type")?.unwrap_or("").to_string(),
+            type_: try_opt_str(mime_type, "mime_type")?.unwrap_or("").to_string(),
             label: try_opt_str(label, "label")?.unwrap_or("").to_string(),
         };
         o.inner.lock().icons.push(icon);

@@ -13,7 +13,9 @@ use crate::registration::Registration;
 
 /// A record (opaque): a request of a fetch and, through `bgfetch_record_response`, its
 /// response. Owned when returned by match (free with `bgfetch_record_free`), borrowed when
-/// taken from a `bgfetch_records` list. Thread safety: usable from any thread.
+/// taken from a `bgfetch_records` list. Thread safety: usable from any thread. Lifetime: it may
+/// outlive its registration handle and its manager; once the records are released its calls
+/// return `BGFETCH_E_INVALID_STATE`, once the manager is closed `BGFETCH_E_CLOSED`.
 pub struct bgfetch_record {
     reg: Arc<Registration>,
     index: usize,
@@ -40,6 +42,8 @@ impl bgfetch_record {
 }
 
 /// A list of records (opaque), in request order. Owned: free with `bgfetch_records_free`.
+/// Thread safety: read-only, usable from any thread. Lifetime: independent of its registration
+/// and manager (like its records); the records it lends live as long as the list.
 pub struct bgfetch_records {
     pub(crate) items: Vec<bgfetch_record>,
 }

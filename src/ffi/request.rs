@@ -11,7 +11,7 @@ use crate::request::Request;
 
 /// A request (opaque): URL, method, headers, body, integrity. Owned by the caller; free with
 /// `bgfetch_request_free`. `bgfetch_fetch` copies it. Thread safety: usable from any thread;
-/// changes are serialized.
+/// changes are serialized. Lifetime: independent of any manager.
 pub struct bgfetch_request {
     pub(crate) inner: Mutex<Request>,
 }

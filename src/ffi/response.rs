@@ -13,6 +13,9 @@ use crate::registration::Registration;
 
 /// A response (opaque): status, final URL, headers, and the body as it is stored. Owned: free
 /// with `bgfetch_response_free`. Thread safety: usable from any thread at the same time.
+/// Lifetime: it may outlive its record, registration and manager; the status, URL and headers
+/// stay readable, while body calls return `BGFETCH_E_INVALID_STATE` once the records are
+/// released and `BGFETCH_E_CLOSED` once the manager is closed.
 pub struct bgfetch_response {
     reg: Arc<Registration>,
     index: usize,

@@ -5,7 +5,8 @@ use std::ffi::{c_char, CString};
 use super::{boundary_value, free_raw};
 
 /// A list of strings (opaque). Owned by the caller: free with `bgfetch_strings_free`.
-/// Thread safety: read-only, usable from any thread.
+/// Thread safety: read-only, usable from any thread. Lifetime: a copy, independent of its
+/// manager.
 pub struct bgfetch_strings {
     pub(crate) items: Vec<CString>,
 }
