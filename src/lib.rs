@@ -52,7 +52,7 @@ pub use validate::{resolve_url, MAX_ID_LEN};
 #[doc(hidden)]
 pub mod fuzzing {
     pub use crate::integrity::Integrity;
-    pub use crate::store::{parse_head_log, parse_state};
+    pub use crate::store::{parse_head_log, parse_state, FORMAT_VERSION};
     pub use crate::transfer::parse_content_range;
     pub use crate::validate::{check_id, normalize_header, normalize_method, resolve_url};
 }

@@ -1164,9 +1164,9 @@ impl Registration {
             outcomes: if settled {
                 s.records
                     .iter()
-                    .map(|r| match r.outcome {
+                    .map(|r| match &r.outcome {
                         Outcome::Done => Some(StoredOutcome::Done),
-                        Outcome::Failed(_) => Some(StoredOutcome::Failed),
+                        Outcome::Failed(why) => Some(StoredOutcome::Failed(why.clone())),
                         Outcome::Aborted => Some(StoredOutcome::Aborted),
                         Outcome::Pending => None,
                     })
@@ -1210,12 +1210,12 @@ impl Registration {
             downloaded += stored_len;
             upload_total += req.body_len.unwrap_or(0);
             let outcome = if settled {
-                match stored.outcomes.get(i).copied().flatten() {
+                match stored.outcomes.get(i).cloned().flatten() {
                     Some(StoredOutcome::Done) if r.head.is_some() && complete => Outcome::Done,
                     Some(StoredOutcome::Done) => {
                         Outcome::Failed("the stored response was lost".into())
                     }
-                    Some(StoredOutcome::Failed) => Outcome::Failed("the request failed".into()),
+                    Some(StoredOutcome::Failed(why)) => Outcome::Failed(why),
                     _ => Outcome::Aborted,
                 }
             } else if complete {

@@ -36,17 +36,23 @@ use crate::request::Icon;
 /// Version of the state file format that this library writes. Older versions are upgraded when
 /// read, one step at a time, by [`MIGRATIONS`]; a newer version is refused (quarantined).
 ///
-/// - 1 (0.1.0): no `paused`.
-/// - 2 (0.2.0): `paused`; result, failure reason and integrity checked as they are parsed.
+/// - 1 (0.1.0): no `paused`; a failed record's outcome is a bare `"failed"`.
+/// - 2 (0.2.0): `paused`; a failed record keeps its message (`{"failed": "..."}`); result,
+///   failure reason and integrity checked as they are parsed.
 pub const FORMAT_VERSION: u32 = 2;
 
 /// `MIGRATIONS[v - 1]` upgrades a state file of format `v` to `v + 1`, on its JSON.
 const MIGRATIONS: &[fn(&mut serde_json::Value)] = &[migrate_1_to_2];
 
-/// 1 → 2: a fetch of 0.1 was never paused.
+/// 1 → 2: a fetch of 0.1 was never paused; its failed records did not keep their message.
 fn migrate_1_to_2(state: &mut serde_json::Value) {
     if let Some(obj) = state.as_object_mut() {
         obj.insert("paused".into(), serde_json::Value::Bool(false));
+        if let Some(outcomes) = obj.get_mut("outcomes").and_then(|o| o.as_array_mut()) {
+            for o in outcomes.iter_mut().filter(|o| o.as_str() == Some("failed")) {
+                *o = serde_json::json!({ "failed": "the request failed" });
+            }
+        }
     }
 }
 
@@ -66,13 +72,14 @@ pub struct StoredRequest {
 }
 
 /// How a record ended, as stored when the fetch settles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StoredOutcome {
     /// The response is complete.
     Done,
-    /// The request failed.
-    Failed,
+    /// The request failed, and why (`{"failed": "message"}`; format 1 stored a bare
+    /// `"failed"`).
+    Failed(String),
     /// The fetch stopped before this response was complete.
     Aborted,
 }

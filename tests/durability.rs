@@ -1209,3 +1209,28 @@ fn a_crash_after_the_last_body_settles_at_reopen_without_downloading_again() {
         FetchResult::Success
     );
 }
+
+/// A failed record's message is stored with its outcome: after a reopen the host still learns
+/// why it failed (0.1 said "the request failed").
+#[test]
+fn a_failed_records_message_survives_a_reopen() {
+    let server = TestServer::start();
+    let cfg = config(&server, "fail-message");
+    let dead = format!("http://127.0.0.1:{}/x", closed_port());
+    let before = {
+        let m = Manager::open(cfg.clone()).unwrap();
+        let reg = fetch_urls(&m, "f", &["/bytes/10", &dead]);
+        reg.wait(WAIT).unwrap();
+        match reg.response_head(1, WAIT) {
+            Err(Error::FetchFailed(why)) => why,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(before.contains("network error"), "{before}");
+    let m = Manager::open(cfg).unwrap();
+    let reg = m.get("f").unwrap().unwrap();
+    match reg.response_head(1, WAIT) {
+        Err(Error::FetchFailed(why)) => assert_eq!(why, before),
+        other => panic!("{other:?}"),
+    }
+}

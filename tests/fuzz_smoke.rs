@@ -471,11 +471,8 @@ fn gen_state(rng: &mut Rng) -> Vec<u8> {
         &["f", "../../x", "/etc/passwd", "a\\b", "é"],
         &["", "a\u{0}b"],
     );
-    let format = if choose(rng, wild, &["1"], &["2"]) == "1" {
-        1
-    } else {
-        2
-    };
+    // Formats 1 (0.1.0) and 2 (0.2.0) are read; a newer one is refused.
+    let format: u32 = choose(rng, wild, &["1", "2"], &["9"]).parse().unwrap();
     let state = json!({
         "format": format,
         "id": id,

@@ -58,7 +58,9 @@ pub extern "C" fn bgfetch_options_add_icon(
         let icon = Icon {
             src: src.to_string(),
             sizes: try_opt_str(sizes, "sizes")?.unwrap_or("").to_string(),
-            type_: try_opt_str(mime_type, "mime_type")?.unwrap_or("").to_string(),
+            type_: try_opt_str(mime_type, "mime_type")?
+                .unwrap_or("")
+                .to_string(),
             label: try_opt_str(label, "label")?.unwrap_or("").to_string(),
         };
         o.inner.lock().icons.push(icon);
