@@ -325,7 +325,7 @@ fn event_loop(events: &Events, rx: Receiver<Delivery>, interval: Duration) {
                 Delivery::Crash => panic!("a panic injected by a test"),
                 Delivery::Completion(reg) => events.emit(Ready::Completion(reg)),
                 Delivery::Progress(reg) | Delivery::Settled(reg) => {
-                    if reg.final_delivered.load(Ordering::Acquire) {
+                    if reg.final_delivered() {
                         continue;
                     }
                     let key = Arc::as_ptr(&reg) as usize;
@@ -358,11 +358,11 @@ fn event_loop(events: &Events, rx: Receiver<Delivery>, interval: Duration) {
             };
             t.due = None;
             t.last = Some(now);
-            t.reg.progress_queued.store(false, Ordering::Release);
+            t.reg.progress_taken();
             let reg = t.reg.clone();
             let settled = t.settled || reg.snapshot().result != FetchResult::None;
             if settled {
-                reg.final_delivered.store(true, Ordering::Release);
+                reg.set_final_delivered();
             }
             events.emit(Ready::Progress(reg.clone()));
             if settled {

@@ -18,7 +18,6 @@ use parking_lot::Mutex;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::{EventCallback, Events};
-use crate::record::Outcome;
 use crate::registration::{FailureReason, FetchResult, Registration};
 use crate::request::{FetchOptions, Request};
 use crate::scheduler::{self, Job};
@@ -163,16 +162,7 @@ impl Shared {
 
     /// Hands `reg`'s queued requests to the workers, up to its per-fetch limit.
     pub(crate) fn kick(&self, reg: &Arc<Registration>) {
-        let add = {
-            let mut s = reg.state.lock();
-            let want = s
-                .queue
-                .len()
-                .min(self.config.max_connections_per_fetch as usize);
-            let add = want.saturating_sub(s.slots);
-            s.slots += add;
-            add
-        };
+        let add = reg.take_slots(self.config.max_connections_per_fetch as usize);
         for _ in 0..add {
             self.send_job(Job::Run(reg.clone()));
         }
@@ -283,12 +273,12 @@ impl Manager {
                     _ => (0, false),
                 });
             }
-            let state = Registration::state_from_stored(&lf.state, heads, sizes);
-            let reg = Registration::new(
-                lf.state.id.clone(),
+            let reg = Registration::from_stored(
                 lf.key.clone(),
                 Arc::downgrade(shared),
-                state,
+                &lf.state,
+                heads,
+                sizes,
             );
             reg.set_offline(false); // holds it if it was stored paused
             shared
@@ -302,10 +292,7 @@ impl Manager {
             .used_bytes
             .store(shared.store.usage(), Ordering::Release);
         for reg in restored {
-            let (result, unfinished) = {
-                let s = reg.state.lock();
-                (s.result, s.unfinished)
-            };
+            let (result, unfinished) = reg.restored_status();
             if result != FetchResult::None {
                 shared.events.hold(reg);
             } else if unfinished == 0 {
@@ -419,8 +406,13 @@ impl Manager {
         }
         // A new fetch is a stored one with nothing downloaded yet: one way to build its state.
         let n = stored.requests.len();
-        let state = Registration::state_from_stored(&stored, vec![None; n], vec![(0, false); n]);
-        let reg = Registration::new(id.to_string(), key, Arc::downgrade(shared), state);
+        let reg = Registration::from_stored(
+            key,
+            Arc::downgrade(shared),
+            &stored,
+            vec![None; n],
+            vec![(0, false); n],
+        );
         reg.set_offline(shared.is_offline());
         regs.insert(id.to_string(), reg.clone());
         drop(regs);
@@ -563,7 +555,7 @@ impl Manager {
         };
         shared.events.begin_close();
         for r in &regs {
-            r.cancel.cancel();
+            r.cancel_transfers();
             r.notify_all();
         }
         let threads = std::mem::take(&mut *self.threads.lock());
@@ -609,33 +601,5 @@ impl Manager {
 impl Drop for Manager {
     fn drop(&mut self) {
         self.close();
-    }
-}
-
-impl Registration {
-    /// Settles a fetch restored with every record finished.
-    pub(crate) fn settle_recovered(self: &Arc<Self>, shared: &Arc<Shared>) {
-        let mut s = self.state.lock();
-        let bad = s
-            .records
-            .iter()
-            .any(|r| r.outcome == Outcome::Done && !r.head.as_ref().is_some_and(|h| h.ok()));
-        s.result = if bad {
-            FetchResult::Failure
-        } else {
-            FetchResult::Success
-        };
-        if bad {
-            s.failure_reason = FailureReason::BadStatus;
-        }
-        s.settling = true;
-        drop(s);
-        if let Err(e) = self.persist(shared) {
-            shared.report_problem(format!("fetch {:?}: state not saved: {e}", self.id()));
-        }
-        self.state.lock().settled_durable = true;
-        // No final progress in this session: its completion event waits for a callback.
-        self.final_progress_returned();
-        shared.events.hold(self.clone());
     }
 }

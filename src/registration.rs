@@ -57,39 +57,39 @@ pub struct Snapshot {
     pub paused: bool,
 }
 
-pub(crate) struct RegState {
-    pub(crate) title: Option<String>,
-    pub(crate) icons: Vec<Icon>,
-    pub(crate) download_total: u64,
-    pub(crate) upload_total: u64,
-    pub(crate) uploaded: u64,
-    pub(crate) downloaded: u64,
-    pub(crate) result: FetchResult,
-    pub(crate) failure_reason: FailureReason,
+struct RegState {
+    title: Option<String>,
+    icons: Vec<Icon>,
+    download_total: u64,
+    upload_total: u64,
+    uploaded: u64,
+    downloaded: u64,
+    result: FetchResult,
+    failure_reason: FailureReason,
     /// The first `bad-status` / `fetch-error`, which becomes the reason once all requests end.
-    pub(crate) first_failure: Option<FailureReason>,
-    pub(crate) records_available: bool,
-    pub(crate) records: Vec<RecordState>,
+    first_failure: Option<FailureReason>,
+    records_available: bool,
+    records: Vec<RecordState>,
     /// Whether the head of each record may be shown (false while integrity is unchecked).
     /// Indexes of records still to transfer.
-    pub(crate) queue: VecDeque<usize>,
+    queue: VecDeque<usize>,
     /// Records not finished yet.
-    pub(crate) unfinished: usize,
+    unfinished: usize,
     /// Worker slots this fetch holds.
-    pub(crate) slots: usize,
+    slots: usize,
     /// The settled state is on disk (`wait` returns only then).
-    pub(crate) settled_durable: bool,
+    settled_durable: bool,
     /// Somebody is settling the fetch (its final state is being written).
-    pub(crate) settling: bool,
+    settling: bool,
     /// The fetch is paused (stored: it stays paused across close, open and a crash).
-    pub(crate) paused: bool,
+    paused: bool,
     /// The settled state could not be written while a transfer still held disk space; the
     /// last transfer to end writes it.
-    pub(crate) state_unsaved: bool,
+    state_unsaved: bool,
     /// A completion event's callback runs for this fetch (the spec's "event is active").
-    pub(crate) event_active: bool,
+    event_active: bool,
     /// updateUI was called during the active event (a second call is `InvalidState`).
-    pub(crate) ui_updated_in_event: bool,
+    ui_updated_in_event: bool,
 }
 
 /// One background fetch. Obtain it from [`crate::Manager::fetch`] or [`crate::Manager::get`].
@@ -97,14 +97,14 @@ pub struct Registration {
     id: String,
     key: String,
     pub(crate) shared: Weak<Shared>,
-    pub(crate) state: Mutex<RegState>,
+    state: Mutex<RegState>,
     /// Signalled when a record changes (head, body bytes, outcome), but only while some
     /// thread waits on it (`record_waiters`): a host blocked in `wait` is not woken per chunk.
-    pub(crate) changed: Condvar,
+    changed: Condvar,
     record_waiters: AtomicUsize,
     /// Signalled when the fetch settles (and its state is stored) or the manager closes.
-    pub(crate) settled: Condvar,
-    pub(crate) cancel: Arc<CancelToken>,
+    settled: Condvar,
+    cancel: Arc<CancelToken>,
     persist_lock: Mutex<()>,
     /// The progress listeners: one per host handle that set a callback (id > 0), and the
     /// registration's own (id 0, [`Registration::set_progress_callback`]).
@@ -112,9 +112,9 @@ pub struct Registration {
     next_listener: AtomicU64,
     /// The final progress callbacks have returned (THREAD dispatch; `wait` waits for it).
     final_progress_done: AtomicBool,
-    pub(crate) progress_queued: AtomicBool,
+    progress_queued: AtomicBool,
     /// The final progress and completion event of this session were delivered.
-    pub(crate) final_delivered: AtomicBool,
+    final_delivered: AtomicBool,
 }
 
 /// Why a transfer must stop writing.
@@ -129,12 +129,17 @@ fn wait_deadline(timeout: Option<Duration>) -> Option<Instant> {
 }
 
 impl Registration {
-    pub(crate) fn new(
-        id: String,
+    /// The registration of a stored fetch (a new one, or one found at open) under `key`, with
+    /// the heads and the stored body sizes (length, complete) of its records.
+    pub(crate) fn from_stored(
         key: String,
         shared: Weak<Shared>,
-        state: RegState,
+        stored: &StoredState,
+        heads: Vec<Option<ResponseHead>>,
+        sizes: Vec<(u64, bool)>,
     ) -> Arc<Registration> {
+        let id = stored.id.clone();
+        let state = Self::state_from_stored(stored, heads, sizes);
         // A fetch restored settled gets no final progress in this session.
         let settled = state.result != FetchResult::None;
         Arc::new(Registration {
@@ -1080,6 +1085,79 @@ impl Registration {
         }
     }
 
+    /// Settles a fetch restored with every record finished.
+    pub(crate) fn settle_recovered(self: &Arc<Self>, shared: &Arc<Shared>) {
+        let mut s = self.state.lock();
+        let bad = s
+            .records
+            .iter()
+            .any(|r| r.outcome == Outcome::Done && !r.head.as_ref().is_some_and(|h| h.ok()));
+        s.result = if bad {
+            FetchResult::Failure
+        } else {
+            FetchResult::Success
+        };
+        if bad {
+            s.failure_reason = FailureReason::BadStatus;
+        }
+        s.settling = true;
+        drop(s);
+        if let Err(e) = self.persist(shared) {
+            shared.report_problem(format!("fetch {:?}: state not saved: {e}", self.id));
+        }
+        self.state.lock().settled_durable = true;
+        // No final progress in this session: its completion event waits for a callback.
+        self.final_progress_returned();
+        shared.events.hold(self.clone());
+    }
+
+    /// How a fetch restored at open stands: its result and how many records are unfinished.
+    pub(crate) fn restored_status(&self) -> (FetchResult, usize) {
+        let s = self.state.lock();
+        (s.result, s.unfinished)
+    }
+
+    /// Takes the worker slots this fetch may add (its queue, up to `per_fetch` at once);
+    /// returns how many: the caller hands that many jobs to the workers.
+    pub(crate) fn take_slots(&self, per_fetch: usize) -> usize {
+        let mut s = self.state.lock();
+        let add = s.queue.len().min(per_fetch).saturating_sub(s.slots);
+        s.slots += add;
+        add
+    }
+
+    /// A worker gives back a slot of this fetch (its queue is empty or the fetch stopped).
+    pub(crate) fn release_slot(&self) {
+        let mut s = self.state.lock();
+        s.slots = s.slots.saturating_sub(1);
+    }
+
+    /// Stops every transfer of this fetch for good (close).
+    pub(crate) fn cancel_transfers(&self) {
+        self.cancel.cancel();
+    }
+
+    /// The token transfers of this fetch run under (held by pause and offline, cancelled by
+    /// abort and close).
+    pub(crate) fn cancel_token(&self) -> &Arc<CancelToken> {
+        &self.cancel
+    }
+
+    /// Whether the final progress (and the completion event) of this session was emitted.
+    pub(crate) fn final_delivered(&self) -> bool {
+        self.final_delivered.load(Ordering::Acquire)
+    }
+
+    /// The event thread emits the final progress of this session.
+    pub(crate) fn set_final_delivered(&self) {
+        self.final_delivered.store(true, Ordering::Release);
+    }
+
+    /// The event thread took the coalesced progress request: the next change asks again.
+    pub(crate) fn progress_taken(&self) {
+        self.progress_queued.store(false, Ordering::Release);
+    }
+
     /// Whether a worker or the sync thread still works on a record of this fetch.
     fn busy(s: &RegState) -> bool {
         s.records.iter().any(|r| r.running || r.syncing)
@@ -1189,7 +1267,7 @@ impl Registration {
     }
 
     /// Builds the state of a registration from its stored form (at open).
-    pub(crate) fn state_from_stored(
+    fn state_from_stored(
         stored: &StoredState,
         heads: Vec<Option<ResponseHead>>,
         sizes: Vec<(u64, bool)>,

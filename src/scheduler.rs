@@ -77,7 +77,7 @@ fn worker_loop(shared: &Arc<Shared>, rx: &Receiver<Job>) {
         if reg.has_queued() && !shared.is_closing() {
             shared.send_job(Job::Run(reg));
         } else {
-            reg.state.lock().slots -= 1;
+            reg.release_slot();
         }
     }
 }

@@ -42,9 +42,15 @@ impl RateLimiter {
         }
     }
 
-    /// Changes the rate (0 = none); running transfers follow at their next read.
+    /// Changes the rate (0 = none); running transfers follow within one wait slice. The debt
+    /// owed at the old rate is forgiven (it is not re-priced at the new one).
     pub(crate) fn set_rate(&self, bytes_per_s: u64) {
+        let mut b = self.bucket.lock();
         self.rate.store(bytes_per_s, Ordering::Release);
+        *b = Bucket {
+            tokens: 0.0,
+            last: None,
+        };
     }
 
     /// The rate now (0 = none).
@@ -65,7 +71,8 @@ impl RateLimiter {
     }
 
     /// Pays for `n` bytes read at `now`; returns how long the transfer waits before it reads
-    /// again (zero while the bucket has tokens, or without a limit).
+    /// again (zero while the bucket has tokens, or without a limit). `pay(0, now)` asks how
+    /// much of a wait is left.
     pub(crate) fn pay(&self, n: usize, now: Instant) -> Duration {
         let rate = self.rate();
         if rate == 0 {
@@ -134,13 +141,20 @@ mod tests {
     }
 
     #[test]
-    fn a_rate_change_applies_at_the_next_read() {
+    fn a_rate_change_applies_at_the_next_read_and_forgives_the_old_debt() {
         let l = RateLimiter::new(1_000_000);
         let t0 = Instant::now();
-        let mut now = t0 + l.pay(100_000, t0);
+        // In debt by 50 kB at 1 MB/s: 50 ms to wait.
+        let wait = l.pay(100_000, t0);
+        assert!(wait >= Duration::from_millis(49), "{wait:?}");
+        // At 10 kB/s that debt would be 5 s: it is forgiven, and the new rate applies.
         l.set_rate(10_000);
-        now += l.pay(10_000, now);
-        assert!(now - t0 >= Duration::from_millis(1090), "{:?}", now - t0);
+        let wait = l.pay(10_000, t0);
+        assert!(wait <= Duration::from_millis(1000), "{wait:?}");
+        assert!(wait >= Duration::from_millis(940), "{wait:?}");
+        // Lifted: nothing to wait.
+        l.set_rate(0);
+        assert_eq!(l.pay(0, t0), Duration::ZERO);
     }
 
     #[test]

@@ -27,6 +27,8 @@ const BUF_SIZE: usize = 256 * 1024;
 /// grows when a read fills it, so that workers fetching small bodies never touch (and keep
 /// resident) 256 KiB each.
 const MIN_BUF_SIZE: usize = 16 * 1024;
+/// The longest sleep of a transfer held back by the bandwidth cap before it looks again.
+const RATE_WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(100);
 /// Most times a body restarts from zero within one run before the request fails.
 const MAX_RESTARTS: u32 = 3;
 
@@ -59,7 +61,7 @@ pub(crate) fn run(shared: &Shared, reg: &Arc<Registration>, index: usize) {
         if reg.must_stop(index) {
             return;
         }
-        let res = net::with_token(&reg.cancel, || {
+        let res = net::with_token(reg.cancel_token(), || {
             attempt_once(shared, reg, index, &req, integrity)
         });
         let Err(fail) = res else { return };
@@ -426,7 +428,7 @@ fn attempt_once(
             // Paused, offline, aborted or closing: stop, unless every byte is in (then the
             // body completes, and an abort settles after it).
             let whole = expected_end == Some(written);
-            if !whole && reg.cancel.is_held() {
+            if !whole && reg.cancel_token().is_held() {
                 return Err(Fail::Stopped);
             }
             let limit = shared.rate.read_size(buf.len());
@@ -460,9 +462,14 @@ fn attempt_once(
             }
             reg.commit(shared, index, n as u64);
             written += n as u64;
-            let wait = shared.rate.pay(n, std::time::Instant::now());
-            if !wait.is_zero() && expected_end != Some(written) && !reg.cancel.sleep(wait) {
-                return Err(Fail::Stopped);
+            // The bandwidth cap: wait out the debt in slices, so that a changed cap (or a
+            // pause) takes effect promptly.
+            let mut wait = shared.rate.pay(n, std::time::Instant::now());
+            while !wait.is_zero() && expected_end != Some(written) {
+                if !reg.cancel_token().sleep(wait.min(RATE_WAIT_SLICE)) {
+                    return Err(Fail::Stopped);
+                }
+                wait = shared.rate.pay(0, std::time::Instant::now());
             }
         }
     });
