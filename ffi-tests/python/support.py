@@ -73,7 +73,7 @@ class StoreTestCase(unittest.TestCase):
         kw.setdefault("base_url", BASE)
         kw.setdefault("retries", (1, 0))
         kw.setdefault("fail_after_attempts", True)  # a fault is final (tests of failures)
-        kw.setdefault("progress_interval", 20)
+        kw.setdefault("progress_interval", 0.02)
         m = bgfetch.Manager(store or self.store, **kw)
         self.addCleanup(m.close)
         return m

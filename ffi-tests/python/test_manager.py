@@ -17,7 +17,7 @@ class PodcastExample(StoreTestCase):
         # API.md's example, with /bytes/N paths for the episode and its artwork.
         episode = "/bytes/300000?seed=5&rate=1500000"
         with bgfetch.Manager(self.store, base_url=BASE, retries=(1, 0), fail_after_attempts=True,
-                             progress_interval=20) as m:
+                             progress_interval=0.02) as m:
             reg = m.fetch("my-fetch", [episode, "bytes/20000?seed=6"],
                           title="Episode 5: Interesting things.",
                           icons=[{"src": "/ep-5-icon.png", "sizes": "300x300",
@@ -112,8 +112,8 @@ class Configuration(StoreTestCase):
     def test_every_config_keyword_is_accepted_and_applied(self):
         ca = "/etc/ssl/certs/ca-certificates.crt"
         m = self.open(max_connections=2, max_connections_per_fetch=1, quota=10 ** 9,
-                      user_agent="bgfetch-py-test/1.0", timeouts=(2000, 5000), retries=(2, 0.01),
-                      progress_interval=10, ca_file=ca if os.path.exists(ca) else None,
+                      user_agent="bgfetch-py-test/1.0", timeouts=(2.0, 5.0), retries=(2, 0.01),
+                      progress_interval=0.01, ca_file=ca if os.path.exists(ca) else None,
                       dispatch="thread", allow_https_to_http=False)
         reg = self.fetch_done(m, "cfg", ["/echo?ua=1", "/bytes/1000"])
         self.assertEqual(reg.result, "success")
@@ -137,7 +137,7 @@ class Configuration(StoreTestCase):
                 self.assertTrue(str(cm.exception))
 
     def test_read_timeout_turns_a_stall_into_fetch_error(self):
-        m = self.open(timeouts=(1000, 200), retries=(1, 0))
+        m = self.open(timeouts=(1.0, 0.2), retries=(1, 0))
         t0 = time.monotonic()
         reg = self.fetch_done(m, "stall", "/bytes/100?stall_ms=3000&cfg=timeout")
         self.assertEqual((reg.result, reg.failure_reason), ("failure", "fetch-error"))

@@ -60,7 +60,7 @@ class Properties(StoreTestCase):
 
 class Progress(StoreTestCase):
     def test_progress_values_rise_to_the_total(self):
-        m = self.open(progress_interval=50)
+        m = self.open(progress_interval=0.05)
         seen = []
         done = threading.Event()
 
@@ -90,7 +90,7 @@ class Progress(StoreTestCase):
         self.assertEqual(len(values), len(seen), "progress after the fetch settled")
 
     def test_progress_reports_uploads(self):
-        m = self.open(progress_interval=20)
+        m = self.open(progress_interval=0.02)
         seen = []
         body = bytes(range(256)) * 1024
         reg = m.fetch("upload", bgfetch.Request("/echo?read_rate=1000000", method="PUT",

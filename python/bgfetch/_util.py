@@ -1,0 +1,141 @@
+"""Small helpers: strings in and out, durations, status codes, blocking waits."""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+from typing import Callable, NoReturn, Optional, Union
+
+from ._bindings import c
+from ._cbtable import raise_pending
+from .errors import BY_STATUS, Error, InvalidArgument, Timeout
+
+StrPath = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+
+# Slice length for "wait forever", in ms: waiting forever is done in short slices so that
+# Ctrl-C works and callback exceptions surface promptly.
+SLICE_MS = 250
+
+
+def version() -> str:
+    """The library's version, "MAJOR.MINOR.PATCH"."""
+    raise_pending()
+    return str(c.version().decode())
+
+
+def status_name(status: int) -> str:
+    """The C name of a status code, e.g. ``status_name(7) == "BGFETCH_E_TIMEOUT"``."""
+    raise_pending()
+    return str(c.status_name(status).decode())
+
+
+def dec(b: Optional[bytes]) -> Optional[str]:
+    return None if b is None else b.decode("utf-8", "replace")
+
+
+def dec_str(b: Optional[bytes]) -> str:
+    return "" if b is None else b.decode("utf-8", "replace")
+
+
+def enc(s: Union[str, bytes, bytearray], what: str = "string") -> bytes:
+    """A str (or bytes) as NUL-terminated UTF-8; the C side would reject what this rejects."""
+    if isinstance(s, (bytes, bytearray)):
+        b = bytes(s)
+    elif isinstance(s, str):
+        try:
+            b = s.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise InvalidArgument("%s is not valid UTF-8: %s" % (what, e), 1) from None
+    else:
+        raise TypeError("%s must be str, not %s" % (what, type(s).__name__))
+    if b"\0" in b:
+        raise InvalidArgument("%s contains a NUL character" % what, 1)
+    return b
+
+
+def opt_enc(s: Optional[str], what: str) -> Optional[bytes]:
+    return None if s is None else enc(s, what)
+
+
+def enc_path(p: StrPath, what: str = "path") -> bytes:
+    if not isinstance(p, (str, bytes, os.PathLike)):
+        raise TypeError("%s must be a path, not %s" % (what, type(p).__name__))
+    b = os.fsencode(p)
+    if b"\0" in b:
+        raise InvalidArgument("%s contains a NUL character" % what, 1)
+    return b
+
+
+def duration_ms(seconds: float, what: str, limit: int = 1 << 32) -> int:
+    """A duration in seconds (int or float, >= 0) as whole milliseconds for a C setter."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError("%s must be a number of seconds, not %s"
+                        % (what, type(seconds).__name__))
+    if math.isnan(seconds) or math.isinf(seconds):
+        raise InvalidArgument("%s is out of range: %r s" % (what, seconds), 1)
+    ms = int(round(seconds * 1000.0))
+    if not 0 <= ms < limit:
+        raise InvalidArgument("%s is out of range: %r s" % (what, seconds), 1)
+    return ms
+
+
+def timeout_ms(timeout: Optional[float]) -> int:
+    """A timeout in seconds (``None`` = forever) as the C ``int64`` milliseconds (-1 =
+    forever, 0 = poll); rounded up."""
+    if timeout is None:
+        return -1
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError("timeout must be a number of seconds or None, not %s"
+                        % type(timeout).__name__)
+    if math.isnan(timeout):
+        raise InvalidArgument("timeout is NaN", 1)
+    if timeout <= 0:
+        return 0
+    if math.isinf(timeout):
+        return -1
+    return min(int(math.ceil(timeout * 1000.0)), (1 << 63) - 1)
+
+
+def check_timeout(timeout: Optional[float]) -> None:
+    """Validates a timeout argument (see ``timeout_ms``)."""
+    timeout_ms(timeout)
+
+
+def raise_status(status: int) -> NoReturn:
+    msg = dec(c.last_error()) or status_name(status)
+    raise BY_STATUS.get(status, Error)(msg, status)
+
+
+def check(status: int) -> None:
+    if status != 0:
+        raise_status(status)
+
+
+def owned_str(ptr: Optional[int]) -> Optional[str]:
+    """Takes an owned ``char *`` (as int) and frees it."""
+    if not ptr:
+        return None
+    try:
+        return ctypes.string_at(ptr).decode("utf-8", "replace")
+    finally:
+        c.string_free(ptr)
+
+
+def blocking(call: Callable[[int], int], timeout: Optional[float]) -> None:
+    """Runs ``call(ms) -> status`` honouring ``timeout`` (seconds, None = forever).
+
+    Forever is done in slices so that signals are handled and callback exceptions surface.
+    """
+    ms = timeout_ms(timeout)
+    if ms >= 0:
+        status = call(ms)
+        raise_pending()
+        check(status)
+        return
+    while True:
+        status = call(SLICE_MS)
+        raise_pending()
+        if status != Timeout.status:
+            check(status)
+            return
