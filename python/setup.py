@@ -1,0 +1,57 @@
+"""Build of the bgfetch wheel: cargo builds libbgfetch (../Cargo.toml) and the wheel carries it
+as ``bgfetch/libbgfetch.so``, which ``bgfetch/_lib.py`` loads with ctypes.
+
+- setuptools-rust with ``Binding.NoBinding``: ``cargo rustc --lib --crate-type cdylib
+  --release`` (the crate's own release profile), debug info stripped from the copy.
+  ``SETUPTOOLS_RUST_CARGO_PROFILE`` picks another cargo profile (``dist``: the LTO'd,
+  stripped profile ``make install`` uses; ``dev``: a quick debug build, as the tests do);
+  ``CARGO_TARGET_DIR`` another target directory (the build then reuses what is there).
+- The library is not a Python extension module: it is named ``libbgfetch.so`` (no
+  ``cpython-3XX`` suffix) and the wheel is tagged ``py3-none-<platform>``: one wheel serves
+  every Python 3 of that platform.
+"""
+
+import os
+import sys
+
+from setuptools import setup
+from setuptools_rust import Binding, RustExtension, Strip
+from setuptools_rust import build_rust as _build_rust
+
+try:
+    from setuptools.command.bdist_wheel import bdist_wheel as _bdist_wheel
+except ImportError:  # older setuptools (a --no-build-isolation build)
+    from wheel.bdist_wheel import bdist_wheel as _bdist_wheel
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LIB_FILE = "libbgfetch.dylib" if sys.platform == "darwin" else "libbgfetch.so"
+
+
+class build_rust(_build_rust):
+    """Puts the cdylib at ``bgfetch/libbgfetch.so`` (a C library, not an extension module)."""
+
+    def get_dylib_ext_path(self, ext, target_fname):
+        path = super().get_dylib_ext_path(ext, target_fname)
+        return os.path.join(os.path.dirname(path), LIB_FILE)
+
+
+class bdist_wheel(_bdist_wheel):
+    """``py3-none-<platform>``: the wheel holds a native library but no extension module."""
+
+    def get_tag(self):
+        _, _, plat = super().get_tag()
+        return "py3", "none", plat
+
+
+setup(
+    rust_extensions=[
+        RustExtension(
+            "bgfetch.libbgfetch",
+            path=os.path.join(os.path.dirname(HERE), "Cargo.toml"),
+            binding=Binding.NoBinding,
+            py_limited_api=False,
+            strip=Strip.Debug,
+        )
+    ],
+    cmdclass={"build_rust": build_rust, "bdist_wheel": bdist_wheel},
+)
