@@ -34,6 +34,65 @@ class ErrorClasses(unittest.TestCase):
                 self.assertEqual(e.status, code)
         self.assertTrue(issubclass(bgfetch.Error, Exception))
 
+    def test_errors_also_subclass_the_builtin_exceptions(self):
+        expected = {
+            "InvalidArgument": ValueError,
+            "DuplicateId": ValueError,
+            "QuotaExceeded": OSError,
+            "InvalidState": RuntimeError,
+            "FetchFailed": ConnectionError,
+            "Timeout": TimeoutError,
+            "StoreError": OSError,
+            "Closed": RuntimeError,
+            "Busy": OSError,
+            "Internal": RuntimeError,
+        }
+        for name, builtin in expected.items():
+            with self.subTest(name=name):
+                cls = getattr(bgfetch, name)
+                self.assertTrue(issubclass(cls, builtin))
+                e = cls("the message")
+                # The built-in's constructor did not take over: the message is str(), the
+                # status is the class's, and an OSError carries no errno.
+                self.assertEqual(str(e), "the message")
+                self.assertEqual(e.status, cls.status)
+                self.assertEqual(e.args, ("the message",))
+                if isinstance(e, OSError):
+                    self.assertIsNone(e.errno)
+                try:
+                    raise cls("raised", cls.status)
+                except builtin as caught:
+                    self.assertIsInstance(caught, bgfetch.Error)
+        self.assertTrue(issubclass(bgfetch.Timeout, OSError))
+        self.assertFalse(issubclass(bgfetch.Aborted, (ValueError, OSError, RuntimeError)))
+        self.assertFalse(issubclass(bgfetch.InvalidArgument, OSError))
+        # The package's own errors module is the same classes.
+        self.assertIs(bgfetch.errors.Timeout, bgfetch.Timeout)
+
+
+class BuiltinsCatchLibraryErrors(StoreTestCase):
+    def test_except_builtin_catches_what_the_library_raises(self):
+        m = self.open()
+        with self.assertRaises(ValueError) as cm:
+            m.fetch("bad", "ftp://127.0.0.1/file")
+        self.assertIsInstance(cm.exception, bgfetch.InvalidArgument)
+        reg = m.fetch("slow", "/bytes/10?stall_ms=2000&t=builtin")
+        self.addCleanup(reg.close)
+        with self.assertRaises(TimeoutError):
+            reg.wait(timeout=0.05)
+        with self.assertRaises(OSError):
+            bgfetch.Manager(self.store)          # Busy
+        with self.assertRaises(ValueError):
+            m.fetch("slow", "/bytes/1")          # DuplicateId
+        with self.assertRaises(RuntimeError):
+            reg.release()                        # InvalidState: still running
+        reg.abort()
+        m.close()
+        with self.assertRaises(RuntimeError):
+            m.get_ids()                          # Closed
+        with self.assertRaises(TypeError):
+            reg.wait(timeout="soon")             # a wrong type, before the library
+
 
 class FetchErrors(StoreTestCase):
     def assertRaisesWithMessage(self, cls, fn, *args, **kw):

@@ -339,5 +339,53 @@ class CloseWithAndGarbageCollection(StoreTestCase):
         self.assertEqual(m.get_ids(), [])
 
 
+class ExistOk(StoreTestCase):
+    def test_exist_ok_returns_the_existing_unreleased_fetch(self):
+        m = self.open()
+        first = m.fetch("again", "/bytes/100000?rate=500000&t=existok", title="first")
+        self.addCleanup(first.close)
+        with self.assertRaises(bgfetch.DuplicateId):
+            m.fetch("again", "/bytes/10")
+        # Running: the same fetch comes back, whatever this call asked for.
+        same = m.fetch("again", "/bytes/10", title="second", exist_ok=True)
+        self.addCleanup(same.close)
+        self.assertIsNot(same, first)
+        self.assertEqual(same.id, "again")
+        self.assertEqual(same.title, "first")
+        self.assertEqual([r.request.url for r in same.match_all()],
+                         [url("/bytes/100000?rate=500000&t=existok")])
+        same.wait(10)
+        # Settled but not released (a script run again after Ctrl-C): still returned.
+        again = m.fetch("again", "/bytes/10", exist_ok=True)
+        self.addCleanup(again.close)
+        self.assertEqual((again.result, again.downloaded), ("success", 100000))
+        self.assertEqual(m.get_ids(), ["again"])
+        # Released: a new fetch.
+        again.release()
+        new = m.fetch("again", "/bytes/10", exist_ok=True)
+        self.addCleanup(new.close)
+        new.wait(10)
+        self.assertEqual(new.downloaded, 10)
+
+    def test_exist_ok_still_checks_the_arguments(self):
+        m = self.open()
+        self.fetch_done(m, "checked", "/bytes/10")
+        with self.assertRaises(bgfetch.InvalidArgument):
+            m.fetch("checked", "/bytes/1\0x", exist_ok=True)
+        with self.assertRaises(TypeError):
+            m.fetch("checked", [42], exist_ok=True)
+        with self.assertRaises(bgfetch.InvalidArgument):
+            m.fetch("", "/bytes/1", exist_ok=True)
+
+    def test_exist_ok_across_reopen(self):
+        with self.open() as m:
+            m.fetch("kept", "/bytes/300000?rate=600000&t=existreopen").close()
+        m = self.open()
+        reg = m.fetch("kept", "/bytes/1", exist_ok=True)
+        self.addCleanup(reg.close)
+        reg.wait(15)
+        self.assertEqual((reg.result, reg.downloaded), ("success", 300000))
+
+
 if __name__ == "__main__":
     unittest.main()

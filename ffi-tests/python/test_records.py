@@ -3,8 +3,10 @@ save, uploads, integrity."""
 
 import base64
 import hashlib
+import io
 import json
 import os
+import shutil
 import unittest
 
 import bgfetch
@@ -337,6 +339,93 @@ class Integrity(StoreTestCase):
         self.assertEqual((bad.result, bad.failure_reason), ("failure", "fetch-error"))
         with self.assertRaises(bgfetch.FetchFailed):
             bad.match_all()[0].response_ready(5)
+
+
+class TextJsonOpen(StoreTestCase):
+    def test_text_decodes_with_the_charset_or_utf8(self):
+        m = self.open()
+        latin = "/bytes/300?seed=1&ct=text%2Fplain%3B%20charset%3Dlatin-1"
+        reg = self.fetch_done(m, "text", ["/echo?text=1", latin, "/bytes/300?seed=2"])
+        echo = reg.match("/echo?text=1").response_ready(5)
+        self.assertEqual(echo.text(), echo.read_all().decode("utf-8"))
+        self.assertTrue(echo.text().startswith('{"method":"GET"'))
+        res = reg.match(latin).response_ready(5)
+        self.assertEqual(res.headers["content-type"], "text/plain; charset=latin-1")
+        self.assertEqual(res.text(), pattern(300, 1).decode("latin-1"))
+        # No charset: UTF-8, which these bytes are not.
+        binary = reg.match("/bytes/300?seed=2").response_ready(5)
+        with self.assertRaises(UnicodeDecodeError):
+            binary.text()
+        self.assertEqual(binary.text(errors="replace"),
+                         pattern(300, 2).decode("utf-8", "replace"))
+        self.assertEqual(binary.text("latin-1"), pattern(300, 2).decode("latin-1"))
+
+    def test_json_parses_the_body(self):
+        m = self.open()
+        reg = self.fetch_done(m, "json", [bgfetch.Request("/echo?json=1", method="POST",
+                                                           headers={"X-A": "b"}, body=b"abc"),
+                                          "/bytes/10"])
+        body = reg.match("/echo?json=1", ignore_method=True).response_ready(5).json()
+        self.assertEqual(body["method"], "POST")
+        self.assertEqual(body["length"], 3)
+        self.assertEqual(body["headers"]["x-a"], "b")
+        with self.assertRaises(ValueError):
+            reg.match("/bytes/10").response_ready(5).json()
+
+    def test_open_is_a_binary_file(self):
+        m = self.open()
+        n = 200000
+        data = pattern(n, 3)
+        reg = self.fetch_done(m, "open", "/bytes/%d?seed=3" % n)
+        res = reg.match_all()[0].response_ready(5)
+        with res.open() as f:
+            self.assertIsInstance(f, io.BufferedReader)
+            self.assertTrue(f.readable() and f.seekable())
+            self.assertFalse(f.writable())
+            self.assertEqual(f.read(10), data[:10])
+            self.assertEqual(f.tell(), 10)
+            self.assertEqual(f.read(70000), data[10:70010])
+            f.seek(65530)
+            self.assertEqual(f.read(12), data[65530:65542])
+            f.seek(-5, io.SEEK_END)
+            self.assertEqual(f.read(), data[-5:])
+            self.assertEqual(f.read(), b"")
+            f.seek(0)
+            self.assertEqual(f.read(), data)
+            f.seek(0)
+            buf = bytearray(1000)
+            self.assertEqual(f.readinto(buf), 1000)
+            self.assertEqual(bytes(buf), data[:1000])
+            with self.assertRaises(io.UnsupportedOperation):
+                f.fileno()
+            with self.assertRaises(ValueError):
+                f.seek(-1)
+        self.assertTrue(f.closed)
+        with self.assertRaises(ValueError):
+            f.read()
+        # The response stays open, and shutil-style copies work.
+        self.assertFalse(res.closed)
+        out = io.BytesIO()
+        with res.open() as f:
+            shutil.copyfileobj(f, out)
+        self.assertEqual(out.getvalue(), data)
+
+    def test_open_lines_and_streaming(self):
+        m = self.open()
+        reg = self.fetch_done(m, "lines", "/echo?lines=1")
+        with reg.match_all()[0].response_ready(5).open() as f:
+            self.assertEqual(f.readlines(), [reg.match_all()[0].response_ready(5).read()])
+        n = 150000
+        stream = m.fetch("stream-open", "/bytes/%d?rate=300000&seed=5&t=sopen" % n)
+        self.addCleanup(stream.close)
+        res = stream.match_all()[0].response_ready(5)
+        self.assertFalse(res.complete)
+        with res.open() as f:
+            # Reads block until the bytes are stored; the end of the body is EOF.
+            self.assertEqual(f.read(), pattern(n, 5))
+        res.close()
+        with self.assertRaises(bgfetch.Closed):
+            res.open()
 
 
 if __name__ == "__main__":
