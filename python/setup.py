@@ -1,8 +1,12 @@
 """Build of the bgfetch wheel: cargo builds libbgfetch (../Cargo.toml) and the wheel carries it
 as ``bgfetch/libbgfetch.so``, which ``bgfetch/_lib.py`` loads with ctypes.
 
-- setuptools-rust with ``Binding.NoBinding``: ``cargo rustc --lib --crate-type cdylib
-  --release`` (the crate's own release profile), debug info stripped from the copy.
+- setuptools-rust with ``Binding.NoBinding``: ``cargo rustc --lib --release --crate-type
+  <the crate-types of Cargo.toml's [lib]>`` (the crate's own release profile); the copy in
+  the wheel has its debug info stripped. Asking for the crate's own crate types (not just
+  ``cdylib``, setuptools-rust's default) makes this the very build ``cargo build --release``
+  does: after one, the wheel's build has nothing to compile, and it does not invalidate
+  cargo's own build of the library either.
   ``SETUPTOOLS_RUST_CARGO_PROFILE`` picks another cargo profile (``dist``: the LTO'd,
   stripped profile ``make install`` uses; ``dev``: a quick debug build, as the tests do);
   ``CARGO_TARGET_DIR`` another target directory (the build then reuses what is there).
@@ -12,6 +16,7 @@ as ``bgfetch/libbgfetch.so``, which ``bgfetch/_lib.py`` loads with ctypes.
 """
 
 import os
+import re
 import sys
 
 from setuptools import setup
@@ -24,7 +29,25 @@ except ImportError:  # older setuptools (a --no-build-isolation build)
     from wheel.bdist_wheel import bdist_wheel as _bdist_wheel
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+CARGO_TOML = os.path.join(os.path.dirname(HERE), "Cargo.toml")
 LIB_FILE = "libbgfetch.dylib" if sys.platform == "darwin" else "libbgfetch.so"
+
+
+def crate_types():
+    """The crate types of the crate's [lib], cdylib among them."""
+    types = ["cdylib"]
+    try:
+        with open(CARGO_TOML) as f:
+            text = f.read()
+    except OSError:
+        return types  # setuptools-rust reports the missing manifest
+    lib = re.search(r"^\[lib\](.*?)(?=^\[|\Z)", text, re.M | re.S)
+    found = lib and re.search(r"^crate-type\s*=\s*\[([^\]]*)\]", lib.group(1), re.M)
+    if found:
+        types = re.findall(r'"([^"]+)"', found.group(1))
+        if "cdylib" not in types:
+            types.insert(0, "cdylib")
+    return types
 
 
 class build_rust(_build_rust):
@@ -47,7 +70,8 @@ setup(
     rust_extensions=[
         RustExtension(
             "bgfetch.libbgfetch",
-            path=os.path.join(os.path.dirname(HERE), "Cargo.toml"),
+            path=CARGO_TOML,
+            args=["--crate-type", ",".join(crate_types())],
             binding=Binding.NoBinding,
             py_limited_api=False,
             strip=Strip.Debug,
