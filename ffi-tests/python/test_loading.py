@@ -189,6 +189,25 @@ class VersionCheck(unittest.TestCase):
             self.assertIn("soname %s: is libbgfetch 9.9.0" % SONAME, err)
 
 
+class WhatThisRunTests(unittest.TestCase):
+    def test_the_suite_runs_against_the_package_it_should(self):
+        kind = os.environ.get("BGFETCH_TEST_PACKAGE")
+        repo_python = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                    os.pardir, os.pardir, "python"))
+        if kind == "installed":
+            # The installed wheel, with the library it bundles; not the source tree.
+            self.assertEqual(_lib.loaded.how, "bundled")
+            self.assertFalse(os.path.realpath(PACKAGE_DIR).startswith(repo_python + os.sep),
+                             PACKAGE_DIR)
+            self.assertEqual(os.path.dirname(os.path.realpath(REAL_LIB)),
+                             os.path.realpath(PACKAGE_DIR))
+        elif kind == "source":
+            self.assertEqual(os.path.realpath(PACKAGE_DIR),
+                             os.path.join(repo_python, "bgfetch"))
+        else:
+            self.skipTest("BGFETCH_TEST_PACKAGE is not set (run through cargo test)")
+
+
 class Versions(unittest.TestCase):
     def test_soname_and_compatibility_follow_the_abi_policy(self):
         self.assertEqual(_lib.soname("0.2.0"), "libbgfetch.so.0.2")
