@@ -1,7 +1,9 @@
 """Shared helpers of the Python binding tests (run by tests/ffi_python.rs).
 
-Environment (set by the Rust harness): BGFETCH_LIB (the library), BGFETCH_TEST_URL (the local
-test server's base URL, "http://127.0.0.1:PORT/"), PYTHONPATH (python/).
+Environment (set by the Rust harness): BGFETCH_TEST_URL (the local test server's base URL,
+"http://127.0.0.1:PORT/") and BGFETCH_TEST_PACKAGE: "installed" (the suite runs with a venv's
+python where the wheel of python/ is installed) or "source" (PYTHONPATH is python/ and
+BGFETCH_LIB the library cargo built). Durations are seconds, as everywhere in the package.
 """
 
 import os

@@ -338,7 +338,8 @@ class Manager(Managed["ManagerPtr"]):
         callbacks: ``loop.add_reader(event_fd, ...)`` dispatches them on the loop's thread
         whenever they are pending. The ``*_async`` methods do this themselves on first use;
         call it to have ``on_event``/``on_progress`` callbacks run before (or without) any
-        ``await``. Idempotent; moves from a loop that is closed or no longer running to
+        ``await``. Call it on the loop's thread (asyncio's selectors are not thread-safe).
+        Idempotent; moves from a loop that is closed or no longer running to
         ``loop``; ``InvalidState`` while another running loop has it, and in THREAD mode
         (whose callbacks run on the event thread: nothing to attach)."""
         if self._dispatch_mode != "manual":
