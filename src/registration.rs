@@ -692,9 +692,17 @@ impl Registration {
         s.result != FetchResult::None || s.records[index].outcome != Outcome::Pending
     }
 
-    /// The body of record `index` is complete and goes to the sync thread.
-    pub(crate) fn mark_syncing(&self, index: usize) {
-        self.state.lock().records[index].syncing = true;
+    /// The body of record `index` is complete and goes to the sync thread: `false` (and
+    /// nothing marked) if the record ended meanwhile (the fetch failed while its last bytes
+    /// were being written), so that no body is completed for an ended record.
+    pub(crate) fn mark_syncing(&self, index: usize) -> bool {
+        let mut s = self.state.lock();
+        let r = &mut s.records[index];
+        if r.outcome != Outcome::Pending {
+            return false;
+        }
+        r.syncing = true;
+        true
     }
 
     /// Records the head of record `index`; `expose` is false while integrity is unchecked.
@@ -798,6 +806,10 @@ impl Registration {
         let settle = {
             let mut s = self.state.lock();
             if s.records[index].outcome != Outcome::Pending {
+                // Ended already; whatever handed it over is done with it.
+                s.records[index].syncing = false;
+                drop(s);
+                self.notify_records();
                 return;
             }
             if s.result != FetchResult::None {

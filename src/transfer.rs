@@ -508,7 +508,9 @@ fn complete(
         }
     }
     // The sync thread makes it durable, renames it to `<n>.body` and completes the record.
-    reg.mark_syncing(index);
+    if !reg.mark_syncing(index) {
+        return Err(Fail::Stopped);
+    }
     shared.sync_body(Finished {
         reg: reg.clone(),
         index,
