@@ -76,6 +76,7 @@ c_tests!(
     test_store,
     test_events,
     test_bad_input,
+    test_trust,
 );
 
 /// The header is valid C11 and C++17, and can be included twice (include guard).
