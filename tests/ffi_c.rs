@@ -77,6 +77,7 @@ c_tests!(
     test_events,
     test_bad_input,
     test_trust,
+    test_stress,
 );
 
 /// The header is valid C11 and C++17, and can be included twice (include guard).
