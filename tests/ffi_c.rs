@@ -13,6 +13,9 @@
 //! - `BGFETCH_C_CFLAGS`: extra flags (split on whitespace) for compiling and linking, e.g.
 //!   `-fsanitize=address,undefined -fno-omit-frame-pointer`.
 //! - `BGFETCH_C_TIMEOUT_S`: overrides the 120 s limit per program (e.g. under valgrind).
+//! - `BGFETCH_STRESS_SECONDS`: how long `test_stress.c` runs (default 30).
+//! - `BGFETCH_TEST_ONLY`: runs only the test functions of `test_trust.c` whose names contain
+//!   one of these comma-separated strings (for debugging one item).
 //! - `CC` / `CXX`: the compilers (default `cc` / `c++`).
 #![allow(dead_code, unused_imports)]
 

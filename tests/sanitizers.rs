@@ -53,8 +53,9 @@
 //!    checks that an unsynchronized counter shared by a progress callback and the main thread
 //!    is still reported, and that its mutex-protected twin is not.
 //!
-//! Timing: the three runs and the planted bugs take about a minute in all on 2 cores (each
-//! run starts two programs at a time); every program has its own time limit.
+//! Timing: the three runs and the planted bugs take about two minutes in all on 2 cores (each
+//! run starts two programs at a time; `test_stress.c` alone runs 30 s under TSan); every
+//! program has its own time limit.
 //!
 //! Environment: `CC` (the compiler, default `cc`; gcc or clang with their sanitizer runtimes),
 //! `BGFETCH_REQUIRE_VALGRIND=1` (fail instead of skipping when valgrind is missing),

@@ -408,7 +408,8 @@ static void op_update_ui(worker *w) {
         bgfetch_options *o = bgfetch_options_new();
         h_str t = S("title %u", rnd(w));
         allowed(bgfetch_options_set_title(o, t.s), ALLOW_OK, "bgfetch_options_set_title");
-        /* OK, or INVALID_STATE once released (never inside an event here) */
+        /* OK, or INVALID_STATE: released, or the fetch's completion event is running and
+           updateUI was already called during it (the event is active for every caller) */
         if (allowed(bgfetch_registration_update_ui(g, o), ALLOW_RECORDS, "bgfetch_registration_update_ui"))
             COUNT(C_UI);
         bgfetch_options_free(o);
