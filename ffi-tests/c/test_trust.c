@@ -906,7 +906,7 @@ static void abort_when_full(void *ud, bgfetch_registration *r) {
 }
 
 static void t_abort_after_full_body(void) {
-    int i, ok = 1, hits = 0, ready = 0;
+    int i, ok = 1, hits = 0, ready = 0, rounds = 0;
     bgfetch_config *c = h_config("store-abort-full");
     bgfetch_manager *m;
     if (c) bgfetch_config_set_progress_interval(c, 0); /* a progress call for every change */
@@ -922,6 +922,7 @@ static void t_abort_after_full_body(void) {
         bgfetch_record *rec = NULL;
         bgfetch_response *res = NULL;
         bgfetch_status st;
+        rounds++;
         a.size = size;
         atomic_init(&a.aborted, 0);
         atomic_init(&a.tried, 0);
@@ -964,7 +965,8 @@ static void t_abort_after_full_body(void) {
         ok &= EXPECT_ST(st, BGFETCH_OK);
         bgfetch_registration_free(r);
     }
-    h_diag("abort at downloaded == size: the abort took effect in %d of %d rounds; responses ready %d", hits, i, ready);
+    h_diag("abort at downloaded == size: the abort took effect in %d of %d rounds; responses ready %d", hits, rounds,
+           ready);
     if (!close_bounded(m)) ok = 0;
     CHECK(ok, "item 10: abort right after the whole body was reported: a ready response is readable whole (never ABORTED)");
 }
