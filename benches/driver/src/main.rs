@@ -1,13 +1,16 @@
 //! Benchmark driver for libbgfetch, used by `benches/run.sh` (through `benches/bench.py`).
 //!
 //! It uses only the public Rust API with the default configuration, except the connection
-//! count (and, where a mode says so, the progress interval). Every mode prints one JSON object
+//! count (and, where a mode says so, the progress interval; the HTTPS and bad-link rows set
+//! the CA file and the retry policy). Every mode prints one JSON object
 //! on stdout and exits non-zero if the work did not succeed.
 //!
 //! ```text
 //! bgfetch-bench get   --store DIR --base URL --template /w2/f{i}.bin --count N
 //!                     [--conns C] [--progress] [--progress-interval MS] [--expect-bytes B]
 //!                     [--poll-ms MS]   (diagnostic: poll the result instead of `wait`)
+//!                     [--ca-file PEM] [--retries N --backoff MS] [--max-backoff MS]
+//!                     [--no-progress-timeout MS]
 //! bgfetch-bench scale-fetch --store DIR --base URL --template T --count N [--reps R]
 //! bgfetch-bench ids   --store DIR --base URL --template T --count N [--files F]
 //! ```
@@ -121,6 +124,20 @@ fn config(a: &Args, store: &str) -> Config {
     }
     if a.has("progress-interval") {
         c.set_progress_interval(a.num("progress-interval", None) as u32);
+    }
+    if a.has("ca-file") {
+        c.set_ca_file(a.str("ca-file")).unwrap_or_else(|e| die(e));
+    }
+    if a.has("retries") {
+        let backoff = a.num("backoff", Some(1000)) as u32;
+        c.set_retries(a.num("retries", None) as u32, backoff)
+            .unwrap_or_else(|e| die(e));
+    }
+    if a.has("max-backoff") {
+        c.set_max_backoff(a.num("max-backoff", None) as u32);
+    }
+    if a.has("no-progress-timeout") {
+        c.set_no_progress_timeout(a.num("no-progress-timeout", None));
     }
     c
 }
