@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# libbgfetch benchmarks against curl, aria2c and wget on loopback (issue 6).
+# libbgfetch benchmarks against curl, aria2c and wget on loopback (issues 6 and 12).
 #
 #   benches/run.sh             full run (>= 5 runs per tool, tmpfs and disk); rewrites the
 #                              generated part of BENCHMARKS.md
@@ -11,7 +11,8 @@
 #   benches/run.sh --report-only  rewrite BENCHMARKS.md from the last results (no runs)
 #
 # Other options are passed to benches/bench.py (see `benches/bench.py --help`), e.g.
-# `--runs 7`, `--only w1,w3`, `--fs tmpfs`, `--no-write`.
+# `--runs 7`, `--only w1,w3`, `--fs tmpfs`, `--no-write`; `--only https,badlink` runs only the
+# rows of issue 12 (HTTPS with a CA made for the run; a bad link through benches/faultproxy.py).
 #
 # Nothing is installed unless --install is given. Network traffic goes to 127.0.0.1 only.
 set -euo pipefail
@@ -27,7 +28,7 @@ for a in "$@"; do
         --quick) quick=1; pass+=("$a") ;;
         --install) install=1 ;;
         -h|--help)
-            sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+            sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
             exit 0 ;;
         *) pass+=("$a") ;;
     esac
@@ -35,7 +36,8 @@ done
 
 # --- tools -------------------------------------------------------------------------------
 # command -> Debian package
-declare -A pkg=( [nginx]=nginx [curl]=curl [aria2c]=aria2 [wget]=wget [/usr/bin/time]=time )
+declare -A pkg=( [nginx]=nginx [curl]=curl [aria2c]=aria2 [wget]=wget [/usr/bin/time]=time
+                 [openssl]=openssl )
 have() {
     case "$1" in
         /*) [ -x "$1" ] ;;
@@ -44,7 +46,7 @@ have() {
     esac
 }
 missing=()
-for t in nginx curl aria2c wget /usr/bin/time; do
+for t in nginx curl aria2c wget /usr/bin/time openssl; do
     have "$t" || missing+=("$t")
 done
 
@@ -57,7 +59,7 @@ if [ "${#missing[@]}" -gt 0 ] && [ "$install" = 1 ]; then
     $sudo_ apt-get update
     DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y "${pkgs[@]}"
     missing=()
-    for t in nginx curl aria2c wget /usr/bin/time; do
+    for t in nginx curl aria2c wget /usr/bin/time openssl; do
         have "$t" || missing+=("$t")
     done
 fi
@@ -70,7 +72,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
              "without them (a Python HTTP server stands in for nginx)"
     else
         echo "run.sh: missing: ${missing[*]}" >&2
-        echo "  install them with:  apt-get install nginx curl aria2 wget time" >&2
+        echo "  install them with:  apt-get install nginx curl aria2 wget time openssl" >&2
         echo "  (only the missing ones: apt-get install ${pkgs[*]}), or rerun with --install;" >&2
         echo "  'benches/run.sh --quick' runs a smoke without them." >&2
         exit 2
