@@ -38,13 +38,12 @@ pub use error::{Error, Result};
 pub use events::EventCallback;
 pub use integrity::Integrity;
 pub use manager::Manager;
-pub use record::{Query, QueryOptions, ResponseHead};
+pub use record::{Query, QueryOptions, RecordRequest, ResponseHead};
 pub use registration::{
     EventType, FailureReason, FetchResult, ProgressCallback, Registration, Snapshot,
 };
 pub use request::{FetchOptions, Icon, Request};
 pub use retry::{RetryPolicy, RetryState};
-pub use store::StoredRequest;
 pub use transfer::parse_content_range;
 pub use validate::{resolve_url, MAX_ID_LEN};
 
@@ -52,7 +51,7 @@ pub use validate::{resolve_url, MAX_ID_LEN};
 #[doc(hidden)]
 pub mod fuzzing {
     pub use crate::integrity::Integrity;
-    pub use crate::store::{parse_head_log, parse_state, FORMAT_VERSION};
+    pub use crate::store::{parse_head_log, parse_state, StoredRequest, FORMAT_VERSION};
     pub use crate::transfer::parse_content_range;
     pub use crate::validate::{check_id, normalize_header, normalize_method, resolve_url};
 }

@@ -229,6 +229,20 @@ impl RecordState {
     }
 }
 
+/// A record's request as the host sees it (the stored request: URL resolved, method and
+/// headers normalized); its body is read with [`crate::Registration::read_request_body`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRequest {
+    /// Absolute URL, without fragment.
+    pub url: String,
+    /// Method.
+    pub method: String,
+    /// Headers in order.
+    pub headers: Vec<(String, String)>,
+    /// Length of the request body, 0 for none.
+    pub body_len: u64,
+}
+
 /// The Cache API's query options.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueryOptions {

@@ -471,7 +471,18 @@ impl Registration {
     }
 
     /// The request of record `index`.
-    pub fn record_request(&self, index: usize) -> Arc<StoredRequest> {
+    pub fn record_request(&self, index: usize) -> crate::record::RecordRequest {
+        let req = self.stored_request(index);
+        crate::record::RecordRequest {
+            url: req.url.clone(),
+            method: req.method.clone(),
+            headers: req.headers.clone(),
+            body_len: req.body_len.unwrap_or(0),
+        }
+    }
+
+    /// The stored request of record `index` (shared, not copied).
+    pub(crate) fn stored_request(&self, index: usize) -> Arc<StoredRequest> {
         self.state.lock().records[index].request.clone()
     }
 

@@ -55,7 +55,7 @@ enum Fail {
 /// (the worker moves on); a pause, going offline or close leaves it for the worker loop to
 /// queue again.
 pub(crate) fn run(shared: &Shared, reg: &Arc<Registration>, index: usize) {
-    let req = reg.record_request(index);
+    let req = reg.stored_request(index);
     let integrity = req.integrity.as_ref();
     loop {
         if reg.must_stop(index) {

@@ -52,6 +52,7 @@ fn uploads_are_stored_sent_and_counted() {
     assert!(echo.contains("\"x-kind\":\"episode\""), "{echo}");
     let req = reg.record_request(0);
     assert_eq!(req.method, "PUT");
+    assert!(req.body_len > 0);
     // A non-GET record matches only with ignore_method.
     let q = Query {
         url: url::Url::parse(&server.url("/echo?read_rate=16000000")).unwrap(),

@@ -26,7 +26,7 @@ pub struct bgfetch_record {
 
 impl bgfetch_record {
     pub(crate) fn new(reg: Arc<Registration>, index: usize) -> bgfetch_record {
-        let req = reg.record_request(index);
+        let req = reg.stored_request(index);
         bgfetch_record {
             url: cstring(&req.url),
             method: cstring(&req.method),
@@ -130,7 +130,7 @@ pub extern "C" fn bgfetch_record_header_at(
 pub extern "C" fn bgfetch_record_body_size(rec: *const bgfetch_record) -> u64 {
     boundary_value(0, || {
         let rec = try_ref(rec, "record")?;
-        Ok(rec.reg.record_request(rec.index).body_len.unwrap_or(0))
+        Ok(rec.reg.stored_request(rec.index).body_len.unwrap_or(0))
     })
 }
 
