@@ -13,6 +13,7 @@ mod cancel;
 mod config;
 mod error;
 mod events;
+mod fetch_state;
 mod integrity;
 mod manager;
 mod net;

@@ -1,11 +1,11 @@
-//! One background fetch: its id, UI options, records, counters and state machine.
+//! One background fetch: its state machine ([`crate::fetch_state::FetchState`]) behind a mutex,
+//! and what the machine's answers ask for: waking waiters, writing the state file, settling.
 //!
 //! About threads: a [`Registration`] is shared (`Arc`) by the manager, the workers running its
 //! transfers, the event thread and every host handle. All state sits behind one mutex that is
 //! never held while host code runs or while the network or the disk is waited on (state-file
 //! writes are serialized by a second lock, outside the first).
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -15,11 +15,13 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::events::Delivery;
+use crate::fetch_state::{FetchState, Next, Reserve};
 use crate::manager::Shared;
-use crate::record::{matches, Outcome, Query, QueryOptions, RecordState, ResponseHead};
+use crate::record::{matches, Outcome, Query, QueryOptions, ResponseHead};
 use crate::request::Icon;
-use crate::store::{StoredOutcome, StoredRequest, StoredState, FORMAT_VERSION};
+use crate::store::{StoredRequest, StoredState};
 
+pub use crate::fetch_state::Snapshot;
 pub use crate::web_enum::{FailureReason, FetchResult};
 
 /// Which completion event a settled fetch gets.
@@ -36,68 +38,12 @@ pub enum EventType {
 /// A progress callback: called with the registration on the event thread (or in `dispatch`).
 pub type ProgressCallback = Arc<dyn Fn(&Arc<Registration>) + Send + Sync>;
 
-/// The counters and states of a registration at one moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Snapshot {
-    /// Sum of the request bodies.
-    pub upload_total: u64,
-    /// Request body bytes sent.
-    pub uploaded: u64,
-    /// The download total of the options (0 = none).
-    pub download_total: u64,
-    /// Response body bytes stored.
-    pub downloaded: u64,
-    /// The result.
-    pub result: FetchResult,
-    /// The failure reason.
-    pub failure_reason: FailureReason,
-    /// Whether the records can still be read.
-    pub records_available: bool,
-    /// Whether the fetch is paused.
-    pub paused: bool,
-}
-
-struct RegState {
-    title: Option<String>,
-    icons: Vec<Icon>,
-    download_total: u64,
-    upload_total: u64,
-    uploaded: u64,
-    downloaded: u64,
-    result: FetchResult,
-    failure_reason: FailureReason,
-    /// The first `bad-status` / `fetch-error`, which becomes the reason once all requests end.
-    first_failure: Option<FailureReason>,
-    records_available: bool,
-    records: Vec<RecordState>,
-    /// Whether the head of each record may be shown (false while integrity is unchecked).
-    /// Indexes of records still to transfer.
-    queue: VecDeque<usize>,
-    /// Records not finished yet.
-    unfinished: usize,
-    /// Worker slots this fetch holds.
-    slots: usize,
-    /// The settled state is on disk (`wait` returns only then).
-    settled_durable: bool,
-    /// Somebody is settling the fetch (its final state is being written).
-    settling: bool,
-    /// The fetch is paused (stored: it stays paused across close, open and a crash).
-    paused: bool,
-    /// The settled state could not be written while a transfer still held disk space; the
-    /// last transfer to end writes it.
-    state_unsaved: bool,
-    /// A completion event's callback runs for this fetch (the spec's "event is active").
-    event_active: bool,
-    /// updateUI was called during the active event (a second call is `InvalidState`).
-    ui_updated_in_event: bool,
-}
-
 /// One background fetch. Obtain it from [`crate::Manager::fetch`] or [`crate::Manager::get`].
 pub struct Registration {
     id: String,
     key: String,
     pub(crate) shared: Weak<Shared>,
-    state: Mutex<RegState>,
+    state: Mutex<FetchState>,
     /// Signalled when a record changes (head, body bytes, outcome), but only while some
     /// thread waits on it (`record_waiters`): a host blocked in `wait` is not woken per chunk.
     changed: Condvar,
@@ -139,9 +85,9 @@ impl Registration {
         sizes: Vec<(u64, bool)>,
     ) -> Arc<Registration> {
         let id = stored.id.clone();
-        let state = Self::state_from_stored(stored, heads, sizes);
+        let state = FetchState::from_stored(stored, heads, sizes);
         // A fetch restored settled gets no final progress in this session.
-        let settled = state.result != FetchResult::None;
+        let settled = state.settled();
         Arc::new(Registration {
             id,
             key,
@@ -171,32 +117,22 @@ impl Registration {
 
     /// All counters at once.
     pub fn snapshot(&self) -> Snapshot {
-        let s = self.state.lock();
-        Snapshot {
-            upload_total: s.upload_total,
-            uploaded: s.uploaded,
-            download_total: s.download_total,
-            downloaded: s.downloaded,
-            result: s.result,
-            failure_reason: s.failure_reason,
-            records_available: s.records_available,
-            paused: s.paused,
-        }
+        self.state.lock().snapshot()
     }
 
     /// The title.
     pub fn title(&self) -> Option<String> {
-        self.state.lock().title.clone()
+        self.state.lock().title().map(str::to_string)
     }
 
     /// The icons.
     pub fn icons(&self) -> Vec<Icon> {
-        self.state.lock().icons.clone()
+        self.state.lock().icons().to_vec()
     }
 
     /// Number of records.
     pub fn record_count(&self) -> usize {
-        self.state.lock().records.len()
+        self.state.lock().records().len()
     }
 
     pub(crate) fn shared(&self) -> Result<Arc<Shared>> {
@@ -235,8 +171,7 @@ impl Registration {
         drop(shared);
         let deadline = wait_deadline(timeout);
         let mut s = self.state.lock();
-        while s.result == FetchResult::None
-            || !s.settled_durable
+        while !s.settled_and_stored()
             || (callbacks_first && !self.final_progress_done.load(Ordering::Acquire))
         {
             self.blocking_must_end()?;
@@ -255,7 +190,7 @@ impl Registration {
     /// One wait on a condvar, bounded so that a closed manager is noticed.
     fn wait_step(
         cv: &Condvar,
-        s: &mut MutexGuard<'_, RegState>,
+        s: &mut MutexGuard<'_, FetchState>,
         deadline: Option<Instant>,
     ) -> Result<()> {
         let step = Duration::from_millis(200);
@@ -276,7 +211,7 @@ impl Registration {
     /// Waits for a record to change (the state lock is held, so no change is missed).
     fn wait_record(
         &self,
-        s: &mut MutexGuard<'_, RegState>,
+        s: &mut MutexGuard<'_, FetchState>,
         deadline: Option<Instant>,
     ) -> Result<()> {
         self.record_waiters.fetch_add(1, Ordering::SeqCst);
@@ -302,24 +237,7 @@ impl Registration {
     pub fn update_ui(&self, title: Option<&str>, icons: Option<&[Icon]>) -> Result<()> {
         let shared = self.shared()?;
         {
-            let mut s = self.state.lock();
-            if !s.records_available && s.result != FetchResult::None {
-                return Err(Error::InvalidState("the registration was released".into()));
-            }
-            if s.event_active {
-                if s.ui_updated_in_event {
-                    return Err(Error::InvalidState(
-                        "updateUI was already called in this completion event".into(),
-                    ));
-                }
-                s.ui_updated_in_event = true;
-            }
-            if let Some(t) = title {
-                s.title = Some(t.to_string());
-            }
-            if let Some(i) = icons {
-                s.icons = i.to_vec();
-            }
+            self.state.lock().update_ui(title, icons)?;
         }
         self.persist(&shared)
     }
@@ -391,16 +309,12 @@ impl Registration {
 
     /// A completion event's callback starts: the event is active (updateUI may run once).
     pub(crate) fn begin_event(&self) {
-        let mut s = self.state.lock();
-        s.event_active = true;
-        s.ui_updated_in_event = false;
+        self.state.lock().set_event_active(true);
     }
 
     /// The completion event's callback returned: the event is no longer active.
     pub(crate) fn end_event(&self) {
-        let mut s = self.state.lock();
-        s.event_active = false;
-        s.ui_updated_in_event = false;
+        self.state.lock().set_event_active(false);
     }
 
     /// Releases the records: storage freed, `get` no longer finds the id, the completion event
@@ -413,11 +327,9 @@ impl Registration {
         let shared = self.shared()?;
         {
             let mut s = self.state.lock();
-            if s.result == FetchResult::None {
-                return Err(Error::InvalidState("the fetch is still running".into()));
-            }
+            s.check_releasable()?;
             // A stopping transfer or the sync thread may still write this fetch's files.
-            while Self::busy(&s) {
+            while s.busy() {
                 if shared.is_closing() {
                     return Err(Error::Closed("the manager is closing".into()));
                 }
@@ -427,13 +339,13 @@ impl Registration {
         let persisting = self.persist_lock.lock();
         let freed = {
             let mut s = self.state.lock();
-            if !s.records_available {
+            if s.check_available().is_err() {
                 return Ok(()); // released by another call meanwhile
             }
             // Under the state lock: a reader sees the records either whole or released.
             let trash = shared.detach(self)?;
-            s.records_available = false;
-            (trash, s.downloaded + s.upload_total)
+            let held = s.release().unwrap_or(0);
+            (trash, held)
         };
         let (trash, freed) = freed;
         shared.release_quota(freed);
@@ -446,23 +358,12 @@ impl Registration {
         Ok(())
     }
 
-    /// Whether the records can be read; `InvalidState` otherwise.
-    fn check_available(s: &RegState) -> Result<()> {
-        if s.records_available {
-            Ok(())
-        } else {
-            Err(Error::InvalidState(
-                "the records are no longer available".into(),
-            ))
-        }
-    }
-
     /// Indexes of the records that match, in request order.
     pub fn match_all(&self, query: Option<&Query>, opts: QueryOptions) -> Result<Vec<usize>> {
         self.shared()?;
         let s = self.state.lock();
-        Self::check_available(&s)?;
-        Ok(s.records
+        s.check_available()?;
+        Ok(s.records()
             .iter()
             .enumerate()
             .filter(|(_, r)| query.is_none_or(|q| matches(q, r, opts)))
@@ -483,7 +384,7 @@ impl Registration {
 
     /// The stored request of record `index` (shared, not copied).
     pub(crate) fn stored_request(&self, index: usize) -> Arc<StoredRequest> {
-        self.state.lock().records[index].request.clone()
+        self.state.lock().record(index).request.clone()
     }
 
     /// Reads the stored request body of record `index` at `offset` (the record's request
@@ -494,8 +395,8 @@ impl Registration {
         let shared = self.shared()?;
         let len = {
             let s = self.state.lock();
-            Self::check_available(&s)?;
-            s.records[index].request.body_len.unwrap_or(0)
+            s.check_available()?;
+            s.record(index).request.body_len.unwrap_or(0)
         };
         if offset >= len || buf.is_empty() {
             return Ok(0);
@@ -527,8 +428,8 @@ impl Registration {
         let deadline = wait_deadline(timeout);
         let mut s = self.state.lock();
         loop {
-            Self::check_available(&s)?;
-            let rec = &s.records[index];
+            s.check_available()?;
+            let rec = s.record(index);
             if rec.exposed {
                 if let Some(h) = &rec.head {
                     return Ok(h.clone());
@@ -554,7 +455,7 @@ impl Registration {
     /// Body bytes of record `index` stored so far, and whether the body is complete.
     pub fn body_progress(&self, index: usize) -> (u64, bool) {
         let s = self.state.lock();
-        let r = &s.records[index];
+        let r = s.record(index);
         (r.stored, r.outcome == Outcome::Done)
     }
 
@@ -564,8 +465,8 @@ impl Registration {
         let deadline = wait_deadline(timeout);
         let mut s = self.state.lock();
         loop {
-            Self::check_available(&s)?;
-            match &s.records[index].outcome {
+            s.check_available()?;
+            match &s.record(index).outcome {
                 Outcome::Done => return Ok(()),
                 Outcome::Aborted => {
                     return Err(Error::Aborted(
@@ -598,8 +499,8 @@ impl Registration {
             let (first, second, avail) = {
                 let mut s = self.state.lock();
                 loop {
-                    Self::check_available(&s)?;
-                    let r = &s.records[index];
+                    s.check_available()?;
+                    let r = s.record(index);
                     if offset < r.stored {
                         // The sync thread renames `.part` to `.body` before the record is
                         // marked complete: look in the other place when the first is gone.
@@ -645,7 +546,7 @@ impl Registration {
             // No byte where the record says there are some. A restart from zero lowers the
             // stored count before it shrinks the file: if the record changed, look again.
             // A release that came in between makes the records unavailable.
-            Self::check_available(&self.state.lock())?;
+            self.state.lock().check_available()?;
             if self.read_point(index) == seen {
                 return Err(Error::Io(format!(
                     "the stored body of record {index} is missing or shorter than the {} bytes \
@@ -659,81 +560,74 @@ impl Registration {
     /// What a reader of record `index` relies on: its stored count and whether it is done.
     fn read_point(&self, index: usize) -> (u64, bool) {
         let s = self.state.lock();
-        let r = &s.records[index];
+        let r = s.record(index);
         (r.stored, r.outcome == Outcome::Done)
     }
 
     // ----- used by the scheduler and transfers -----
 
-    /// Takes the next record to transfer, or `None` (and gives the slot back).
-    pub(crate) fn take_next(&self) -> Option<usize> {
-        let mut s = self.state.lock();
-        if s.result == FetchResult::None && !self.cancel.is_held() {
-            if let Some(i) = s.queue.pop_front() {
-                let r = &mut s.records[i];
-                r.running = true;
-                r.retry
-                    .get_or_insert_with(|| crate::retry::RetryState::new(Instant::now()));
-                return Some(i);
+    /// Carries out what the state machine answered.
+    fn carry_out(self: &Arc<Self>, shared: &Shared, next: Next) {
+        match next {
+            Next::Nothing => {}
+            Next::Wake => self.notify_records(),
+            Next::Progress => {
+                self.notify_records();
+                self.mark_progress(shared);
+            }
+            Next::Settle => {
+                self.notify_records();
+                self.after_settle(shared);
+            }
+            Next::SaveState => {
+                if let Err(e) = self.persist(shared) {
+                    shared.report_problem(format!("fetch {:?}: state not saved: {e}", self.id));
+                }
+                self.notify_records();
             }
         }
-        s.slots = s.slots.saturating_sub(1);
-        None
+    }
+
+    /// Takes the next record to transfer, or `None` (and gives the slot back).
+    pub(crate) fn take_next(&self) -> Option<usize> {
+        let held = self.cancel.is_held();
+        self.state.lock().take_next(held, Instant::now())
     }
 
     /// Whether a slot should go on to another record.
     pub(crate) fn has_queued(&self) -> bool {
-        let s = self.state.lock();
-        s.result == FetchResult::None && !s.queue.is_empty() && !self.cancel.is_held()
+        let held = self.cancel.is_held();
+        self.state.lock().has_queued(held)
     }
 
     /// The head known for record `index` (hidden or not), and its stored bytes.
     pub(crate) fn transfer_state(&self, index: usize) -> (Option<Arc<ResponseHead>>, u64) {
         let s = self.state.lock();
-        let r = &s.records[index];
+        let r = s.record(index);
         (r.head.clone(), r.stored)
     }
 
     /// Whether the transfer of record `index` must stop.
     pub(crate) fn must_stop(&self, index: usize) -> bool {
-        if self.cancel.is_held() {
-            return true;
-        }
-        let s = self.state.lock();
-        s.result != FetchResult::None || s.records[index].outcome != Outcome::Pending
+        self.cancel.is_held() || self.state.lock().must_stop(index)
     }
 
     /// The body of record `index` is complete and goes to the sync thread: `false` (and
     /// nothing marked) if the record ended meanwhile (the fetch failed while its last bytes
     /// were being written), so that no body is completed for an ended record.
     pub(crate) fn mark_syncing(&self, index: usize) -> bool {
-        let mut s = self.state.lock();
-        let r = &mut s.records[index];
-        if r.outcome != Outcome::Pending {
-            return false;
-        }
-        r.syncing = true;
-        true
+        self.state.lock().mark_syncing(index)
     }
 
     /// Records the head of record `index`; `expose` is false while integrity is unchecked.
     pub(crate) fn set_head(&self, index: usize, head: Arc<ResponseHead>, expose: bool) {
-        {
-            let mut s = self.state.lock();
-            s.records[index].head = Some(head);
-            s.records[index].exposed = expose;
-        }
+        self.state.lock().set_head(index, head, expose);
         self.notify_records();
     }
 
     /// Discards the stored body of record `index` (a restart from zero).
     pub(crate) fn reset_body(self: &Arc<Self>, shared: &Shared, index: usize) {
-        let freed = {
-            let mut s = self.state.lock();
-            let stored = std::mem::take(&mut s.records[index].stored);
-            s.downloaded -= stored;
-            stored
-        };
+        let freed = self.state.lock().reset_body(index);
         shared.release_quota(freed);
         self.mark_progress(shared);
     }
@@ -746,181 +640,66 @@ impl Registration {
         index: usize,
         n: u64,
     ) -> std::result::Result<(), Stop> {
-        let over_total = {
-            let s = self.state.lock();
-            if s.result != FetchResult::None || s.records[index].outcome != Outcome::Pending {
+        let check = self.state.lock().check_reserve(index, n);
+        match check {
+            Reserve::Stopped => return Err(Stop::Stopped),
+            Reserve::OverDownloadTotal => {
+                self.fail_now(shared, FailureReason::DownloadTotalExceeded);
                 return Err(Stop::Stopped);
             }
-            s.download_total > 0 && s.downloaded + n > s.download_total
-        };
-        if over_total {
-            self.fail_now(shared, FailureReason::DownloadTotalExceeded);
-            return Err(Stop::Stopped);
+            Reserve::Allowed => {}
         }
         if !shared.reserve_quota(n) {
             self.fail_now(shared, FailureReason::QuotaExceeded);
             return Err(Stop::Stopped);
         }
-        let mut s = self.state.lock();
-        if s.result != FetchResult::None {
-            drop(s);
+        if !self.state.lock().add_reserved(n) {
             shared.release_quota(n);
             return Err(Stop::Stopped);
         }
-        s.downloaded += n;
         Ok(())
     }
 
     /// Undoes a reservation whose bytes could not be written.
     pub(crate) fn unreserve(&self, shared: &Shared, n: u64) {
         let mut s = self.state.lock();
-        s.downloaded -= n;
-        if s.records_available {
+        if s.unreserve(n) {
             shared.release_quota(n);
         }
     }
 
     /// `n` reserved bytes of record `index` are now stored.
     pub(crate) fn commit(self: &Arc<Self>, shared: &Shared, index: usize, n: u64) {
-        {
-            let mut s = self.state.lock();
-            let r = &mut s.records[index];
-            r.stored += n;
-            if let Some(retry) = r.retry.as_mut() {
-                retry.on_progress(Instant::now());
-            }
-        }
+        self.state.lock().commit(index, n, Instant::now());
         self.notify_records();
         self.mark_progress(shared);
     }
 
     /// Request body bytes of record `index` sent so far in this attempt.
     pub(crate) fn set_uploaded(self: &Arc<Self>, shared: &Shared, index: usize, sent: u64) {
-        let changed = {
-            let mut s = self.state.lock();
-            let prev = s.records[index].uploaded;
-            if sent > prev {
-                s.records[index].uploaded = sent;
-                s.uploaded += sent - prev;
-                true
-            } else {
-                false
-            }
-        };
-        if changed {
+        if self.state.lock().set_uploaded(index, sent) {
             self.mark_progress(shared);
         }
     }
 
     /// Record `index` ended. Settles the fetch when it was the last.
     pub(crate) fn finish(self: &Arc<Self>, shared: &Shared, index: usize, outcome: Outcome) {
-        let settle = {
-            let mut s = self.state.lock();
-            if s.records[index].outcome != Outcome::Pending {
-                // Ended already; whatever handed it over is done with it.
-                s.records[index].syncing = false;
-                drop(s);
-                self.notify_records();
-                return;
-            }
-            if s.result != FetchResult::None {
-                // A body that was complete (or waiting for the sync thread) when the fetch
-                // stopped: it ends now, and the fetch settles once the last such body has.
-                if !s.records[index].syncing {
-                    return;
-                }
-                s.records[index].exposed = outcome == Outcome::Done;
-                s.records[index].outcome = outcome;
-                s.records[index].syncing = false;
-                s.unfinished = s.unfinished.saturating_sub(1);
-                let settle = Self::take_settle(&mut s);
-                drop(s);
-                self.notify_records();
-                if settle {
-                    self.after_settle(shared);
-                }
-                return;
-            }
-            s.records[index].syncing = false;
-            match &outcome {
-                Outcome::Done => {
-                    s.records[index].exposed = true;
-                    let ok = s.records[index].head.as_ref().is_some_and(|h| h.ok());
-                    if !ok && s.first_failure.is_none() {
-                        s.first_failure = Some(FailureReason::BadStatus);
-                    }
-                }
-                Outcome::Failed(_) => {
-                    s.records[index].exposed = false;
-                    if s.first_failure.is_none() {
-                        s.first_failure = Some(FailureReason::FetchError);
-                    }
-                }
-                Outcome::Aborted | Outcome::Pending => {}
-            }
-            s.records[index].outcome = outcome;
-            s.unfinished -= 1;
-            if s.unfinished == 0 {
-                match s.first_failure {
-                    Some(reason) => {
-                        s.result = FetchResult::Failure;
-                        s.failure_reason = reason;
-                    }
-                    None => s.result = FetchResult::Success,
-                }
-            }
-            Self::take_settle(&mut s)
-        };
-        self.notify_records();
-        if settle {
-            self.after_settle(shared);
-        } else {
-            self.mark_progress(shared);
-        }
+        let next = self.state.lock().finish(index, outcome);
+        self.carry_out(shared, next);
     }
 
     /// Fails the fetch now with `reason` (abort, quota, download total): every unfinished
     /// record becomes aborted and the transfers stop. `false` if it had already settled.
     pub(crate) fn fail_now(self: &Arc<Self>, shared: &Shared, reason: FailureReason) -> bool {
-        {
-            let mut s = self.state.lock();
-            if s.result != FetchResult::None {
-                return false;
-            }
-            s.result = FetchResult::Failure;
-            s.failure_reason = reason;
-            // A body whose bytes have all arrived (or that waits for the sync thread) is
-            // kept: it completes, and the fetch settles after it (a response the host saw
-            // arrive whole stays readable).
-            for r in s.records.iter_mut() {
-                let arriving_whole = r.syncing || (r.running && r.all_bytes_arrived());
-                if r.outcome == Outcome::Pending && !arriving_whole {
-                    r.outcome = Outcome::Aborted;
-                }
-            }
-            s.unfinished = s
-                .records
-                .iter()
-                .filter(|r| r.outcome == Outcome::Pending)
-                .count();
-            s.queue.clear();
+        if !self.state.lock().fail_now(reason) {
+            return false;
         }
         self.cancel.cancel();
         self.notify_all();
-        let settle = Self::take_settle(&mut self.state.lock());
+        let settle = self.state.lock().take_settle();
         if settle {
             self.after_settle(shared);
         }
-        true
-    }
-
-    /// Whether the fetch is ready to settle (a result and no record left to end) and nobody
-    /// settled it yet; marks it as being settled. Exactly one caller gets `true`.
-    fn take_settle(s: &mut RegState) -> bool {
-        if s.result == FetchResult::None || s.unfinished > 0 || s.settling {
-            return false;
-        }
-        s.settling = true;
         true
     }
 
@@ -928,36 +707,8 @@ impl Registration {
     /// kept for completion whose transfer ended without completing it is aborted now, and the
     /// fetch settles if it was the last.
     pub(crate) fn transfer_ended(self: &Arc<Self>, shared: &Shared, index: usize) {
-        let settle = {
-            let mut s = self.state.lock();
-            s.records[index].running = false;
-            if s.state_unsaved && !Self::busy(&s) {
-                s.state_unsaved = false;
-                drop(s);
-                if let Err(e) = self.persist(shared) {
-                    shared.report_problem(format!("fetch {:?}: state not saved: {e}", self.id));
-                }
-                self.notify_records();
-                return;
-            }
-            let r = &s.records[index];
-            let unended = r.outcome == Outcome::Pending && !r.syncing && !r.waiting;
-            if s.result != FetchResult::None && unended {
-                s.records[index].outcome = Outcome::Aborted;
-                s.unfinished = s.unfinished.saturating_sub(1);
-                Self::take_settle(&mut s)
-            } else {
-                if unended {
-                    // Stopped by a pause, going offline or close: it runs again, first.
-                    s.queue.push_front(index);
-                }
-                false
-            }
-        };
-        self.notify_records();
-        if settle {
-            self.after_settle(shared);
-        }
+        let next = self.state.lock().transfer_ended(index);
+        self.carry_out(shared, next);
     }
 
     /// Record `index` failed an attempt with `kind`: per the retry policy it waits in the
@@ -972,58 +723,35 @@ impl Registration {
         retry_after: Option<Duration>,
     ) -> bool {
         let now = Instant::now();
-        let decision = {
-            let mut s = self.state.lock();
-            if s.result != FetchResult::None || s.records[index].outcome != Outcome::Pending {
-                return false;
-            }
-            let r = &mut s.records[index];
-            let retry = r
-                .retry
-                .get_or_insert_with(|| crate::retry::RetryState::new(now));
-            let jitter = crate::util::jitter(1_000_000) as f64 / 1_000_000.0;
-            let d = retry.on_failure(&shared.config.retry, now, kind, jitter, retry_after);
-            if matches!(d, crate::retry::Decision::Retry { .. }) {
-                r.waiting = true;
-            }
-            d
-        };
+        let jitter = crate::util::jitter(1_000_000) as f64 / 1_000_000.0;
+        let decision = self.state.lock().attempt_failed(
+            index,
+            &shared.config.retry,
+            kind,
+            now,
+            jitter,
+            retry_after,
+        );
         match decision {
-            crate::retry::Decision::Retry { after } => {
+            Some(crate::retry::Decision::Retry { after }) => {
                 shared.delays.add(self, index, now + after);
                 true
             }
-            crate::retry::Decision::GiveUp => false,
+            Some(crate::retry::Decision::GiveUp) | None => false,
         }
     }
 
     /// Counts a restart of record `index`'s body from zero; `false` once there were more than
     /// `max` in this session.
     pub(crate) fn count_restart(&self, index: usize, max: u32) -> bool {
-        let mut s = self.state.lock();
-        let r = &mut s.records[index];
-        r.restarts += 1;
-        r.restarts <= max
+        self.state.lock().count_restart(index, max)
     }
 
     /// Record `index`'s wait for its next attempt is over: back into the queue.
     pub(crate) fn requeue(self: &Arc<Self>, shared: &Arc<Shared>, index: usize) {
-        {
-            let mut s = self.state.lock();
-            let r = &mut s.records[index];
-            if !r.waiting {
-                return;
-            }
-            r.waiting = false;
-            if r.running {
-                return; // its transfer is still ending: `transfer_ended` queues it
-            }
-            if s.result != FetchResult::None || s.records[index].outcome != Outcome::Pending {
-                return;
-            }
-            s.queue.push_back(index);
+        if self.state.lock().requeue(index) {
+            shared.kick(self);
         }
-        shared.kick(self);
     }
 
     /// Pauses the fetch (the spec's paused flag; durable). Its transfers stop now (GET keeps
@@ -1040,20 +768,16 @@ impl Registration {
 
     /// Whether the fetch is paused.
     pub fn paused(&self) -> bool {
-        self.state.lock().paused
+        self.state.lock().paused()
     }
 
     fn set_paused(self: &Arc<Self>, paused: bool) -> Result<()> {
         let shared = self.shared()?;
         {
             let mut s = self.state.lock();
-            if s.result != FetchResult::None {
-                return Err(Error::InvalidState("the fetch has settled".into()));
-            }
-            if s.paused == paused {
+            if !s.set_paused(paused)? {
                 return Ok(());
             }
-            s.paused = paused;
             self.cancel.hold(paused || shared.is_offline());
         }
         self.persist(&shared)?;
@@ -1067,40 +791,15 @@ impl Registration {
     /// The manager went offline (`true`) or back online: transfers stop or may run again,
     /// and the retry clocks of the waiting records stand still while offline.
     pub(crate) fn set_offline(&self, offline: bool) {
-        let now = Instant::now();
         let mut s = self.state.lock();
-        for r in s.records.iter_mut() {
-            if let Some(retry) = r.retry.as_mut() {
-                if offline {
-                    retry.freeze(now);
-                } else {
-                    retry.thaw(now);
-                }
-            }
-        }
-        self.cancel.hold(offline || s.paused);
+        s.set_offline(offline, Instant::now());
+        self.cancel.hold(offline || s.paused());
     }
 
     /// A thread of the manager died (a bug): the fetch fails now, visibly, whatever its records
     /// were doing (nothing would ever complete them).
     pub(crate) fn fail_broken(self: &Arc<Self>, shared: &Shared, why: &str) {
-        let settle = {
-            let mut s = self.state.lock();
-            if s.result == FetchResult::None {
-                s.result = FetchResult::Failure;
-                s.failure_reason = FailureReason::FetchError;
-            }
-            for r in s.records.iter_mut() {
-                if r.outcome == Outcome::Pending {
-                    r.outcome = Outcome::Failed(format!("internal error: {why}"));
-                    r.syncing = false;
-                    r.waiting = false;
-                }
-            }
-            s.unfinished = 0;
-            s.queue.clear();
-            Self::take_settle(&mut s)
-        };
+        let settle = self.state.lock().fail_broken(why);
         self.cancel.cancel();
         self.notify_all();
         if settle {
@@ -1110,25 +809,11 @@ impl Registration {
 
     /// Settles a fetch restored with every record finished.
     pub(crate) fn settle_recovered(self: &Arc<Self>, shared: &Arc<Shared>) {
-        let mut s = self.state.lock();
-        let bad = s
-            .records
-            .iter()
-            .any(|r| r.outcome == Outcome::Done && !r.head.as_ref().is_some_and(|h| h.ok()));
-        s.result = if bad {
-            FetchResult::Failure
-        } else {
-            FetchResult::Success
-        };
-        if bad {
-            s.failure_reason = FailureReason::BadStatus;
-        }
-        s.settling = true;
-        drop(s);
+        self.state.lock().settle_recovered();
         if let Err(e) = self.persist(shared) {
             shared.report_problem(format!("fetch {:?}: state not saved: {e}", self.id));
         }
-        self.state.lock().settled_durable = true;
+        self.state.lock().set_settled_durable();
         // No final progress in this session: its completion event waits for a callback.
         self.final_progress_returned();
         shared.events.hold(self.clone());
@@ -1136,23 +821,18 @@ impl Registration {
 
     /// How a fetch restored at open stands: its result and how many records are unfinished.
     pub(crate) fn restored_status(&self) -> (FetchResult, usize) {
-        let s = self.state.lock();
-        (s.result, s.unfinished)
+        self.state.lock().restored_status()
     }
 
     /// Takes the worker slots this fetch may add (its queue, up to `per_fetch` at once);
     /// returns how many: the caller hands that many jobs to the workers.
     pub(crate) fn take_slots(&self, per_fetch: usize) -> usize {
-        let mut s = self.state.lock();
-        let add = s.queue.len().min(per_fetch).saturating_sub(s.slots);
-        s.slots += add;
-        add
+        self.state.lock().take_slots(per_fetch)
     }
 
     /// A worker gives back a slot of this fetch (its queue is empty or the fetch stopped).
     pub(crate) fn release_slot(&self) {
-        let mut s = self.state.lock();
-        s.slots = s.slots.saturating_sub(1);
+        self.state.lock().release_slot();
     }
 
     /// Stops every transfer of this fetch for good (close).
@@ -1181,25 +861,11 @@ impl Registration {
         self.progress_queued.store(false, Ordering::Release);
     }
 
-    /// Whether a worker or the sync thread still works on a record of this fetch.
-    fn busy(s: &RegState) -> bool {
-        s.records.iter().any(|r| r.running || r.syncing)
-    }
-
     /// Deletes the partial bodies of records that ended without their body (aborted or
     /// failed): they can never be read or resumed once the fetch settled. Frees the disk
     /// when it was full.
     fn remove_stopped_parts(&self, shared: &Shared) {
-        let stopped: Vec<usize> = {
-            let s = self.state.lock();
-            s.records
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| matches!(r.outcome, Outcome::Aborted | Outcome::Failed(_)))
-                .filter(|(_, r)| !r.syncing)
-                .map(|(i, _)| i)
-                .collect()
-        };
+        let stopped = self.state.lock().stopped_parts();
         for i in stopped {
             let _ = std::fs::remove_file(shared.store.part_path(&self.key, i));
         }
@@ -1214,18 +880,15 @@ impl Registration {
             self.persist(shared)
         });
         if let Err(e) = saved {
-            let mut s = self.state.lock();
-            if Self::busy(&s) {
-                // A stopping transfer still holds a removed partial body open: the space
-                // comes back when it lets go, and the state is written then.
-                s.state_unsaved = true;
-            } else {
-                drop(s);
+            // A stopping transfer may still hold a removed partial body open: the space
+            // comes back when it lets go, and the state is written then.
+            let deferred = self.state.lock().defer_save();
+            if !deferred {
                 shared.report_problem(format!("fetch {:?}: state not saved: {e}", self.id));
             }
         }
         shared.store.close_head_log(&self.key);
-        self.state.lock().settled_durable = true;
+        self.state.lock().set_settled_durable();
         self.notify_all();
         shared.events.send(Delivery::Settled(self.clone()));
     }
@@ -1239,131 +902,27 @@ impl Registration {
 
     /// The completion event this settled fetch gets.
     pub(crate) fn event_type(&self) -> Option<EventType> {
-        let s = self.state.lock();
-        match (s.result, s.failure_reason) {
-            (FetchResult::None, _) => None,
+        match self.state.lock().outcome()? {
             (FetchResult::Success, _) => Some(EventType::Success),
-            (FetchResult::Failure, FailureReason::Aborted) => Some(EventType::Abort),
-            (FetchResult::Failure, _) => Some(EventType::Fail),
+            (_, FailureReason::Aborted) => Some(EventType::Abort),
+            _ => Some(EventType::Fail),
         }
     }
 
     /// The state file contents now.
     pub(crate) fn to_stored(&self) -> StoredState {
-        let s = self.state.lock();
-        let settled = s.result != FetchResult::None;
-        StoredState {
-            format: FORMAT_VERSION,
-            id: self.id.clone(),
-            title: s.title.clone(),
-            icons: s.icons.clone(),
-            download_total: s.download_total,
-            requests: s.records.iter().map(|r| r.request.clone()).collect(),
-            result: s.result,
-            failure_reason: s.failure_reason,
-            paused: s.paused,
-            outcomes: if settled {
-                s.records
-                    .iter()
-                    .map(|r| match &r.outcome {
-                        Outcome::Done => Some(StoredOutcome::Done),
-                        Outcome::Failed(why) => Some(StoredOutcome::Failed(why.clone())),
-                        Outcome::Aborted => Some(StoredOutcome::Aborted),
-                        Outcome::Pending => None,
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            },
-        }
+        self.state.lock().to_stored(&self.id)
     }
 
     /// Writes the state file (serialized: the last snapshot taken is the last written).
     pub(crate) fn persist(&self, shared: &Shared) -> Result<()> {
         let _g = self.persist_lock.lock();
-        let released = !self.state.lock().records_available;
+        let released = self.state.lock().check_available().is_err();
         if released {
             return Ok(());
         }
         let stored = self.to_stored();
         shared.store.save_state(&self.key, &stored)
-    }
-
-    /// Builds the state of a registration from its stored form (at open).
-    fn state_from_stored(
-        stored: &StoredState,
-        heads: Vec<Option<ResponseHead>>,
-        sizes: Vec<(u64, bool)>,
-    ) -> RegState {
-        let (result, failure_reason) = (stored.result, stored.failure_reason);
-        let settled = result != FetchResult::None;
-        let mut records = Vec::with_capacity(stored.requests.len());
-        let mut queue = VecDeque::new();
-        let mut downloaded = 0;
-        let mut upload_total = 0;
-        let mut uploaded = 0;
-        for (i, ((req, head), (stored_len, complete))) in
-            stored.requests.iter().zip(heads).zip(sizes).enumerate()
-        {
-            let mut r = RecordState::new(req.clone());
-            r.head = head.map(Arc::new);
-            r.stored = stored_len;
-            downloaded += stored_len;
-            upload_total += req.body_len.unwrap_or(0);
-            let outcome = if settled {
-                match stored.outcomes.get(i).cloned().flatten() {
-                    Some(StoredOutcome::Done) if r.head.is_some() && complete => Outcome::Done,
-                    Some(StoredOutcome::Done) => {
-                        Outcome::Failed("the stored response was lost".into())
-                    }
-                    Some(StoredOutcome::Failed(why)) => Outcome::Failed(why),
-                    _ => Outcome::Aborted,
-                }
-            } else if complete {
-                Outcome::Done
-            } else {
-                queue.push_back(i);
-                Outcome::Pending
-            };
-            if outcome == Outcome::Done {
-                r.uploaded = req.body_len.unwrap_or(0);
-                uploaded += r.uploaded;
-            }
-            r.exposed = match outcome {
-                Outcome::Done => true,
-                Outcome::Failed(_) => false,
-                _ => req.integrity.is_none(),
-            };
-            r.outcome = outcome;
-            records.push(r);
-        }
-        let unfinished = queue.len();
-        let first_failure = records
-            .iter()
-            .any(|r| r.outcome == Outcome::Done && !r.head.as_ref().is_some_and(|h| h.ok()))
-            .then_some(FailureReason::BadStatus);
-        RegState {
-            title: stored.title.clone(),
-            icons: stored.icons.clone(),
-            download_total: stored.download_total,
-            upload_total,
-            uploaded,
-            downloaded,
-            result,
-            failure_reason,
-            first_failure,
-            records_available: true,
-            records,
-            queue,
-            unfinished,
-            slots: 0,
-            settled_durable: settled,
-            settling: settled,
-            event_active: false,
-            ui_updated_in_event: false,
-            state_unsaved: false,
-            paused: stored.paused && !settled,
-        }
     }
 }
 

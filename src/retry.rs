@@ -32,7 +32,7 @@ pub struct RetryPolicy {
     /// How long without a new body byte before a request may give up; `None` = never (transient
     /// failures are then retried forever).
     pub no_progress_timeout: Option<Duration>,
-    /// Whether the statuses of [`is_retryable_status`] are transient failures. Off (the spec):
+    /// Whether the statuses of `is_retryable_status` are transient failures. Off (the spec):
     /// every status is final.
     pub retry_statuses: bool,
     /// Whether `max_attempts` failures in a row are enough to give up, whatever the

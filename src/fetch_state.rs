@@ -1,0 +1,993 @@
+//! The state machine of one fetch: its counters, the outcome of each record and the settle
+//! rules of the spec's "complete a record" (the first `bad-status` / `fetch-error` becomes the
+//! reason once every request ended; abort, quota and download total stop the others at once;
+//! a body whose bytes all arrived completes before the fetch settles).
+//!
+//! Pure: no locks, threads, clocks or files. Each method takes one event ("head received",
+//! "bytes stored", "attempt failed", "abort", "pause", ...) and says what the caller must do;
+//! times come in as arguments. [`crate::registration::Registration`] holds it behind its mutex
+//! and carries the answers out (waking waiters, writing the state file, queueing events).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::record::{Outcome, RecordState, ResponseHead};
+use crate::request::Icon;
+use crate::retry::{Decision, FailureKind, RetryPolicy, RetryState};
+use crate::store::{StoredOutcome, StoredState, FORMAT_VERSION};
+use crate::web_enum::{FailureReason, FetchResult};
+
+/// The counters and states of a registration at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Snapshot {
+    /// Sum of the request bodies.
+    pub upload_total: u64,
+    /// Request body bytes sent.
+    pub uploaded: u64,
+    /// The download total of the options (0 = none).
+    pub download_total: u64,
+    /// Response body bytes stored.
+    pub downloaded: u64,
+    /// The result.
+    pub result: FetchResult,
+    /// The failure reason.
+    pub failure_reason: FailureReason,
+    /// Whether the records can still be read.
+    pub records_available: bool,
+    /// Whether the fetch is paused.
+    pub paused: bool,
+}
+
+/// What the caller does after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Nothing changed.
+    Nothing,
+    /// A record changed: wake its waiters.
+    Wake,
+    /// A record changed and so did the counters: wake its waiters, report progress.
+    Progress,
+    /// The fetch is ready to settle and this caller settles it (store the final state,
+    /// deliver the event): exactly one caller gets this.
+    Settle,
+    /// The settled state still has to be written (it could not be while a transfer held
+    /// disk space) and this caller writes it.
+    SaveState,
+}
+
+/// Whether `n` more body bytes may be stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reserve {
+    /// Yes (if the quota allows).
+    Allowed,
+    /// The fetch or the record ended: nothing may be written.
+    Stopped,
+    /// They would exceed the download total: the fetch fails.
+    OverDownloadTotal,
+}
+
+/// The state of one fetch.
+#[derive(Debug)]
+pub(crate) struct FetchState {
+    title: Option<String>,
+    icons: Vec<Icon>,
+    download_total: u64,
+    upload_total: u64,
+    uploaded: u64,
+    downloaded: u64,
+    result: FetchResult,
+    failure_reason: FailureReason,
+    /// The first `bad-status` / `fetch-error`, which becomes the reason once all requests end.
+    first_failure: Option<FailureReason>,
+    records_available: bool,
+    records: Vec<RecordState>,
+    /// Indexes of records still to transfer.
+    queue: VecDeque<usize>,
+    /// Records not finished yet.
+    unfinished: usize,
+    /// Worker slots this fetch holds.
+    slots: usize,
+    /// The settled state is on disk (`wait` returns only then).
+    settled_durable: bool,
+    /// Somebody is settling the fetch (its final state is being written).
+    settling: bool,
+    /// The fetch is paused (stored: it stays paused across close, open and a crash).
+    paused: bool,
+    /// The settled state could not be written while a transfer still held disk space; the
+    /// last transfer to end writes it.
+    state_unsaved: bool,
+    /// A completion event's callback runs for this fetch (the spec's "event is active").
+    event_active: bool,
+    /// updateUI was called during the active event (a second call is `InvalidState`).
+    ui_updated_in_event: bool,
+}
+
+impl FetchState {
+    /// The state of a stored fetch (a new one, or one found at open), with the heads and the
+    /// stored body sizes (length, complete) of its records.
+    pub(crate) fn from_stored(
+        stored: &StoredState,
+        heads: Vec<Option<ResponseHead>>,
+        sizes: Vec<(u64, bool)>,
+    ) -> FetchState {
+        let (result, failure_reason) = (stored.result, stored.failure_reason);
+        let settled = result != FetchResult::None;
+        let mut records = Vec::with_capacity(stored.requests.len());
+        let mut queue = VecDeque::new();
+        let mut downloaded = 0;
+        let mut upload_total = 0;
+        let mut uploaded = 0;
+        for (i, ((req, head), (stored_len, complete))) in
+            stored.requests.iter().zip(heads).zip(sizes).enumerate()
+        {
+            let mut r = RecordState::new(req.clone());
+            r.head = head.map(Arc::new);
+            r.stored = stored_len;
+            downloaded += stored_len;
+            upload_total += req.body_len.unwrap_or(0);
+            let outcome = if settled {
+                match stored.outcomes.get(i).cloned().flatten() {
+                    Some(StoredOutcome::Done) if r.head.is_some() && complete => Outcome::Done,
+                    Some(StoredOutcome::Done) => {
+                        Outcome::Failed("the stored response was lost".into())
+                    }
+                    Some(StoredOutcome::Failed(why)) => Outcome::Failed(why),
+                    _ => Outcome::Aborted,
+                }
+            } else if complete {
+                Outcome::Done
+            } else {
+                queue.push_back(i);
+                Outcome::Pending
+            };
+            if outcome == Outcome::Done {
+                r.uploaded = req.body_len.unwrap_or(0);
+                uploaded += r.uploaded;
+            }
+            r.exposed = match outcome {
+                Outcome::Done => true,
+                Outcome::Failed(_) => false,
+                _ => req.integrity.is_none(),
+            };
+            r.outcome = outcome;
+            records.push(r);
+        }
+        let unfinished = queue.len();
+        let first_failure = records
+            .iter()
+            .any(|r| r.outcome == Outcome::Done && !r.head.as_ref().is_some_and(|h| h.ok()))
+            .then_some(FailureReason::BadStatus);
+        FetchState {
+            title: stored.title.clone(),
+            icons: stored.icons.clone(),
+            download_total: stored.download_total,
+            upload_total,
+            uploaded,
+            downloaded,
+            result,
+            failure_reason,
+            first_failure,
+            records_available: true,
+            records,
+            queue,
+            unfinished,
+            slots: 0,
+            settled_durable: settled,
+            settling: settled,
+            event_active: false,
+            ui_updated_in_event: false,
+            state_unsaved: false,
+            paused: stored.paused && !settled,
+        }
+    }
+
+    /// The stored form of this state, for the fetch `id`.
+    pub(crate) fn to_stored(&self, id: &str) -> StoredState {
+        let settled = self.settled();
+        StoredState {
+            format: FORMAT_VERSION,
+            id: id.to_string(),
+            title: self.title.clone(),
+            icons: self.icons.clone(),
+            download_total: self.download_total,
+            requests: self.records.iter().map(|r| r.request.clone()).collect(),
+            result: self.result,
+            failure_reason: self.failure_reason,
+            paused: self.paused,
+            outcomes: if settled {
+                self.records
+                    .iter()
+                    .map(|r| match &r.outcome {
+                        Outcome::Done => Some(StoredOutcome::Done),
+                        Outcome::Failed(why) => Some(StoredOutcome::Failed(why.clone())),
+                        Outcome::Aborted => Some(StoredOutcome::Aborted),
+                        Outcome::Pending => None,
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    // ----- reading -----
+
+    /// All counters at once.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            upload_total: self.upload_total,
+            uploaded: self.uploaded,
+            download_total: self.download_total,
+            downloaded: self.downloaded,
+            result: self.result,
+            failure_reason: self.failure_reason,
+            records_available: self.records_available,
+            paused: self.paused,
+        }
+    }
+
+    /// The title.
+    pub(crate) fn title(&self) -> Option<&str> {
+        self.title.as_deref()
+    }
+
+    /// The icons.
+    pub(crate) fn icons(&self) -> &[Icon] {
+        &self.icons
+    }
+
+    /// The records, in request order.
+    pub(crate) fn records(&self) -> &[RecordState] {
+        &self.records
+    }
+
+    /// Record `index`.
+    pub(crate) fn record(&self, index: usize) -> &RecordState {
+        &self.records[index]
+    }
+
+    /// Whether the fetch has a result.
+    pub(crate) fn settled(&self) -> bool {
+        self.result != FetchResult::None
+    }
+
+    /// Whether the fetch has a result and it is stored (what `wait` waits for).
+    pub(crate) fn settled_and_stored(&self) -> bool {
+        self.settled() && self.settled_durable
+    }
+
+    /// Whether the fetch is paused.
+    pub(crate) fn paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Whether the records may be read: `InvalidState` once released.
+    pub(crate) fn check_available(&self) -> Result<()> {
+        if self.records_available {
+            Ok(())
+        } else {
+            Err(Error::InvalidState(
+                "the records are no longer available".into(),
+            ))
+        }
+    }
+
+    /// Whether a worker or the sync thread still works on a record of this fetch.
+    pub(crate) fn busy(&self) -> bool {
+        self.records.iter().any(|r| r.running || r.syncing)
+    }
+
+    /// The records that ended without their body (aborted or failed) and whose partial body
+    /// nobody writes any more: it can never be read or resumed.
+    pub(crate) fn stopped_parts(&self) -> Vec<usize> {
+        self.records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| matches!(r.outcome, Outcome::Aborted | Outcome::Failed(_)))
+            .filter(|(_, r)| !r.syncing)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// How a fetch restored at open stands: its result and how many records are unfinished.
+    pub(crate) fn restored_status(&self) -> (FetchResult, usize) {
+        (self.result, self.unfinished)
+    }
+
+    /// The completion event of the settled fetch: (result, reason), `None` while running.
+    pub(crate) fn outcome(&self) -> Option<(FetchResult, FailureReason)> {
+        self.settled().then_some((self.result, self.failure_reason))
+    }
+
+    // ----- the host -----
+
+    /// updateUI: `InvalidState` once released, or for a second call in one completion event.
+    pub(crate) fn update_ui(&mut self, title: Option<&str>, icons: Option<&[Icon]>) -> Result<()> {
+        if !self.records_available && self.settled() {
+            return Err(Error::InvalidState("the registration was released".into()));
+        }
+        if self.event_active {
+            if self.ui_updated_in_event {
+                return Err(Error::InvalidState(
+                    "updateUI was already called in this completion event".into(),
+                ));
+            }
+            self.ui_updated_in_event = true;
+        }
+        if let Some(t) = title {
+            self.title = Some(t.to_string());
+        }
+        if let Some(i) = icons {
+            self.icons = i.to_vec();
+        }
+        Ok(())
+    }
+
+    /// A completion event's callback starts (`true`) or returned (`false`).
+    pub(crate) fn set_event_active(&mut self, active: bool) {
+        self.event_active = active;
+        self.ui_updated_in_event = false;
+    }
+
+    /// release: `InvalidState` while the fetch runs.
+    pub(crate) fn check_releasable(&self) -> Result<()> {
+        if self.settled() {
+            Ok(())
+        } else {
+            Err(Error::InvalidState("the fetch is still running".into()))
+        }
+    }
+
+    /// The records are released: returns the bytes they held, or `None` if they already were.
+    pub(crate) fn release(&mut self) -> Option<u64> {
+        if !self.records_available {
+            return None;
+        }
+        self.records_available = false;
+        Some(self.downloaded + self.upload_total)
+    }
+
+    /// Pauses or resumes: whether it changed; `InvalidState` once settled.
+    pub(crate) fn set_paused(&mut self, paused: bool) -> Result<bool> {
+        if self.settled() {
+            return Err(Error::InvalidState("the fetch has settled".into()));
+        }
+        let changed = self.paused != paused;
+        self.paused = paused;
+        Ok(changed)
+    }
+
+    /// The manager went offline (`true`) or back online at `now`: the retry clocks of the
+    /// records stand still while offline.
+    pub(crate) fn set_offline(&mut self, offline: bool, now: Instant) {
+        for retry in self.records.iter_mut().filter_map(|r| r.retry.as_mut()) {
+            if offline {
+                retry.freeze(now);
+            } else {
+                retry.thaw(now);
+            }
+        }
+    }
+
+    // ----- the scheduler -----
+
+    /// Takes the worker slots this fetch may add (its queue, up to `per_fetch` at once).
+    pub(crate) fn take_slots(&mut self, per_fetch: usize) -> usize {
+        let add = self.queue.len().min(per_fetch).saturating_sub(self.slots);
+        self.slots += add;
+        add
+    }
+
+    /// A worker gives back a slot.
+    pub(crate) fn release_slot(&mut self) {
+        self.slots = self.slots.saturating_sub(1);
+    }
+
+    /// Whether a slot should go on to another record (`held`: the fetch's transfers are held
+    /// by a pause or offline, or cancelled).
+    pub(crate) fn has_queued(&self, held: bool) -> bool {
+        !self.settled() && !self.queue.is_empty() && !held
+    }
+
+    /// Takes the next record to transfer at `now`, or `None` (and gives the slot back).
+    pub(crate) fn take_next(&mut self, held: bool, now: Instant) -> Option<usize> {
+        if !self.settled() && !held {
+            if let Some(i) = self.queue.pop_front() {
+                let r = &mut self.records[i];
+                r.running = true;
+                r.retry.get_or_insert_with(|| RetryState::new(now));
+                return Some(i);
+            }
+        }
+        self.release_slot();
+        None
+    }
+
+    /// Record `index`'s wait for its next attempt is over: `true` if it went back into the
+    /// queue (the caller wakes a worker).
+    pub(crate) fn requeue(&mut self, index: usize) -> bool {
+        let r = &mut self.records[index];
+        if !r.waiting {
+            return false;
+        }
+        r.waiting = false;
+        if r.running {
+            return false; // its transfer is still ending: `transfer_ended` queues it
+        }
+        if self.settled() || self.records[index].outcome != Outcome::Pending {
+            return false;
+        }
+        self.queue.push_back(index);
+        true
+    }
+
+    // ----- a transfer -----
+
+    /// Whether the transfer of record `index` must stop (the fetch settled or it ended).
+    pub(crate) fn must_stop(&self, index: usize) -> bool {
+        self.settled() || self.records[index].outcome != Outcome::Pending
+    }
+
+    /// The head of record `index` arrived; `expose` is false while integrity is unchecked.
+    pub(crate) fn set_head(&mut self, index: usize, head: Arc<ResponseHead>, expose: bool) {
+        self.records[index].head = Some(head);
+        self.records[index].exposed = expose;
+    }
+
+    /// Whether `n` more body bytes of record `index` may be stored (before the quota).
+    pub(crate) fn check_reserve(&self, index: usize, n: u64) -> Reserve {
+        if self.must_stop(index) {
+            Reserve::Stopped
+        } else if self.download_total > 0 && self.downloaded + n > self.download_total {
+            Reserve::OverDownloadTotal
+        } else {
+            Reserve::Allowed
+        }
+    }
+
+    /// `n` bytes are reserved for writing: `false` (and nothing counted) if the fetch settled
+    /// meanwhile.
+    pub(crate) fn add_reserved(&mut self, n: u64) -> bool {
+        if self.settled() {
+            return false;
+        }
+        self.downloaded += n;
+        true
+    }
+
+    /// A reservation of `n` bytes was not written: whether the quota gets them back (not once
+    /// released, which gave back everything).
+    pub(crate) fn unreserve(&mut self, n: u64) -> bool {
+        self.downloaded -= n;
+        self.records_available
+    }
+
+    /// `n` reserved bytes of record `index` are stored, at `now`.
+    pub(crate) fn commit(&mut self, index: usize, n: u64, now: Instant) {
+        let r = &mut self.records[index];
+        r.stored += n;
+        if let Some(retry) = r.retry.as_mut() {
+            retry.on_progress(now);
+        }
+    }
+
+    /// The body of record `index` restarts from zero: the bytes it frees.
+    pub(crate) fn reset_body(&mut self, index: usize) -> u64 {
+        let stored = std::mem::take(&mut self.records[index].stored);
+        self.downloaded -= stored;
+        stored
+    }
+
+    /// `sent` request body bytes of record `index` went out in this attempt: whether the
+    /// counters changed.
+    pub(crate) fn set_uploaded(&mut self, index: usize, sent: u64) -> bool {
+        let prev = self.records[index].uploaded;
+        if sent > prev {
+            self.records[index].uploaded = sent;
+            self.uploaded += sent - prev;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The body of record `index` is complete and goes to the sync thread: `false` (nothing
+    /// marked) if the record ended meanwhile — the fetch failed while its last bytes were
+    /// being written — so that no body completes for an ended record.
+    pub(crate) fn mark_syncing(&mut self, index: usize) -> bool {
+        let r = &mut self.records[index];
+        if r.outcome != Outcome::Pending {
+            return false;
+        }
+        r.syncing = true;
+        true
+    }
+
+    /// Counts a restart of record `index`'s body from zero; `false` once there were more than
+    /// `max` in this session.
+    pub(crate) fn count_restart(&mut self, index: usize, max: u32) -> bool {
+        let r = &mut self.records[index];
+        r.restarts += 1;
+        r.restarts <= max
+    }
+
+    /// An attempt at record `index` failed with `kind` at `now`: the retry policy's decision
+    /// (the record then waits for its next attempt), or `None` if the record or the fetch
+    /// ended meanwhile. `jitter` is in [0, 1).
+    pub(crate) fn attempt_failed(
+        &mut self,
+        index: usize,
+        policy: &RetryPolicy,
+        kind: FailureKind,
+        now: Instant,
+        jitter: f64,
+        retry_after: Option<Duration>,
+    ) -> Option<Decision> {
+        if self.must_stop(index) {
+            return None;
+        }
+        let r = &mut self.records[index];
+        let retry = r.retry.get_or_insert_with(|| RetryState::new(now));
+        let d = retry.on_failure(policy, now, kind, jitter, retry_after);
+        if matches!(d, Decision::Retry { .. }) {
+            r.waiting = true;
+        }
+        Some(d)
+    }
+
+    /// Record `index` ended with `outcome` (its transfer, the sync thread, or a failure).
+    pub(crate) fn finish(&mut self, index: usize, outcome: Outcome) -> Next {
+        if self.records[index].outcome != Outcome::Pending {
+            // Ended already; whatever handed it over is done with it.
+            self.records[index].syncing = false;
+            return Next::Wake;
+        }
+        if self.settled() {
+            // A body that was complete (or waiting for the sync thread) when the fetch
+            // stopped: it ends now, and the fetch settles once the last such body has.
+            if !self.records[index].syncing {
+                return Next::Nothing;
+            }
+            let r = &mut self.records[index];
+            r.exposed = outcome == Outcome::Done;
+            r.outcome = outcome;
+            r.syncing = false;
+            self.unfinished = self.unfinished.saturating_sub(1);
+            return if self.take_settle() {
+                Next::Settle
+            } else {
+                Next::Wake
+            };
+        }
+        self.records[index].syncing = false;
+        match &outcome {
+            Outcome::Done => {
+                self.records[index].exposed = true;
+                let ok = self.records[index].head.as_ref().is_some_and(|h| h.ok());
+                if !ok && self.first_failure.is_none() {
+                    self.first_failure = Some(FailureReason::BadStatus);
+                }
+            }
+            Outcome::Failed(_) => {
+                self.records[index].exposed = false;
+                if self.first_failure.is_none() {
+                    self.first_failure = Some(FailureReason::FetchError);
+                }
+            }
+            Outcome::Aborted | Outcome::Pending => {}
+        }
+        self.records[index].outcome = outcome;
+        self.unfinished -= 1;
+        if self.unfinished == 0 {
+            match self.first_failure {
+                Some(reason) => {
+                    self.result = FetchResult::Failure;
+                    self.failure_reason = reason;
+                }
+                None => self.result = FetchResult::Success,
+            }
+        }
+        if self.take_settle() {
+            Next::Settle
+        } else {
+            Next::Progress
+        }
+    }
+
+    /// The fetch fails now with `reason` (abort, quota, download total): every unfinished
+    /// record becomes aborted, except a body whose bytes all arrived (or that waits for the
+    /// sync thread), which completes first. `false` if it had already settled. The caller
+    /// stops the transfers, then calls [`FetchState::take_settle`].
+    pub(crate) fn fail_now(&mut self, reason: FailureReason) -> bool {
+        if self.settled() {
+            return false;
+        }
+        self.result = FetchResult::Failure;
+        self.failure_reason = reason;
+        for r in self.records.iter_mut() {
+            let arriving_whole = r.syncing || (r.running && r.all_bytes_arrived());
+            if r.outcome == Outcome::Pending && !arriving_whole {
+                r.outcome = Outcome::Aborted;
+            }
+        }
+        self.unfinished = self
+            .records
+            .iter()
+            .filter(|r| r.outcome == Outcome::Pending)
+            .count();
+        self.queue.clear();
+        true
+    }
+
+    /// A thread of the manager died (a bug): the fetch fails now, whatever its records were
+    /// doing (nothing would ever complete them). Whether the caller settles it.
+    pub(crate) fn fail_broken(&mut self, why: &str) -> bool {
+        if !self.settled() {
+            self.result = FetchResult::Failure;
+            self.failure_reason = FailureReason::FetchError;
+        }
+        for r in self.records.iter_mut() {
+            if r.outcome == Outcome::Pending {
+                r.outcome = Outcome::Failed(format!("internal error: {why}"));
+                r.syncing = false;
+                r.waiting = false;
+            }
+        }
+        self.unfinished = 0;
+        self.queue.clear();
+        self.take_settle()
+    }
+
+    /// A worker's transfer of record `index` ended (whatever the reason). A record the fetch
+    /// kept for completion whose transfer ended without completing it is aborted now; a
+    /// record stopped by a pause, going offline or close runs again, first.
+    pub(crate) fn transfer_ended(&mut self, index: usize) -> Next {
+        self.records[index].running = false;
+        if self.state_unsaved && !self.busy() {
+            self.state_unsaved = false;
+            return Next::SaveState;
+        }
+        let r = &self.records[index];
+        let unended = r.outcome == Outcome::Pending && !r.syncing && !r.waiting;
+        if self.settled() && unended {
+            self.records[index].outcome = Outcome::Aborted;
+            self.unfinished = self.unfinished.saturating_sub(1);
+            if self.take_settle() {
+                return Next::Settle;
+            }
+        } else if unended {
+            self.queue.push_front(index);
+        }
+        Next::Wake
+    }
+
+    /// Whether the fetch is ready to settle (a result and no record left to end) and nobody
+    /// settled it yet; marks it as being settled. Exactly one caller gets `true`.
+    pub(crate) fn take_settle(&mut self) -> bool {
+        if !self.settled() || self.unfinished > 0 || self.settling {
+            return false;
+        }
+        self.settling = true;
+        true
+    }
+
+    /// Settles a fetch restored with every record finished: success, or `bad-status` if a
+    /// response was not ok.
+    pub(crate) fn settle_recovered(&mut self) {
+        let bad = self
+            .records
+            .iter()
+            .any(|r| r.outcome == Outcome::Done && !r.head.as_ref().is_some_and(|h| h.ok()));
+        self.result = if bad {
+            FetchResult::Failure
+        } else {
+            FetchResult::Success
+        };
+        if bad {
+            self.failure_reason = FailureReason::BadStatus;
+        }
+        self.settling = true;
+    }
+
+    /// The settled state could not be written: `true` if a transfer still holds disk space
+    /// (the last one to end writes it, [`Next::SaveState`]); `false` if nobody will.
+    pub(crate) fn defer_save(&mut self) -> bool {
+        if self.busy() {
+            self.state_unsaved = true;
+        }
+        self.state_unsaved
+    }
+
+    /// The settled state is stored.
+    pub(crate) fn set_settled_durable(&mut self) {
+        self.settled_durable = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoredRequest;
+
+    fn stored(n: usize, download_total: u64) -> StoredState {
+        StoredState {
+            format: FORMAT_VERSION,
+            id: "f".into(),
+            title: None,
+            icons: Vec::new(),
+            download_total,
+            requests: (0..n)
+                .map(|i| {
+                    Arc::new(StoredRequest {
+                        url: format!("http://127.0.0.1/{i}"),
+                        method: "GET".into(),
+                        headers: Vec::new(),
+                        body_len: None,
+                        integrity: None,
+                    })
+                })
+                .collect(),
+            result: FetchResult::None,
+            failure_reason: FailureReason::None,
+            paused: false,
+            outcomes: Vec::new(),
+        }
+    }
+
+    fn fetch(n: usize) -> FetchState {
+        FetchState::from_stored(&stored(n, 0), vec![None; n], vec![(0, false); n])
+    }
+
+    fn head(status: u16, len: u64) -> Arc<ResponseHead> {
+        Arc::new(ResponseHead::new::<&str, &str>(
+            status,
+            "http://127.0.0.1/",
+            &[],
+            Some(len),
+        ))
+    }
+
+    /// Runs record `i` to a complete body of `len` bytes with `status`, up to the sync thread.
+    fn arrive(f: &mut FetchState, i: usize, status: u16, len: u64, now: Instant) {
+        f.set_head(i, head(status, len), true);
+        assert_eq!(f.check_reserve(i, len), Reserve::Allowed);
+        assert!(f.add_reserved(len));
+        f.commit(i, len, now);
+        assert!(f.mark_syncing(i));
+    }
+
+    fn take_all(f: &mut FetchState, now: Instant) -> Vec<usize> {
+        std::iter::from_fn(|| f.take_next(false, now)).collect()
+    }
+
+    #[test]
+    fn every_record_done_and_ok_is_success_settled_once() {
+        let now = Instant::now();
+        let mut f = fetch(2);
+        assert_eq!(take_all(&mut f, now), vec![0, 1]);
+        arrive(&mut f, 0, 200, 3, now);
+        arrive(&mut f, 1, 200, 4, now);
+        assert_eq!(f.finish(0, Outcome::Done), Next::Progress);
+        assert!(!f.settled());
+        assert_eq!(f.finish(1, Outcome::Done), Next::Settle);
+        assert_eq!(f.snapshot().result, FetchResult::Success);
+        assert_eq!(f.snapshot().downloaded, 7);
+        assert!(!f.take_settle(), "settled exactly once");
+        assert_eq!(f.transfer_ended(0), Next::Wake);
+        assert_eq!(f.transfer_ended(1), Next::Wake);
+        assert!(!f.busy());
+    }
+
+    #[test]
+    fn the_first_failure_becomes_the_reason_once_every_request_ended() {
+        let now = Instant::now();
+        for (first, then, reason) in [
+            (Some(404), None, FailureReason::BadStatus),
+            (None, Some(404), FailureReason::FetchError),
+        ] {
+            let mut f = fetch(3);
+            take_all(&mut f, now);
+            let end = |f: &mut FetchState, i: usize, status: Option<u16>| match status {
+                Some(s) => {
+                    arrive(f, i, s, 1, now);
+                    f.finish(i, Outcome::Done)
+                }
+                None => f.finish(i, Outcome::Failed("reset".into())),
+            };
+            assert_eq!(end(&mut f, 0, first), Next::Progress);
+            assert_eq!(end(&mut f, 1, then), Next::Progress);
+            assert!(!f.settled(), "a failure does not stop the others");
+            assert_eq!(end(&mut f, 2, Some(200)), Next::Settle);
+            assert_eq!(f.outcome(), Some((FetchResult::Failure, reason)));
+            let failed = if first.is_none() { 0 } else { 1 };
+            assert!(!f.record(failed).exposed, "a failed record shows no head");
+        }
+    }
+
+    #[test]
+    fn abort_ends_the_others_at_once_but_a_whole_body_completes_first() {
+        let now = Instant::now();
+        let mut f = fetch(4);
+        take_all(&mut f, now);
+        // 0: whole body at the sync thread; 1: every byte arrived, not yet handed over;
+        // 2: half a body; 3: nothing yet.
+        arrive(&mut f, 0, 200, 10, now);
+        f.set_head(1, head(200, 10), true);
+        assert!(f.add_reserved(10));
+        f.commit(1, 10, now);
+        f.set_head(2, head(200, 10), true);
+        assert!(f.add_reserved(5));
+        f.commit(2, 5, now);
+        assert!(f.fail_now(FailureReason::Aborted));
+        assert!(
+            !f.fail_now(FailureReason::QuotaExceeded),
+            "the first reason stays"
+        );
+        assert!(!f.take_settle(), "two bodies still complete");
+        assert_eq!(f.record(2).outcome, Outcome::Aborted);
+        assert_eq!(f.record(3).outcome, Outcome::Aborted);
+        assert_eq!(f.check_reserve(2, 1), Reserve::Stopped);
+        assert!(f.mark_syncing(1));
+        assert_eq!(f.finish(0, Outcome::Done), Next::Wake);
+        assert_eq!(f.transfer_ended(2), Next::Wake);
+        assert_eq!(f.finish(1, Outcome::Done), Next::Settle);
+        assert!(f.record(0).exposed && f.record(1).exposed);
+        assert_eq!(
+            f.outcome(),
+            Some((FetchResult::Failure, FailureReason::Aborted))
+        );
+        assert_eq!(f.stopped_parts(), vec![2, 3]);
+    }
+
+    #[test]
+    fn a_body_whose_last_bytes_were_written_after_the_abort_never_completes() {
+        // The worker wrote its last bytes while the fetch failed: the record was aborted, so
+        // its body must not go to the sync thread (it would stay "syncing" for ever).
+        let now = Instant::now();
+        let mut f = fetch(2);
+        take_all(&mut f, now);
+        f.set_head(0, head(200, 10), true);
+        assert!(f.add_reserved(10));
+        assert!(f.fail_now(FailureReason::QuotaExceeded));
+        f.commit(0, 10, now);
+        assert!(!f.mark_syncing(0));
+        assert_eq!(f.transfer_ended(0), Next::Wake);
+        assert_eq!(f.transfer_ended(1), Next::Wake);
+        assert!(f.take_settle());
+        assert!(!f.busy(), "release may go on");
+        assert_eq!(
+            f.finish(0, Outcome::Done),
+            Next::Wake,
+            "a late finish changes nothing"
+        );
+        assert_eq!(f.record(0).outcome, Outcome::Aborted);
+    }
+
+    #[test]
+    fn the_download_total_is_never_exceeded() {
+        let mut f = FetchState::from_stored(&stored(1, 10), vec![None], vec![(0, false)]);
+        take_all(&mut f, Instant::now());
+        assert_eq!(f.check_reserve(0, 10), Reserve::Allowed);
+        assert!(f.add_reserved(10));
+        assert_eq!(f.check_reserve(0, 1), Reserve::OverDownloadTotal);
+        assert!(f.unreserve(4));
+        assert_eq!(f.check_reserve(0, 4), Reserve::Allowed);
+    }
+
+    #[test]
+    fn a_failed_attempt_waits_then_goes_back_to_the_queue() {
+        let now = Instant::now();
+        let mut f = fetch(1);
+        assert_eq!(take_all(&mut f, now), vec![0]);
+        let policy = RetryPolicy::default();
+        // The delay ends before the transfer: the transfer's end queues it.
+        let d = f.attempt_failed(0, &policy, FailureKind::Transient, now, 0.5, None);
+        assert!(matches!(d, Some(Decision::Retry { .. })));
+        assert!(!f.requeue(0), "its transfer is still ending");
+        assert_eq!(f.transfer_ended(0), Next::Wake);
+        assert_eq!(f.take_next(false, now), Some(0));
+        // The transfer ends before the delay: waiting, not queued, until requeue.
+        let d = f.attempt_failed(0, &policy, FailureKind::Transient, now, 0.5, None);
+        assert!(matches!(d, Some(Decision::Retry { .. })));
+        assert_eq!(f.transfer_ended(0), Next::Wake);
+        assert!(f.take_next(false, now).is_none(), "waiting, not queued");
+        assert!(f.requeue(0));
+        assert!(!f.requeue(0), "once");
+        assert_eq!(f.take_next(false, now), Some(0));
+        assert!(f.fail_now(FailureReason::Aborted));
+        let d = f.attempt_failed(0, &policy, FailureKind::Transient, now, 0.5, None);
+        assert!(d.is_none(), "no retry once the fetch failed");
+    }
+
+    #[test]
+    fn a_paused_transfer_runs_again_first() {
+        let now = Instant::now();
+        let mut f = fetch(3);
+        assert_eq!(f.take_next(false, now), Some(0));
+        assert!(matches!(f.set_paused(true), Ok(true)));
+        assert!(matches!(f.set_paused(true), Ok(false)));
+        assert!(!f.has_queued(true));
+        assert!(f.take_next(true, now).is_none());
+        assert_eq!(f.transfer_ended(0), Next::Wake);
+        assert!(matches!(f.set_paused(false), Ok(true)));
+        assert_eq!(take_all(&mut f, now), vec![0, 1, 2]);
+        assert!(f.fail_now(FailureReason::Aborted));
+        assert!(matches!(f.set_paused(true), Err(Error::InvalidState(_))));
+    }
+
+    #[test]
+    fn update_ui_once_per_completion_event() {
+        let mut f = fetch(1);
+        assert!(f.update_ui(Some("a"), None).is_ok());
+        assert!(
+            f.update_ui(Some("b"), None).is_ok(),
+            "outside an event: any number"
+        );
+        f.set_event_active(true);
+        assert!(f.update_ui(Some("c"), None).is_ok());
+        assert!(matches!(
+            f.update_ui(Some("d"), None),
+            Err(Error::InvalidState(_))
+        ));
+        assert_eq!(f.title(), Some("c"));
+        f.set_event_active(false);
+        f.set_event_active(true);
+        assert!(f.update_ui(Some("e"), None).is_ok(), "a new event");
+    }
+
+    #[test]
+    fn release_once_and_only_when_settled() {
+        let now = Instant::now();
+        let mut f = fetch(1);
+        take_all(&mut f, now);
+        assert!(matches!(f.check_releasable(), Err(Error::InvalidState(_))));
+        arrive(&mut f, 0, 200, 5, now);
+        assert_eq!(f.finish(0, Outcome::Done), Next::Settle);
+        assert!(f.check_releasable().is_ok());
+        assert_eq!(f.release(), Some(5));
+        assert_eq!(f.release(), None);
+        assert!(matches!(f.check_available(), Err(Error::InvalidState(_))));
+        assert!(!f.unreserve(0), "the quota got everything back at release");
+    }
+
+    #[test]
+    fn the_settled_state_round_trips_through_its_stored_form() {
+        let now = Instant::now();
+        let mut f = fetch(3);
+        take_all(&mut f, now);
+        arrive(&mut f, 0, 200, 2, now);
+        f.finish(0, Outcome::Done);
+        f.finish(1, Outcome::Failed("the server went away".into()));
+        assert!(f.fail_now(FailureReason::Aborted));
+        f.transfer_ended(2);
+        let s = f.to_stored("f");
+        let heads = f
+            .records()
+            .iter()
+            .map(|r| r.head.as_deref().cloned())
+            .collect();
+        let again = FetchState::from_stored(&s, heads, vec![(2, true), (0, false), (0, false)]);
+        assert_eq!(again.outcome(), f.outcome());
+        assert_eq!(again.record(0).outcome, Outcome::Done);
+        assert_eq!(
+            again.record(1).outcome,
+            Outcome::Failed("the server went away".into())
+        );
+        assert_eq!(again.record(2).outcome, Outcome::Aborted);
+        assert!(again.settled_and_stored());
+    }
+
+    #[test]
+    fn a_broken_manager_fails_every_pending_record() {
+        let mut f = fetch(2);
+        take_all(&mut f, Instant::now());
+        assert!(f.fail_broken("the sync thread died"));
+        assert_eq!(
+            f.outcome(),
+            Some((FetchResult::Failure, FailureReason::FetchError))
+        );
+        assert!(matches!(f.record(1).outcome, Outcome::Failed(_)));
+    }
+}
