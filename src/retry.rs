@@ -114,7 +114,7 @@ impl RetryState {
 
     /// An attempt failed at `now` with `kind`. `jitter` is a random number in `[0, 1)` (values
     /// outside are clamped); `retry_after` is the server's `Retry-After`, if it sent one (see
-    /// [`parse_retry_after`]).
+    /// `parse_retry_after`).
     ///
     /// Fatal failures and final statuses give up at once. A transient failure counts as the
     /// next consecutive failure, and the request gives up when both `max_attempts` failures in a

@@ -34,7 +34,7 @@ use crate::record::ResponseHead;
 use crate::request::Icon;
 
 /// Version of the state file format that this library writes. Older versions are upgraded when
-/// read, one step at a time, by [`MIGRATIONS`]; a newer version is refused (quarantined).
+/// read, one step at a time, by `MIGRATIONS`; a newer version is refused (quarantined).
 ///
 /// - 1 (0.1.0): no `paused`; a failed record's outcome is a bare `"failed"`.
 /// - 2 (0.2.0): `paused`; a failed record keeps its message (`{"failed": "..."}`); result,

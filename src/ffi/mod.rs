@@ -2,7 +2,7 @@
 //! thread's last error, and conversions between C handles and the core's types.
 //!
 //! Conventions (see README "API conventions"): every exported function runs inside
-//! [`boundary`] (or [`boundary_value`] for getters), so no panic unwinds into the host;
+//! `boundary` (or `boundary_value` for getters), so no panic unwinds into the host;
 //! out-pointers are set to NULL/0 first and written only on success; every `_free` accepts
 //! NULL.
 //!
