@@ -969,10 +969,11 @@ private:
 } // namespace detail
 
 /**
- * A registration handle lent by the library for the duration of a callback (the `reg` / `r`
- * argument): a copyable view that frees nothing. Thread safety: usable from any thread.
- * Lifetime: only during the callback call; copy what you need, or get a handle of your own
- * with manager::get(id()).
+ * A registration handle that someone else owns: a copyable view that frees nothing. The
+ * library lends one to each callback call (the C `reg` / `r` argument), and
+ * registration::ref() makes one. Thread safety: usable from any thread. Lifetime: a callback's
+ * argument only during the call (copy what you need, or get a handle of your own with
+ * manager::get(id())); one from ref() while that registration object lives.
  */
 class registration_ref : public detail::registration_api<registration_ref> {
 public:

@@ -326,6 +326,23 @@ static void t_ids() {
     bgfetch::strings after = m.ids();
     ok &= EXPECT((after.to_vector() == std::vector<std::string>{"a", "c"}));
     CHECK(ok, "ids: strings iterate sorted ids as string_view; release removes one");
+
+    // the manager's other calls, and pausing a paused fetch
+    ok = 1;
+    ok &= EXPECT(!m.offline());
+    m.set_offline(true);
+    ok &= EXPECT(m.offline());
+    m.set_offline(false);
+    ok &= EXPECT(!m.offline());
+    m.set_max_download_rate(1 << 20);
+    m.set_max_download_rate(0);
+    std::optional<bgfetch::registration> a = m.get("a");
+    if (EXPECT(a.has_value())) {
+        ok &= EXPECT(a->paused());
+        a->pause();
+        ok &= EXPECT(a->paused() && a->result() == bgfetch::result::none);
+    }
+    CHECK(ok, "manager offline and download rate; pause of a paused fetch");
 }
 
 static void t_timeouts() {
