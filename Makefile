@@ -8,7 +8,8 @@
 #   make install PREFIX=/usr/local [DESTDIR=/staging] [LIBDIR=...] [INCLUDEDIR=...]
 #                                 lib/libbgfetch.so.$(VERSION) (soname $(SONAME))
 #                                 + the $(SONAME) and libbgfetch.so symlinks,
-#                                 lib/libbgfetch.a, include/bgfetch.h, lib/pkgconfig/bgfetch.pc,
+#                                 lib/libbgfetch.a, include/bgfetch.h and bgfetch.hpp (C++),
+#                                 lib/pkgconfig/bgfetch.pc,
 #                                 lib/cmake/bgfetch/bgfetchConfig.cmake and ...ConfigVersion.cmake
 #   make install-strip ...        the same as install: the dist profile already strips the symbols
 #   make uninstall PREFIX=...     removes what install installed
@@ -155,6 +156,7 @@ install: dist-lib pc cmake
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libbgfetch.so
 	$(INSTALL) -m 0644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/libbgfetch.a
 	$(INSTALL) -m 0644 include/bgfetch.h $(DESTDIR)$(INCLUDEDIR)/bgfetch.h
+	$(INSTALL) -m 0644 include/bgfetch.hpp $(DESTDIR)$(INCLUDEDIR)/bgfetch.hpp
 	$(INSTALL) -m 0644 $(PC_FILE) $(DESTDIR)$(PKGCONFIGDIR)/bgfetch.pc
 	$(INSTALL) -m 0644 $(CMAKE_FILES) $(DESTDIR)$(CMAKEDIR)/
 	@echo "installed libbgfetch $(VERSION) into $(DESTDIR)$(PREFIX)"
@@ -170,7 +172,8 @@ install-strip: install
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libbgfetch.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
 	    $(DESTDIR)$(LIBDIR)/libbgfetch.so $(DESTDIR)$(LIBDIR)/libbgfetch.a \
-	    $(DESTDIR)$(INCLUDEDIR)/bgfetch.h $(DESTDIR)$(PKGCONFIGDIR)/bgfetch.pc \
+	    $(DESTDIR)$(INCLUDEDIR)/bgfetch.h $(DESTDIR)$(INCLUDEDIR)/bgfetch.hpp \
+	    $(DESTDIR)$(PKGCONFIGDIR)/bgfetch.pc \
 	    $(DESTDIR)$(CMAKEDIR)/bgfetchConfig.cmake $(DESTDIR)$(CMAKEDIR)/bgfetchConfigVersion.cmake
 	rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null || true
 

@@ -83,7 +83,7 @@ step "make install PREFIX=$prefix"
 "$make" -s -C "$root" install PREFIX="$prefix"
 
 step "files"
-for f in "lib/libbgfetch.so.$version" "lib/libbgfetch.a" "include/bgfetch.h" \
+for f in "lib/libbgfetch.so.$version" "lib/libbgfetch.a" "include/bgfetch.h" "include/bgfetch.hpp" \
          "lib/pkgconfig/bgfetch.pc" "lib/cmake/bgfetch/bgfetchConfig.cmake" \
          "lib/cmake/bgfetch/bgfetchConfigVersion.cmake"; do
     [ -f "$prefix/$f" ] || fail "missing $f"
@@ -95,6 +95,7 @@ done
     || fail "lib/libbgfetch.so is not a symlink to $soname"
 echo "  lib/$soname -> libbgfetch.so.$version, lib/libbgfetch.so -> $soname"
 cmp -s "$root/include/bgfetch.h" "$prefix/include/bgfetch.h" || fail "installed header differs"
+cmp -s "$root/include/bgfetch.hpp" "$prefix/include/bgfetch.hpp" || fail "installed C++ header differs"
 echo "  sizes: $(stat -c '%n %s' "$lib/libbgfetch.so.$version" "$lib/libbgfetch.a" \
     | sed "s|$lib/||" | tr '\n' ' ')bytes"
 
@@ -186,6 +187,30 @@ if command -v "$cxx" >/dev/null 2>&1; then
         -Wl,-rpath,"$(pkg-config --variable=libdir bgfetch)" -o "$tmp/x_cxx"
     uses_installed_so "$tmp/x_cxx"
     run x_cxx env -u LD_LIBRARY_PATH "$tmp/x_cxx"
+
+    step "pkg-config, dynamic, the C++ header: $cxx -std=c++17 hpp.cpp ..."
+    cat > "$tmp/hpp.cpp" <<'CXXEOF'
+#include <bgfetch.hpp>
+#include <cstdio>
+#include <string>
+
+int main() {
+    std::string want = std::to_string(BGFETCH_VERSION_MAJOR) + "." +
+                       std::to_string(BGFETCH_VERSION_MINOR) + "." +
+                       std::to_string(BGFETCH_VERSION_PATCH);
+    if (bgfetch::version() != want) {
+        std::fprintf(stderr, "header %s, library %s\n", want.c_str(),
+                     std::string(bgfetch::version()).c_str());
+        return 1;
+    }
+    std::printf("libbgfetch %s: ok (C++ header)\n", want.c_str());
+    return 0;
+}
+CXXEOF
+    # shellcheck disable=SC2046
+    "$cxx" -std=c++17 -Wall -Wextra -Werror "$tmp/hpp.cpp" $(pkg-config --cflags --libs bgfetch) \
+        -Wl,-rpath,"$(pkg-config --variable=libdir bgfetch)" -o "$tmp/x_hpp"
+    run x_hpp env -u LD_LIBRARY_PATH "$tmp/x_hpp"
 else
     echo "== pkg-config, dynamic, C++17: skipped ('$cxx' not found)"
 fi
