@@ -447,26 +447,29 @@ impl FetchState {
         }
     }
 
-    /// `n` bytes are reserved for writing: `false` (and nothing counted) if the fetch settled
-    /// meanwhile.
-    pub(crate) fn add_reserved(&mut self, n: u64) -> bool {
+    /// `n` bytes received for record `index` are reserved for writing (counted as
+    /// downloaded): `false` (and nothing counted) if the fetch settled meanwhile.
+    pub(crate) fn add_reserved(&mut self, index: usize, n: u64) -> bool {
         if self.settled() {
             return false;
         }
         self.downloaded += n;
+        self.records[index].reserved += n;
         true
     }
 
-    /// A reservation of `n` bytes was not written: whether the quota gets them back (not once
-    /// released, which gave back everything).
-    pub(crate) fn unreserve(&mut self, n: u64) -> bool {
+    /// A reservation of `n` bytes for record `index` was not written: whether the quota gets
+    /// them back (not once released, which gave back everything).
+    pub(crate) fn unreserve(&mut self, index: usize, n: u64) -> bool {
         self.downloaded -= n;
+        self.records[index].reserved -= n;
         self.records_available
     }
 
     /// `n` reserved bytes of record `index` are stored, at `now`.
     pub(crate) fn commit(&mut self, index: usize, n: u64, now: Instant) {
         let r = &mut self.records[index];
+        r.reserved -= n;
         r.stored += n;
         if let Some(retry) = r.retry.as_mut() {
             retry.on_progress(now);
@@ -753,7 +756,7 @@ mod tests {
     fn arrive(f: &mut FetchState, i: usize, status: u16, len: u64, now: Instant) {
         f.set_head(i, head(status, len), true);
         assert_eq!(f.check_reserve(i, len), Reserve::Allowed);
-        assert!(f.add_reserved(len));
+        assert!(f.add_reserved(i, len));
         f.commit(i, len, now);
         assert!(f.mark_syncing(i));
     }
@@ -815,10 +818,10 @@ mod tests {
         // 2: half a body; 3: nothing yet.
         arrive(&mut f, 0, 200, 10, now);
         f.set_head(1, head(200, 10), true);
-        assert!(f.add_reserved(10));
+        assert!(f.add_reserved(1, 10));
         f.commit(1, 10, now);
         f.set_head(2, head(200, 10), true);
-        assert!(f.add_reserved(5));
+        assert!(f.add_reserved(2, 5));
         f.commit(2, 5, now);
         assert!(f.fail_now(FailureReason::Aborted));
         assert!(
@@ -842,16 +845,41 @@ mod tests {
     }
 
     #[test]
-    fn a_body_whose_last_bytes_were_written_after_the_abort_never_completes() {
-        // The worker wrote its last bytes while the fetch failed: the record was aborted, so
-        // its body must not go to the sync thread (it would stay "syncing" for ever).
+    fn a_body_being_written_when_the_fetch_fails_completes_first() {
+        // The host saw every byte counted (reserved) before they were stored, and aborted:
+        // the body completes, then the fetch settles as aborted.
         let now = Instant::now();
         let mut f = fetch(2);
         take_all(&mut f, now);
         f.set_head(0, head(200, 10), true);
-        assert!(f.add_reserved(10));
-        assert!(f.fail_now(FailureReason::QuotaExceeded));
+        assert!(f.add_reserved(0, 10));
+        assert_eq!(f.snapshot().downloaded, 10);
+        assert!(f.fail_now(FailureReason::Aborted));
+        assert!(!f.take_settle());
         f.commit(0, 10, now);
+        assert!(f.mark_syncing(0));
+        assert_eq!(f.transfer_ended(1), Next::Wake);
+        assert_eq!(f.finish(0, Outcome::Done), Next::Settle);
+        assert!(f.record(0).exposed);
+        assert_eq!(
+            f.outcome(),
+            Some((FetchResult::Failure, FailureReason::Aborted))
+        );
+    }
+
+    #[test]
+    fn a_body_cut_short_by_the_fetch_failing_never_completes() {
+        // Half the body was being written when the fetch failed: the record is aborted, no
+        // more bytes may be written, and no body goes to the sync thread (it would stay
+        // "syncing" for ever, and release would wait for it).
+        let now = Instant::now();
+        let mut f = fetch(2);
+        take_all(&mut f, now);
+        f.set_head(0, head(200, 10), true);
+        assert!(f.add_reserved(0, 5));
+        assert!(f.fail_now(FailureReason::QuotaExceeded));
+        f.commit(0, 5, now);
+        assert_eq!(f.check_reserve(0, 5), Reserve::Stopped);
         assert!(!f.mark_syncing(0));
         assert_eq!(f.transfer_ended(0), Next::Wake);
         assert_eq!(f.transfer_ended(1), Next::Wake);
@@ -870,9 +898,9 @@ mod tests {
         let mut f = FetchState::from_stored(&stored(1, 10), vec![None], vec![(0, false)]);
         take_all(&mut f, Instant::now());
         assert_eq!(f.check_reserve(0, 10), Reserve::Allowed);
-        assert!(f.add_reserved(10));
+        assert!(f.add_reserved(0, 10));
         assert_eq!(f.check_reserve(0, 1), Reserve::OverDownloadTotal);
-        assert!(f.unreserve(4));
+        assert!(f.unreserve(0, 4));
         assert_eq!(f.check_reserve(0, 4), Reserve::Allowed);
     }
 
@@ -949,7 +977,10 @@ mod tests {
         assert_eq!(f.release(), Some(5));
         assert_eq!(f.release(), None);
         assert!(matches!(f.check_available(), Err(Error::InvalidState(_))));
-        assert!(!f.unreserve(0), "the quota got everything back at release");
+        assert!(
+            !f.unreserve(0, 0),
+            "the quota got everything back at release"
+        );
     }
 
     #[test]

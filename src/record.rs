@@ -184,6 +184,8 @@ pub struct RecordState {
     pub head: Option<Arc<ResponseHead>>,
     /// Body bytes stored so far.
     pub stored: u64,
+    /// Body bytes received and counted (reserved) but not yet stored: they are being written.
+    pub reserved: u64,
     /// How it stands.
     pub outcome: Outcome,
     /// Request body bytes sent in the current attempt.
@@ -204,11 +206,12 @@ pub struct RecordState {
 
 impl RecordState {
     /// Whether every byte of the response body has arrived (the head announced a length and
-    /// that many bytes are stored).
+    /// that many bytes are stored or being written: the host may have seen them counted).
     pub fn all_bytes_arrived(&self) -> bool {
+        let arrived = self.stored + self.reserved;
         self.head
             .as_ref()
-            .is_some_and(|h| h.total_len.is_some_and(|t| t > 0 && t == self.stored))
+            .is_some_and(|h| h.total_len.is_some_and(|t| t > 0 && t == arrived))
     }
 
     /// A record whose request has not been made yet.
@@ -218,6 +221,7 @@ impl RecordState {
             request,
             head: None,
             stored: 0,
+            reserved: 0,
             outcome: Outcome::Pending,
             uploaded: 0,
             syncing: false,

@@ -653,7 +653,7 @@ impl Registration {
             self.fail_now(shared, FailureReason::QuotaExceeded);
             return Err(Stop::Stopped);
         }
-        if !self.state.lock().add_reserved(n) {
+        if !self.state.lock().add_reserved(index, n) {
             shared.release_quota(n);
             return Err(Stop::Stopped);
         }
@@ -661,9 +661,9 @@ impl Registration {
     }
 
     /// Undoes a reservation whose bytes could not be written.
-    pub(crate) fn unreserve(&self, shared: &Shared, n: u64) {
+    pub(crate) fn unreserve(&self, shared: &Shared, index: usize, n: u64) {
         let mut s = self.state.lock();
-        if s.unreserve(n) {
+        if s.unreserve(index, n) {
             shared.release_quota(n);
         }
     }

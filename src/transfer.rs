@@ -454,7 +454,7 @@ fn attempt_once(
             reg.reserve(shared, index, n as u64)
                 .map_err(|_| Fail::Stopped)?;
             if let Err(e) = file.write_all(&buf[..n]) {
-                reg.unreserve(shared, n as u64);
+                reg.unreserve(shared, index, n as u64);
                 return Err(storage_failure(shared, reg, e));
             }
             if let Some(h) = hasher.as_mut() {
