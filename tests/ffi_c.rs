@@ -4,7 +4,9 @@
 //! `cc -std=c11 -Wall -Wextra -Werror -pedantic -I include -pthread` (plus `$BGFETCH_C_CFLAGS`),
 //! linked statically against `libbgfetch.a` (found next to this test executable, in
 //! `target/<profile>/deps`), and run as `test_x <server base URL> <fresh temporary directory>`
-//! (prefixed with `$BGFETCH_C_WRAPPER` when set, e.g. `valgrind --error-exitcode=1`). A program
+//! (prefixed with `$BGFETCH_C_WRAPPER` when set, e.g. `valgrind --error-exitcode=1`), with
+//! `BGFETCH_TEST_OWN_SERVER` (a test server of that run alone) and `BGFETCH_TEST_CONNECT_PROXY`
+//! (a CONNECT proxy) in its environment, as `test_network.c` needs them. A program
 //! that exits non-zero, or runs longer than 120 s, fails its test; its output is printed.
 //! The runner itself lives in `tests/common/ffi_runner.rs` (shared with `tests/sanitizers.rs`).
 //!
@@ -81,6 +83,7 @@ c_tests!(
     test_bad_input,
     test_trust,
     test_stress,
+    test_network,
 );
 
 /// The header is valid C11 and C++17, and can be included twice (include guard).

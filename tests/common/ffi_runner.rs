@@ -8,6 +8,12 @@
 //! `libbgfetch.so`), both found next to the test executable (`target/<profile>/deps`). It runs
 //! as `<wrapper...> <binary> <server base URL> <fresh temporary directory>`; it passes when it
 //! exits 0 within the variant's time limit.
+//!
+//! Each run also gets helpers of its own, for checks that count what reaches a server (the
+//! shared server's counters see every program running at the same time):
+//! `BGFETCH_TEST_OWN_SERVER`, the base URL of a test server only this run uses, and
+//! `BGFETCH_TEST_CONNECT_PROXY`, the `http://127.0.0.1:PORT` of a CONNECT proxy
+//! (`tests/common/connect_proxy.rs`). Both stop when the run ends.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -15,6 +21,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::connect_proxy::ConnectProxy;
 use super::server::TestServer;
 
 /// The one test server shared by every C program of a test binary.
@@ -332,12 +339,18 @@ pub fn run_binary(bin: &std::path::Path, name: &str, v: &Variant) -> RunOutcome 
                 .to_string(),
         );
     }
+    // Helpers of this run only; dropped (stopped) when it ends.
+    let own_server = TestServer::start();
+    let connect_proxy = ConnectProxy::start();
+    cmd.env("BGFETCH_TEST_OWN_SERVER", own_server.base())
+        .env("BGFETCH_TEST_CONNECT_PROXY", connect_proxy.url());
     for (k, val) in &v.env {
         cmd.env(k, val);
     }
     let started = Instant::now();
     let (passed, how, output) = run_with_timeout(cmd, v.time_limit);
     let took = started.elapsed();
+    drop((own_server, connect_proxy));
     if passed {
         let _ = std::fs::remove_dir_all(&tmp);
     }
