@@ -13,8 +13,8 @@ from . import _bindings as _b
 from . import _cbtable as _cb
 from ._bindings import c
 from ._managed import Managed
-from ._util import (StrPath, check, dec_str, duration_ms, enc, enc_path, owned_str,
-                    raise_status, timeout_ms)
+from ._util import (StrPath, byte_rate, check, dec_str, duration_ms, enc, enc_path,
+                    owned_str, raise_status, timeout_ms)
 from .errors import Closed, DuplicateId, InvalidArgument, InvalidState
 from .registration import (EventCallback, ProgressCallback, Registration, event_trampoline,
                            free_trampoline, progress_trampoline)
@@ -113,7 +113,8 @@ class Manager(Managed["ManagerPtr"]):
             if proxy is not None:
                 check(c.config_set_proxy(cfg, enc(proxy, "proxy")))
             if max_download_rate is not None:
-                check(c.config_set_max_download_rate(cfg, int(max_download_rate)))
+                check(c.config_set_max_download_rate(
+                    cfg, byte_rate(max_download_rate, "max_download_rate")))
             if progress_interval is not None:
                 check(c.config_set_progress_interval(
                     cfg, duration_ms(progress_interval, "progress_interval")))
@@ -427,7 +428,8 @@ class Manager(Managed["ManagerPtr"]):
 
     def set_max_download_rate(self, bytes_per_s: int) -> None:
         """Changes the bandwidth cap (bytes of response bodies per second, 0 = none), live."""
-        check(c.manager_set_max_download_rate(self._ptr(), int(bytes_per_s)))
+        check(c.manager_set_max_download_rate(
+            self._ptr(), byte_rate(bytes_per_s, "max_download_rate")))
 
     @property
     def used_bytes(self) -> int:
