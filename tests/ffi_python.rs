@@ -14,7 +14,8 @@
 //! `python/`, `BGFETCH_LIB` the library cargo just built), with a NOTICE. A wheel that fails
 //! to BUILD fails the test. Skipped, with a notice, only when `python3` is not installed.
 //!
-//! The suite gets `BGFETCH_TEST_URL` (the server's base URL) and `BGFETCH_TEST_PACKAGE`
+//! The suite gets `BGFETCH_TEST_URL` (the server's base URL), `BGFETCH_TEST_CONNECT_PROXY`
+//! (a CONNECT proxy's `http://127.0.0.1:PORT`, for `test_network.py`) and `BGFETCH_TEST_PACKAGE`
 //! (`installed` or `source`, checked by `test_loading.py`). `BGFETCH_PY_FILTER=<pattern>`
 //! passes `-k <pattern>` to unittest; `BGFETCH_PY_SOURCE=1` skips the wheel (a quick run
 //! against the source tree while working on the package).
@@ -323,6 +324,7 @@ fn python_unittest_suite_passes() {
         return;
     }
     let server = TestServer::start();
+    let connect_proxy = ConnectProxy::start();
     let work = temp_store("python-package");
     std::fs::create_dir_all(&work).expect("work dir");
 
@@ -359,6 +361,7 @@ fn python_unittest_suite_passes() {
     cmd.current_dir(root())
         .args(["-m", "unittest", "discover", "-s", "ffi-tests/python", "-v"])
         .env("BGFETCH_TEST_URL", server.base())
+        .env("BGFETCH_TEST_CONNECT_PROXY", connect_proxy.url())
         .env("PYTHONFAULTHANDLER", "1");
     if let Ok(filter) = std::env::var("BGFETCH_PY_FILTER") {
         cmd.args(["-k", &filter]);
