@@ -1,31 +1,46 @@
 /*
  * bgfetch.c - a small command-line tool over one libbgfetch store.
  *
- *     bgfetch [-s DIR] [--base URL] COMMAND [ARGS...]
+ *     bgfetch [-s DIR] [--base URL] [--limit-rate RATE] [--proxy URL] [--cacert FILE]
+ *             [--progress=bar|plain|none] COMMAND [ARGS...]
  *
  *     fetch ID URL... [--title T] [--download-total N]
  *                         start a background fetch and wait for it with a progress bar;
  *                         Ctrl-C leaves it in the store, to finish with `resume`
  *     ids                 the ids of every unreleased fetch, one per line
- *     status ID           id, title, icons, result, failure reason, progress
+ *     status ID           id, title, icons, result, failure reason, paused, progress
  *     abort ID            abort a running fetch
- *     records ID          one line per record: METHOD URL STATUS SIZE
+ *     pause ID            pause a fetch; it stays paused in the store across runs
+ *     unpause ID          resume a paused fetch and wait for it with a progress bar
+ *     records ID          one line per record: METHOD URL STATUS SIZE (a failed record: its
+ *                         message)
  *     save ID URL DEST    write the body of the record matching URL to DEST (atomically)
  *     release ID          forget a finished fetch and free its stored files
- *     resume              open the store, wait for every unfinished fetch, print the results
+ *     resume              open the store, wait for every unfinished fetch that is not paused,
+ *                         print the results
  *
  * Options (anywhere on the line; `--opt=value` works too; `--` ends the options):
  *     -s, --store DIR     the store directory (default ./bgfetch-store)
  *     --base URL          the base URL that relative URLs resolve against (fetch, save)
+ *     --limit-rate RATE   the bandwidth cap in bytes/s, with a suffix k, M or G (x1024) as
+ *                         curl takes it; 0 = none
+ *     --proxy URL         the proxy (http://host:port or socks5://host:port; "" = none even
+ *                         if the environment names one); unset: the environment's
+ *     --cacert FILE       a PEM file of the CA certificates to trust for https (replaces the
+ *                         system's roots)
+ *     --progress MODE     bar (redrawn in place), plain (a line every half second) or none;
+ *                         default: bar on a terminal, plain otherwise
+ *     --version           the library's version and the header's
  *     -h, --help          this help
  *
- * Progress goes to stderr: a bar redrawn in place when stderr is a terminal, plain lines
- * otherwise. Everything else goes to stdout.
+ * Progress goes to stderr. Everything else goes to stdout, including a line when a body
+ * resumes at byte N of an earlier run, and when the progress shows a body starting again from
+ * zero (the server could not resume it).
  *
  * Exit status (also in --help):
  *     0        success
  *     1        usage error
- *     2        a fetch finished with result "failure" (fetch, resume)
+ *     2        a fetch finished with result "failure" (fetch, unpause, resume)
  *     3        no fetch with that ID, or no record matching URL
  *     130      interrupted by Ctrl-C (the fetch goes on at the next open of the store)
  *     10 + N   the library returned status N: 11 INVALID_ARGUMENT, 12 DUPLICATE_ID,
@@ -35,6 +50,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <math.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -57,7 +73,8 @@
 #define POLL_MS 200 /* waits are sliced so that Ctrl-C is noticed */
 
 static const char USAGE[] =
-    "usage: bgfetch [-s DIR] [--base URL] COMMAND [ARGS...]\n"
+    "usage: bgfetch [-s DIR] [--base URL] [--limit-rate RATE] [--proxy URL] [--cacert FILE]\n"
+    "               [--progress=bar|plain|none] COMMAND [ARGS...]\n"
     "\n"
     "commands:\n"
     "  fetch ID URL... [--title T] [--download-total N]\n"
@@ -65,16 +82,25 @@ static const char USAGE[] =
     "                      Ctrl-C leaves it in the store, to finish with 'resume'.\n"
     "                      N is bytes, or with a suffix K, M, G (KiB, MiB, GiB)\n"
     "  ids                 the ids of every unreleased fetch\n"
-    "  status ID           title, icons, result, failure reason and progress of a fetch\n"
+    "  status ID           title, icons, result, failure reason, paused and progress\n"
     "  abort ID            abort a running fetch\n"
+    "  pause ID            pause a fetch (it stays paused in the store across runs)\n"
+    "  unpause ID          resume a paused fetch and wait for it with a progress bar\n"
     "  records ID          one line per record: METHOD URL STATUS SIZE\n"
     "  save ID URL DEST    save the body of the record matching URL to DEST\n"
     "  release ID          forget a finished fetch and free its stored files\n"
-    "  resume              wait for every unfinished fetch of the store, print the results\n"
+    "  resume              wait for every unfinished fetch of the store that is not paused,\n"
+    "                      print the results\n"
     "\n"
     "options:\n"
     "  -s, --store DIR     store directory (default ./bgfetch-store)\n"
     "  --base URL          base URL for relative URLs (fetch, save)\n"
+    "  --limit-rate RATE   bandwidth cap in bytes/s; suffix k, M, G (x1024); 0 = none\n"
+    "  --proxy URL         http://host:port or socks5://host:port (\"\" = none); unset:\n"
+    "                      the environment's ALL_PROXY, HTTPS_PROXY, HTTP_PROXY, NO_PROXY\n"
+    "  --cacert FILE       PEM file of the CA certificates to trust for https\n"
+    "  --progress MODE     bar, plain or none (default: bar on a terminal, else plain)\n"
+    "  --version           print the library's and the header's versions\n"
     "  -h, --help          show this help\n"
     "\n"
     "exit status:\n"
@@ -123,15 +149,23 @@ static void catch_sigint(void) {
 /* ---------------------------------------------------------------------------------------- */
 /* Progress                                                                                 */
 
+enum progress_mode { PROGRESS_AUTO, PROGRESS_BAR, PROGRESS_PLAIN, PROGRESS_NONE };
+static enum progress_mode progress_mode = PROGRESS_AUTO;
+
 /* One bar. Drawn from the progress callback (the manager's event thread) while it is set,
    and from the main thread only after the callback was cleared, which guarantees that the
    callback is not running any more: no lock needed. */
 struct bar {
+    bgfetch_registration *reg;
     const char *id;
-    bool tty;
+    bool redraw; /* a bar redrawn in place; else plain lines */
+    bool quiet;  /* --progress=none */
     double start;
     double last_line;
     uint64_t start_bytes;
+    uint64_t last_bytes;
+    uint64_t head_total; /* sum of the responses' Content-Length, once all are known */
+    bool head_total_known;
 };
 
 static double now_seconds(void) {
@@ -140,27 +174,68 @@ static double now_seconds(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void draw_bar(struct bar *b, const bgfetch_registration *r, bool final) {
+/* Without a download total, the total of the responses' Content-Length headers (the response
+   heads), once every record has one; false while some head is unknown or has none (chunked). */
+static bool content_length_total(bgfetch_registration *r, uint64_t *out) {
+    bgfetch_records *rs = NULL;
+    uint64_t sum = 0;
+    bool all = true;
+    if (bgfetch_registration_match_all(r, NULL, 0, &rs) != BGFETCH_OK) return false;
+    for (size_t i = 0; all && i < bgfetch_records_len(rs); i++) {
+        bgfetch_response *res = NULL;
+        const char *cl = NULL;
+        char *end = NULL;
+        if (bgfetch_record_response(bgfetch_records_get(rs, i), 0, &res) != BGFETCH_OK) {
+            all = false;
+            continue;
+        }
+        cl = bgfetch_response_header(res, "content-length");
+        errno = 0;
+        unsigned long long n = cl ? strtoull(cl, &end, 10) : 0;
+        if (!cl || errno || end == cl || *end != '\0')
+            all = false;
+        else
+            sum += (uint64_t)n;
+        bgfetch_response_free(res);
+    }
+    bgfetch_records_free(rs);
+    if (all && sum > 0) *out = sum;
+    return all && sum > 0;
+}
+
+static void draw_bar(struct bar *b, bool final) {
+    bgfetch_registration *r = b->reg;
     uint64_t done = bgfetch_registration_downloaded(r);
     uint64_t total = bgfetch_registration_download_total(r);
     double t = now_seconds();
-    if (done < b->start_bytes) { /* the server could not resume: the body started again */
+    if (done < b->last_bytes) {
+        /* Fewer bytes than before: a body was dropped and starts again from zero (the server
+           could not resume it). Seen only when a progress callback falls in between. */
+        printf("%s: a body restarted from zero (the server could not resume it)\n", b->id);
+        fflush(stdout);
+    }
+    b->last_bytes = done;
+    if (done < b->start_bytes) {
         b->start_bytes = done;
         b->start = t;
     }
+    if (b->quiet) return;
+    if (!total && !b->head_total_known) b->head_total_known = content_length_total(r, &b->head_total);
+    bool from_heads = !total && b->head_total_known;
+    if (from_heads) total = b->head_total;
     double elapsed = t - b->start;
     double rate = elapsed > 0.05 && done > b->start_bytes
                       ? (double)(done - b->start_bytes) / elapsed / MIB
                       : 0.0;
-    if (!b->tty && !final && t - b->last_line < 0.5) return;
+    if (!b->redraw && !final && t - b->last_line < 0.5) return;
     b->last_line = t;
 
-    if (b->tty) fputs("\r\033[K", stderr); /* back to column 0, clear the line */
+    if (b->redraw) fputs("\r\033[K", stderr); /* back to column 0, clear the line */
     fprintf(stderr, "%s: ", b->id);
     if (total) {
         double frac = (double)done / (double)total;
         if (frac > 1.0) frac = 1.0;
-        if (b->tty) {
+        if (b->redraw) {
             enum { WIDTH = 30 };
             char cells[WIDTH + 1];
             int filled = (int)(frac * WIDTH + 0.5);
@@ -168,28 +243,54 @@ static void draw_bar(struct bar *b, const bgfetch_registration *r, bool final) {
             cells[WIDTH] = '\0';
             fprintf(stderr, "[%s] ", cells);
         }
-        fprintf(stderr, "%.2f / %.2f MiB (%.1f%%)", (double)done / MIB, (double)total / MIB,
-                frac * 100.0);
+        fprintf(stderr, "%.2f / %.2f MiB (%.1f%%%s)", (double)done / MIB, (double)total / MIB,
+                frac * 100.0, from_heads ? " of Content-Length" : "");
     } else {
         fprintf(stderr, "%.2f MiB", (double)done / MIB);
     }
     fprintf(stderr, "  %.2f MiB/s", rate);
-    if (final || !b->tty) fputc('\n', stderr);
+    if (bgfetch_registration_paused(r)) fputs("  (paused)", stderr);
+    if (final || !b->redraw) fputc('\n', stderr);
     fflush(stderr);
 }
 
 static void on_progress(void *userdata, bgfetch_registration *r) {
-    draw_bar((struct bar *)userdata, r, false);
+    (void)r; /* the same registration as the bar's */
+    draw_bar((struct bar *)userdata, false);
+}
+
+/* One line per body of `reg` that continues from bytes an earlier run stored: "ID: URL:
+   resuming at byte N". Called while the manager is offline (main() opens it so), so that N
+   is exactly where the next attempt starts (with Range; a server that cannot resume sends
+   the body again from zero, and the progress shows that). */
+static void print_resume_points(bgfetch_registration *reg) {
+    bgfetch_records *rs = NULL;
+    if (bgfetch_registration_match_all(reg, NULL, 0, &rs) != BGFETCH_OK) return;
+    for (size_t i = 0; i < bgfetch_records_len(rs); i++) {
+        const bgfetch_record *rec = bgfetch_records_get(rs, i);
+        bgfetch_response *res = NULL;
+        if (bgfetch_record_response(rec, 0, &res) != BGFETCH_OK) continue;
+        if (!bgfetch_response_complete(res) && bgfetch_response_body_size(res) > 0)
+            printf("%s: %s: resuming at byte %" PRIu64 "\n", bgfetch_registration_id(reg),
+                   bgfetch_record_url(rec), bgfetch_response_body_size(res));
+        bgfetch_response_free(res);
+    }
+    bgfetch_records_free(rs);
+    fflush(stdout);
 }
 
 /* Waits for `reg` to settle with a progress bar. Returns 0 when it has settled,
    EXIT_INTERRUPTED on Ctrl-C, or a library error's exit code. */
 static int wait_with_bar(bgfetch_registration *reg) {
+    bool tty = isatty(STDERR_FILENO) == 1;
     struct bar b = {
+        .reg = reg,
         .id = bgfetch_registration_id(reg),
-        .tty = isatty(STDERR_FILENO) == 1,
+        .redraw = progress_mode == PROGRESS_BAR || (progress_mode == PROGRESS_AUTO && tty),
+        .quiet = progress_mode == PROGRESS_NONE,
         .start = now_seconds(),
         .start_bytes = bgfetch_registration_downloaded(reg),
+        .last_bytes = bgfetch_registration_downloaded(reg),
     };
     int rc = fail(bgfetch_registration_set_progress_callback(reg, on_progress, &b, NULL),
                   "setting the progress callback");
@@ -201,22 +302,53 @@ static int wait_with_bar(bgfetch_registration *reg) {
     /* Clear the callback before `b` goes out of scope; after this it never runs again. */
     bgfetch_registration_set_progress_callback(reg, NULL, NULL, NULL);
     if (s == BGFETCH_E_TIMEOUT) { /* interrupted */
-        if (b.tty) fputc('\n', stderr);
+        if (b.redraw) fputc('\n', stderr);
         return EXIT_INTERRUPTED;
     }
-    draw_bar(&b, reg, true);
+    draw_bar(&b, true);
     return fail(s, "waiting for the fetch");
 }
 
-/* "success", or "failure (reason)", or "running". */
+/* "success", or "failure (reason)", or "running" / "paused". */
 static void print_result(FILE *f, const bgfetch_registration *r) {
     bgfetch_result res = bgfetch_registration_result(r);
     if (res == BGFETCH_RESULT_NONE)
-        fputs("running", f);
+        fputs(bgfetch_registration_paused(r) ? "paused" : "running", f);
     else if (res == BGFETCH_RESULT_FAILURE)
         fprintf(f, "failure (%s)", bgfetch_failure_reason_str(bgfetch_registration_failure_reason(r)));
     else
         fputs(bgfetch_result_str(res), f);
+}
+
+/* One line per record of `r` whose request failed: "  failed: METHOD URL: message" (the
+   library keeps the message with the record, also across a reopen of the store). */
+static void print_failed_records(FILE *f, bgfetch_registration *r) {
+    bgfetch_records *rs = NULL;
+    if (bgfetch_registration_match_all(r, NULL, 0, &rs) != BGFETCH_OK) return;
+    for (size_t i = 0; i < bgfetch_records_len(rs); i++) {
+        const bgfetch_record *rec = bgfetch_records_get(rs, i);
+        bgfetch_response *res = NULL;
+        if (bgfetch_record_response(rec, 0, &res) == BGFETCH_E_FETCH_FAILED) {
+            /* Copied first: the getters below clear this thread's last error. */
+            char *why = strdup(bgfetch_last_error());
+            fprintf(f, "  failed: %s %s: %s\n", bgfetch_record_method(rec), bgfetch_record_url(rec),
+                    why ? why : "(out of memory)");
+            free(why);
+        }
+        bgfetch_response_free(res);
+    }
+    bgfetch_records_free(rs);
+}
+
+/* After a fetch settled: "ID: RESULT, N bytes downloaded", and the failed records' messages.
+   EXIT_FETCH_FAILED for a failure, else 0. */
+static int report_settled(bgfetch_registration *reg) {
+    printf("%s: ", bgfetch_registration_id(reg));
+    print_result(stdout, reg);
+    printf(", %" PRIu64 " bytes downloaded\n", bgfetch_registration_downloaded(reg));
+    if (bgfetch_registration_result(reg) != BGFETCH_RESULT_FAILURE) return 0;
+    print_failed_records(stdout, reg);
+    return EXIT_FETCH_FAILED;
 }
 
 static void print_interrupted(const char *id, const char *store) {
@@ -235,6 +367,10 @@ struct args {
     const char *title;
     uint64_t download_total;
     bool have_download_total;
+    uint64_t limit_rate;
+    bool have_limit_rate;
+    const char *proxy;
+    const char *cacert;
     const char *command;
     char **pos; /* positional arguments after the command */
     int npos;
@@ -271,14 +407,10 @@ static int cmd_fetch(bgfetch_manager *m, const struct args *a) {
     printf("started '%s' (%d request%s)\n", id, a->npos - 1, a->npos == 2 ? "" : "s");
     fflush(stdout);
     rc = wait_with_bar(reg);
-    if (rc == EXIT_INTERRUPTED) {
+    if (rc == EXIT_INTERRUPTED)
         print_interrupted(id, a->store);
-    } else if (!rc) {
-        printf("%s: ", id);
-        print_result(stdout, reg);
-        printf(", %" PRIu64 " bytes downloaded\n", bgfetch_registration_downloaded(reg));
-        if (bgfetch_registration_result(reg) == BGFETCH_RESULT_FAILURE) rc = EXIT_FETCH_FAILED;
-    }
+    else if (!rc)
+        rc = report_settled(reg);
     bgfetch_registration_free(reg);
     return rc;
 }
@@ -319,6 +451,7 @@ static int cmd_status(bgfetch_manager *m, const char *id) {
            bgfetch_registration_download_total(r) ? "" : " (no download total)");
     printf("uploaded:          %" PRIu64 " / %" PRIu64 " bytes\n", bgfetch_registration_uploaded(r),
            bgfetch_registration_upload_total(r));
+    printf("paused:            %s\n", bgfetch_registration_paused(r) ? "yes" : "no");
     printf("records available: %s\n", bgfetch_registration_records_available(r) ? "yes" : "no");
     bgfetch_registration_free(r);
     return rc;
@@ -337,6 +470,35 @@ static int cmd_abort(bgfetch_manager *m, const char *id) {
         print_result(stdout, r);
         printf("\n");
     }
+    bgfetch_registration_free(r);
+    return rc;
+}
+
+static int cmd_pause(bgfetch_manager *m, const char *id) {
+    int rc;
+    bgfetch_registration *r = get_or_report(m, id, &rc);
+    if (!r) return rc;
+    rc = fail(bgfetch_registration_pause(r), "bgfetch_registration_pause");
+    if (!rc) printf("paused '%s' (it stays paused until 'bgfetch unpause %s')\n", id, id);
+    bgfetch_registration_free(r);
+    return rc;
+}
+
+static int cmd_unpause(bgfetch_manager *m, const char *id, const char *store) {
+    int rc;
+    bgfetch_registration *r = get_or_report(m, id, &rc);
+    if (!r) return rc;
+    rc = fail(bgfetch_registration_resume(r), "bgfetch_registration_resume");
+    if (!rc) {
+        printf("unpaused '%s'\n", id);
+        print_resume_points(r); /* the manager is still offline: exact */
+        rc = fail(bgfetch_manager_set_offline(m, false), "going online");
+    }
+    if (!rc) rc = wait_with_bar(r);
+    if (rc == EXIT_INTERRUPTED)
+        print_interrupted(id, store);
+    else if (!rc)
+        rc = report_settled(r);
     bgfetch_registration_free(r);
     return rc;
 }
@@ -361,7 +523,7 @@ static int cmd_records(bgfetch_manager *m, const char *id) {
             break;
         case BGFETCH_E_TIMEOUT: printf("pending -\n"); break;
         case BGFETCH_E_ABORTED: printf("aborted -\n"); break;
-        case BGFETCH_E_FETCH_FAILED: printf("failed -\n"); break;
+        case BGFETCH_E_FETCH_FAILED: printf("failed - (%s)\n", bgfetch_last_error()); break;
         default: printf("?\n"); rc = fail(s, "bgfetch_record_response"); break;
         }
         bgfetch_response_free(res);
@@ -422,13 +584,28 @@ static int cmd_resume(bgfetch_manager *m, const char *store) {
     size_t running = 0;
     bool any_failed = false;
 
-    /* Unfinished fetches resumed when the manager opened; they all run at once. Follow them
-       one after the other (those behind go on meanwhile). */
+    /* The manager is still offline (main() opens it so): where each unfinished body resumes
+       is exactly what the store holds now. */
+    for (size_t i = 0; i < n && !rc; i++) {
+        bgfetch_registration *r = NULL;
+        rc = fail(bgfetch_get(m, bgfetch_strings_get(ids, i), &r), "bgfetch_get");
+        if (rc || !r) continue;
+        if (bgfetch_registration_result(r) == BGFETCH_RESULT_NONE && !bgfetch_registration_paused(r))
+            print_resume_points(r);
+        bgfetch_registration_free(r);
+    }
+    if (!rc) rc = fail(bgfetch_manager_set_offline(m, false), "going online");
+
+    /* Unfinished fetches that are not paused all run at once. Follow them one after the
+       other (those behind go on meanwhile). */
     for (size_t i = 0; i < n && !rc; i++) {
         bgfetch_registration *r = NULL;
         rc = fail(bgfetch_get(m, bgfetch_strings_get(ids, i), &r), "bgfetch_get");
         if (rc || !r) continue; /* released in between: nothing to wait for */
-        if (bgfetch_registration_result(r) == BGFETCH_RESULT_NONE) {
+        if (bgfetch_registration_result(r) == BGFETCH_RESULT_NONE && bgfetch_registration_paused(r)) {
+            printf("%s: paused (run 'bgfetch -s %s unpause %s' to finish it)\n",
+                   bgfetch_registration_id(r), store, bgfetch_registration_id(r));
+        } else if (bgfetch_registration_result(r) == BGFETCH_RESULT_NONE) {
             running++;
             rc = wait_with_bar(r);
             if (rc == EXIT_INTERRUPTED) print_interrupted(bgfetch_registration_id(r), store);
@@ -445,6 +622,8 @@ static int cmd_resume(bgfetch_manager *m, const char *store) {
             printf("%s: ", bgfetch_registration_id(r));
             print_result(stdout, r);
             printf(", %" PRIu64 " bytes\n", bgfetch_registration_downloaded(r));
+            if (bgfetch_registration_result(r) == BGFETCH_RESULT_FAILURE)
+                print_failed_records(stdout, r);
             bgfetch_registration_free(r);
         }
     }
@@ -456,12 +635,15 @@ static int cmd_resume(bgfetch_manager *m, const char *store) {
 /* ---------------------------------------------------------------------------------------- */
 /* Command line                                                                             */
 
-/* "123", "60M", "1.5G" (binary units) -> bytes. */
+/* "123", "60M", "1.5G", "100k" (binary units, as curl's --limit-rate) -> bytes. Plain
+   decimal numbers only: no sign, exponent, hex, "inf"/"nan" or spaces. */
 static bool parse_size(const char *s, uint64_t *out) {
     char *end = NULL;
+    if (!((*s >= '0' && *s <= '9') || *s == '.')) return false;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || v < 0) return false;
+    if (errno || end == s || end != s + strspn(s, "0123456789.") || !isfinite(v) || v < 0)
+        return false;
     double mult = 1;
     switch (*end) {
     case '\0': break;
@@ -474,7 +656,7 @@ static bool parse_size(const char *s, uint64_t *out) {
     if (*end == 'b' || *end == 'B') end++;
     if (*end != '\0' || v * mult > 1.8e19) return false;
     *out = (uint64_t)(v * mult);
-    return true;
+    return v == 0 || *out > 0; /* "0.1" bytes is not a size */
 }
 
 /* If argv[*i] is option `name` ("--name VALUE" or "--name=VALUE"), stores VALUE. */
@@ -505,6 +687,28 @@ static int parse_args(int argc, char **argv, struct args *a) {
             } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
                 fputs(USAGE, stdout);
                 exit(0);
+            } else if (strcmp(argv[i], "--version") == 0) {
+                /* The library this program runs with, and the header it was compiled with. */
+                printf("bgfetch (libbgfetch %s, bgfetch.h %d.%d.%d)\n", bgfetch_version(),
+                       BGFETCH_VERSION_MAJOR, BGFETCH_VERSION_MINOR, BGFETCH_VERSION_PATCH);
+                exit(0);
+            } else if ((t = take_option(argc, argv, &i, "--limit-rate", &v))) {
+                if (t < 0) return usage_error("%s needs a rate (bytes/s)", argv[i]);
+                if (!parse_size(v, &a->limit_rate))
+                    return usage_error("bad --limit-rate '%s' (bytes/s, e.g. 500k or 2M)", v);
+                a->have_limit_rate = true;
+            } else if ((t = take_option(argc, argv, &i, "--proxy", &v))) {
+                if (t < 0) return usage_error("%s needs a URL", argv[i]);
+                a->proxy = v;
+            } else if ((t = take_option(argc, argv, &i, "--cacert", &v))) {
+                if (t < 0) return usage_error("%s needs a file", argv[i]);
+                a->cacert = v;
+            } else if ((t = take_option(argc, argv, &i, "--progress", &v))) {
+                if (t < 0) return usage_error("%s needs bar, plain or none", argv[i]);
+                if (strcmp(v, "bar") == 0) progress_mode = PROGRESS_BAR;
+                else if (strcmp(v, "plain") == 0) progress_mode = PROGRESS_PLAIN;
+                else if (strcmp(v, "none") == 0) progress_mode = PROGRESS_NONE;
+                else return usage_error("bad --progress '%s' (bar, plain or none)", v);
             } else if ((t = take_option(argc, argv, &i, "-s", &v)) ||
                        (t = take_option(argc, argv, &i, "--store", &v))) {
                 if (t < 0) return usage_error("%s needs a directory", argv[i]);
@@ -538,7 +742,8 @@ static int parse_args(int argc, char **argv, struct args *a) {
     } commands[] = {
         {"fetch", 2, -1, true}, {"ids", 0, 0, false},     {"status", 1, 1, false},
         {"abort", 1, 1, false}, {"records", 1, 1, false}, {"save", 3, 3, false},
-        {"release", 1, 1, false}, {"resume", 0, 0, false},
+        {"release", 1, 1, false}, {"resume", 0, 0, false},   {"pause", 1, 1, false},
+        {"unpause", 1, 1, false},
     };
     for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++) {
         if (strcmp(a->command, commands[c].name) != 0) continue;
@@ -569,8 +774,19 @@ int main(int argc, char **argv) {
         return EXIT_STATUS(BGFETCH_E_INVALID_ARGUMENT);
     }
     if (a.base) rc = fail(bgfetch_config_set_base_url(cfg, a.base), "--base");
+    if (!rc && a.have_limit_rate)
+        rc = fail(bgfetch_config_set_max_download_rate(cfg, a.limit_rate), "--limit-rate");
+    if (!rc && a.proxy) rc = fail(bgfetch_config_set_proxy(cfg, a.proxy), "--proxy");
+    if (!rc && a.cacert) rc = fail(bgfetch_config_set_ca_file(cfg, a.cacert), "--cacert");
     if (!rc) rc = fail(bgfetch_manager_open(cfg, &m), "opening the store");
     bgfetch_config_free(cfg);
+    /* Offline at once (opening resumed the unfinished fetches): `resume` and `unpause` first
+       note where each body resumes, then go online; `pause` pauses without running the fetch
+       any further. Every other command runs online. */
+    if (!rc) rc = fail(bgfetch_manager_set_offline(m, true), "bgfetch_manager_set_offline");
+    if (!rc && strcmp(a.command, "resume") != 0 && strcmp(a.command, "unpause") != 0 &&
+        strcmp(a.command, "pause") != 0)
+        rc = fail(bgfetch_manager_set_offline(m, false), "bgfetch_manager_set_offline");
 
     if (!rc) {
         const char *cmd = a.command;
@@ -582,6 +798,8 @@ int main(int argc, char **argv) {
         else if (strcmp(cmd, "save") == 0) rc = cmd_save(m, a.pos[0], a.pos[1], a.pos[2]);
         else if (strcmp(cmd, "release") == 0) rc = cmd_release(m, a.pos[0]);
         else if (strcmp(cmd, "resume") == 0) rc = cmd_resume(m, a.store);
+        else if (strcmp(cmd, "pause") == 0) rc = cmd_pause(m, a.pos[0]);
+        else if (strcmp(cmd, "unpause") == 0) rc = cmd_unpause(m, a.pos[0], a.store);
     }
     /* Unfinished fetches are kept: they continue at the next open of the store. */
     bgfetch_manager_close(m);

@@ -1,0 +1,364 @@
+//! The command-line tool `examples-c/bgfetch.c`, built like the C tests (`cc -std=c11 -Wall
+//! -Wextra -Werror -pedantic` against `libbgfetch.a`) and run against a local test server:
+//! `--version`, `--limit-rate`, `--proxy`, `--cacert`, `--progress`, `pause ID` / `unpause ID`
+//! across runs, the line for a body resuming at byte N, the percentage of Content-Length, and
+//! a failed record's message, also after a reopen.
+
+mod common;
+use common::ffi_runner::{self, manifest_dir, Variant};
+use common::*;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The CLI, compiled once per test binary.
+fn cli() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let src = manifest_dir().join("examples-c").join("bgfetch.c");
+        ffi_runner::compile_file(&src, "bgfetch", &Variant::plain("cli"))
+            .unwrap_or_else(|e| panic!("{e}"))
+    })
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Display for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs the CLI on `store` with `args` (60 s at most).
+fn run(store: &Path, args: &[&str]) -> Out {
+    let mut cmd = Command::new(cli());
+    cmd.arg("-s").arg(store).args(args);
+    // No proxy from the environment of whoever runs the tests.
+    for v in [
+        "ALL_PROXY",
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "all_proxy",
+        "https_proxy",
+        "http_proxy",
+    ] {
+        cmd.env_remove(v);
+    }
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", cli().display()));
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn version_prints_the_library_and_header_versions() {
+    let store = temp_store("cli-version");
+    let out = run(&store, &["--version"]);
+    let v = env!("CARGO_PKG_VERSION");
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(
+        out.stdout,
+        format!("bgfetch (libbgfetch {v}, bgfetch.h {v})\n"),
+        "{out}"
+    );
+    assert!(
+        !store.exists(),
+        "--version opened the store ({})",
+        store.display()
+    );
+}
+
+#[test]
+fn limit_rate_caps_the_fetch_and_bad_rates_are_usage_errors() {
+    let server = TestServer::start();
+    let store = temp_store("cli-rate");
+    for bad in [
+        "abc", "-5", "10x", "", "nan", "inf", "0.1", "1e30", "0x10", " 5",
+    ] {
+        let out = run(&store, &["--limit-rate", bad, "ids"]);
+        assert_eq!(out.code, 1, "--limit-rate {bad:?}: {out}");
+        assert!(out.stderr.contains("bad --limit-rate"), "{out}");
+    }
+    let out = run(&store, &["ids", "--limit-rate"]);
+    assert_eq!(out.code, 1, "a missing value: {out}");
+    for good in ["0", "2M", "1.5m", "500k", "100K", "1G", "12345"] {
+        let out = run(&store, &[&format!("--limit-rate={good}"), "ids"]);
+        assert_eq!(out.code, 0, "--limit-rate={good}: {out}");
+    }
+    // 150 000 bytes at 100k (102 400 B/s): about 1.46 s, less at most a 50 ms burst.
+    let t0 = Instant::now();
+    let url = server.url("/bytes/150000?seed=1");
+    let out = run(
+        &store,
+        &[
+            "--limit-rate",
+            "100k",
+            "--progress=none",
+            "fetch",
+            "f",
+            &url,
+        ],
+    );
+    let took = t0.elapsed();
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout.contains("f: success, 150000 bytes downloaded"),
+        "{out}"
+    );
+    assert!(
+        took >= Duration::from_millis(1300),
+        "150000 bytes at --limit-rate 100k took {took:?}"
+    );
+}
+
+#[test]
+fn proxy_and_cacert_are_used_and_bad_ones_are_library_errors() {
+    let server = TestServer::start();
+    let proxy = ConnectProxy::start();
+    let store = temp_store("cli-proxy");
+    let url = server.url("/bytes/70000?seed=2");
+    let out = run(
+        &store,
+        &[
+            "--proxy",
+            &proxy.url(),
+            "--progress=none",
+            "fetch",
+            "p",
+            &url,
+        ],
+    );
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        proxy.tunnels() >= 1,
+        "the fetch did not go through the proxy"
+    );
+    let out = run(&store, &["--proxy", "not a url", "ids"]);
+    assert_eq!(out.code, 11, "{out}");
+    assert!(
+        out.stderr.contains("--proxy: BGFETCH_E_INVALID_ARGUMENT"),
+        "{out}"
+    );
+    let missing = store.join("no-such-ca.pem");
+    let out = run(&store, &["--cacert", missing.to_str().unwrap(), "ids"]);
+    assert_eq!(out.code, 11, "{out}");
+    assert!(
+        out.stderr.contains("--cacert: BGFETCH_E_INVALID_ARGUMENT"),
+        "{out}"
+    );
+    let pem = store.join("ca.pem");
+    std::fs::write(
+        &pem,
+        "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let out = run(&store, &["--cacert", pem.to_str().unwrap(), "ids"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(out.stdout, "p\n", "{out}");
+}
+
+/// The first number of a plain progress line "ID: 0.05 MiB ..." / "ID: 0.05 / 0.38 MiB ...".
+fn mib_of(line: &str, id: &str) -> Option<f64> {
+    line.strip_prefix(&format!("{id}: "))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn pause_is_durable_across_runs_and_unpause_finishes_the_fetch() {
+    const LEN: u64 = 400_000;
+    let server = TestServer::start();
+    let store = temp_store("cli-pause");
+    let url = server.url(&format!("/bytes/{LEN}?seed=3&rate=100000"));
+
+    // A fetch interrupted with Ctrl-C once some bytes arrived stays in the store.
+    let mut child = Command::new(cli())
+        .arg("-s")
+        .arg(&store)
+        .args(["--progress=plain", "fetch", "p", &url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the CLI");
+    let mut progress = Vec::new();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.expect("read the progress");
+        let got = mib_of(&line, "p").unwrap_or(0.0);
+        progress.push(line);
+        if got > 0.0 {
+            break;
+        }
+    }
+    let interrupt = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(interrupt.success());
+    progress.extend(lines.map_while(Result::ok));
+    let status = child.wait().expect("wait for the CLI");
+    assert_eq!(status.code(), Some(130), "{progress:#?}");
+    assert!(
+        progress.iter().any(|l| l.contains("% of Content-Length)")),
+        "no percentage of Content-Length without a download total: {progress:#?}"
+    );
+
+    let out = run(&store, &["pause", "p"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.starts_with("paused 'p'"), "{out}");
+    let out = run(&store, &["status", "p"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("paused:            yes"), "{out}");
+    assert!(out.stdout.contains("result:            paused"), "{out}");
+    // `resume` does not wait for a paused fetch; it says how to finish it.
+    server.reset_stats();
+    let out = run(&store, &["--progress=none", "resume"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("p: paused (run 'bgfetch -s "), "{out}");
+    assert!(out.stdout.contains("0 fetches resumed"), "{out}");
+    assert!(
+        server.requests().is_empty(),
+        "a paused fetch made a request"
+    );
+
+    // unpause: resumes at the stored byte, with Range, and completes byte-exact.
+    let out = run(&store, &["--progress=none", "unpause", "p"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.starts_with("unpaused 'p'\n"), "{out}");
+    let kept: u64 = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("p: {url}: resuming at byte ")))
+        .unwrap_or_else(|| panic!("no resume line: {out}"))
+        .parse()
+        .expect("a byte offset");
+    assert!(kept > 0 && kept < LEN, "{out}");
+    assert!(
+        out.stdout
+            .contains(&format!("p: success, {LEN} bytes downloaded")),
+        "{out}"
+    );
+    let ranges: Vec<String> = server
+        .requests()
+        .iter()
+        .filter_map(|r| r.header("range").map(str::to_owned))
+        .collect();
+    assert_eq!(
+        ranges,
+        vec![format!("bytes={kept}-")],
+        "the resume line does not name the byte the body resumed at"
+    );
+    let dest = store.join("p.bin");
+    let out = run(&store, &["save", "p", &url, dest.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        std::fs::read(&dest).unwrap() == pattern(LEN, 3),
+        "not byte-exact"
+    );
+    // Settled: pause and unpause are INVALID_STATE (exit 14) with the library's message.
+    for cmd in ["pause", "unpause"] {
+        let out = run(&store, &[cmd, "p"]);
+        assert_eq!(out.code, 14, "{cmd}: {out}");
+        assert!(out.stderr.contains("BGFETCH_E_INVALID_STATE: "), "{out}");
+    }
+    let out = run(&store, &["pause", "nope"]);
+    assert_eq!(out.code, 3, "{out}");
+}
+
+#[test]
+fn a_failed_records_message_is_shown_also_after_a_reopen() {
+    let server = TestServer::start();
+    let store = temp_store("cli-failed");
+    let ok_url = server.url("/bytes/10");
+    let bad_url = server.url("/redirect-loop");
+    let out = run(
+        &store,
+        &["--progress=none", "fetch", "bad", &ok_url, &bad_url],
+    );
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stdout.contains("bad: failure (fetch-error)"), "{out}");
+    let prefix = format!("  failed: GET {bad_url}: ");
+    let message = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no failure message: {out}"))
+        .to_owned();
+    assert!(!message.is_empty(), "{out}");
+    assert!(
+        !out.stdout.contains(&format!("failed: GET {ok_url}")),
+        "{out}"
+    );
+
+    // A new run (the store reopened): `records` shows the same message.
+    let out = run(&store, &["records", "bad"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout
+            .contains(&format!("GET {bad_url} failed - ({message})\n")),
+        "expected the message {message:?}: {out}"
+    );
+    assert!(
+        out.stdout.contains(&format!("GET {ok_url} 200 10\n")),
+        "{out}"
+    );
+    // ... and so does `resume` in its results.
+    let out = run(&store, &["--progress=none", "resume"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout.contains(&format!("{prefix}{message}\n")),
+        "{out}"
+    );
+}
+
+#[test]
+fn progress_modes() {
+    let server = TestServer::start();
+    let store = temp_store("cli-progress");
+    let url = server.url("/bytes/100000?seed=4");
+    let out = run(&store, &["--progress=none", "fetch", "n", &url]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(out.stderr, "", "--progress=none printed on stderr");
+    assert!(out.stdout.contains("n: success, 100000 bytes"), "{out}");
+
+    let out = run(&store, &["--progress", "plain", "fetch", "p", &url]);
+    assert_eq!(out.code, 0, "{out}");
+    let last = out.stderr.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("p: 0.10 / 0.10 MiB (100.0% of Content-Length)"),
+        "{out}"
+    );
+    assert!(!out.stderr.contains('\r'), "plain lines are not redrawn");
+
+    let out = run(&store, &["--progress=bar", "fetch", "b", &url]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stderr
+            .contains("\r\x1b[Kb: [##############################] 0.10 / 0.10 MiB"),
+        "{out}"
+    );
+
+    for bad in ["fancy", ""] {
+        let out = run(&store, &[&format!("--progress={bad}"), "ids"]);
+        assert_eq!(out.code, 1, "{out}");
+    }
+}
