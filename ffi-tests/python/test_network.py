@@ -242,6 +242,24 @@ class Bandwidth(NetworkTestCase):
         m.set_max_download_rate((1 << 64) - 1)
         m.set_max_download_rate(1e6)
 
+    def test_counts_ctypes_would_wrap_raise(self):
+        # Every unsigned count: -1 would become "the largest value" and 2**bits "0" (for a
+        # limit: none at all), silently.
+        for kw, bits in (("quota", 64), ("max_connections", 32),
+                         ("max_connections_per_fetch", 32)):
+            for bad in (-1, 1 << bits):
+                with self.subTest(option=kw, value=bad):
+                    with self.assertRaises(bgfetch.InvalidArgument):
+                        self.open(store=os.path.join(self.dir, "bad-count"), **{kw: bad})
+        with self.assertRaises(bgfetch.InvalidArgument):
+            self.open(store=os.path.join(self.dir, "bad-count"), retries=(-1, 0.1))
+        m = self.open()
+        for bad in (-1, 1 << 64):
+            with self.subTest(download_total=bad):
+                with self.assertRaises(bgfetch.InvalidArgument):
+                    m.fetch("bad-total", "/bytes/10", download_total=bad)
+        self.assertEqual(m.get_ids(), [])
+
 
 class Retries(NetworkTestCase):
     def test_retries_outlast_a_server_that_fails_n_times(self):

@@ -80,20 +80,24 @@ def duration_ms(seconds: float, what: str, limit: int = 1 << 32) -> int:
     return ms
 
 
-def byte_rate(value: int, what: str) -> int:
-    """A count of bytes (per second) for a C ``uint64_t`` setter: an ``int`` (or an integral
-    ``float``) in 0..2**64-1. ctypes would silently wrap -1 to 2**64-1 and 2**64 to 0 (no
-    limit at all), so anything outside is ``InvalidArgument``."""
+def unsigned(value: int, what: str, bits: int = 64) -> int:
+    """A count for a C ``uint32_t`` / ``uint64_t`` parameter: an ``int`` (or an integral
+    ``float``) in 0..2**bits-1. ctypes would silently wrap -1 to the largest value and 2**bits
+    to 0 (for a limit: none at all), so anything outside is ``InvalidArgument``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError("%s must be an int (bytes per second), not %s"
-                        % (what, type(value).__name__))
+        raise TypeError("%s must be an int, not %s" % (what, type(value).__name__))
     if isinstance(value, float):
         if not value.is_integer():
-            raise InvalidArgument("%s must be a whole number of bytes: %r" % (what, value), 1)
+            raise InvalidArgument("%s must be a whole number: %r" % (what, value), 1)
         value = int(value)
-    if not 0 <= value < 1 << 64:
+    if not 0 <= value < 1 << bits:
         raise InvalidArgument("%s is out of range: %r" % (what, value), 1)
     return value
+
+
+def byte_rate(value: int, what: str) -> int:
+    """A count of bytes per second for a C ``uint64_t`` setter (see :func:`unsigned`)."""
+    return unsigned(value, what)
 
 
 def timeout_ms(timeout: Optional[float]) -> int:

@@ -13,7 +13,7 @@ from . import _bindings as _b
 from . import _cbtable as _cb
 from ._bindings import c
 from ._managed import Managed
-from ._util import (StrPath, byte_rate, check, dec_str, duration_ms, enc, enc_path,
+from ._util import (StrPath, byte_rate, check, dec_str, duration_ms, enc, enc_path, unsigned,
                     owned_str, raise_status, timeout_ms)
 from .errors import Closed, DuplicateId, InvalidArgument, InvalidState
 from .registration import (EventCallback, ProgressCallback, Registration, event_trampoline,
@@ -87,11 +87,13 @@ class Manager(Managed["ManagerPtr"]):
             if base_url is not None:
                 check(c.config_set_base_url(cfg, enc(base_url, "base_url")))
             if max_connections is not None:
-                check(c.config_set_max_connections(cfg, max_connections))
+                check(c.config_set_max_connections(
+                    cfg, unsigned(max_connections, "max_connections", 32)))
             if max_connections_per_fetch is not None:
-                check(c.config_set_max_connections_per_fetch(cfg, max_connections_per_fetch))
+                check(c.config_set_max_connections_per_fetch(
+                    cfg, unsigned(max_connections_per_fetch, "max_connections_per_fetch", 32)))
             if quota is not None:
-                check(c.config_set_quota(cfg, quota))
+                check(c.config_set_quota(cfg, unsigned(quota, "quota")))
             if user_agent is not None:
                 check(c.config_set_user_agent(cfg, enc(user_agent, "user_agent")))
             if timeouts is not None:
@@ -100,7 +102,8 @@ class Manager(Managed["ManagerPtr"]):
                                             duration_ms(read, "read timeout")))
             if retries is not None:
                 attempts, backoff = retries
-                check(c.config_set_retries(cfg, attempts, duration_ms(backoff, "backoff")))
+                check(c.config_set_retries(cfg, unsigned(attempts, "retry attempts", 32),
+                                           duration_ms(backoff, "backoff")))
             if max_backoff is not None:
                 check(c.config_set_max_backoff(cfg, duration_ms(max_backoff, "max_backoff")))
             if no_progress_timeout is not None:

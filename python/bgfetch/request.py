@@ -9,7 +9,7 @@ from typing import (TYPE_CHECKING, Iterable, Iterator, List, Mapping, Optional, 
 
 from . import _bindings as _b
 from ._bindings import c
-from ._util import check, enc, opt_enc
+from ._util import check, enc, opt_enc, unsigned
 from .errors import Internal, InvalidArgument
 
 if TYPE_CHECKING:
@@ -186,7 +186,7 @@ def make_options(title: Optional[str] = None, icons: Optional[Icons] = None,
             check(c.options_add_icon(opts, enc(src, "icon src"), opt_enc(sizes, "icon sizes"),
                                      opt_enc(typ, "icon type"), opt_enc(label, "icon label")))
         if download_total:
-            check(c.options_set_download_total(opts, int(download_total)))
+            check(c.options_set_download_total(opts, unsigned(download_total, "download_total")))
         if start_paused:
             check(c.options_set_start_paused(opts, True))
     except BaseException:
