@@ -14,11 +14,13 @@ fn main() {
     let major = std::env::var("CARGO_PKG_VERSION_MAJOR").unwrap();
     let minor = std::env::var("CARGO_PKG_VERSION_MINOR").unwrap();
     let patch = std::env::var("CARGO_PKG_VERSION_PATCH").unwrap();
+    // The version macros, then what cbindgen.toml puts after the includes.
+    let rest = config.after_includes.take().unwrap_or_default();
     config.after_includes = Some(format!(
         "\n/** The version of this header; equal to bgfetch_version() of the matching library. */\n\
          #define BGFETCH_VERSION_MAJOR {major}\n\
          #define BGFETCH_VERSION_MINOR {minor}\n\
-         #define BGFETCH_VERSION_PATCH {patch}"
+         #define BGFETCH_VERSION_PATCH {patch}\n{rest}"
     ));
     let bindings = match cbindgen::Builder::new()
         .with_crate(&crate_dir)

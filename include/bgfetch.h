@@ -25,6 +25,21 @@
 #define BGFETCH_VERSION_MINOR 2
 #define BGFETCH_VERSION_PATCH 0
 
+/* Marks the functions whose bgfetch_status must not be ignored: [[nodiscard]] in C23 and
+ * C++17, warn_unused_result with clang (which, unlike gcc, lets a (void) cast discard it), else
+ * nothing. Define BGFETCH_NODISCARD yourself (even empty) before including to override. */
+#ifndef BGFETCH_NODISCARD
+#  if defined(__cplusplus) && __cplusplus >= 201703L
+#    define BGFETCH_NODISCARD [[nodiscard]]
+#  elif !defined(__cplusplus) && defined(__STDC_VERSION__) && __STDC_VERSION__ >= 202311L
+#    define BGFETCH_NODISCARD [[nodiscard]]
+#  elif defined(__clang__)
+#    define BGFETCH_NODISCARD __attribute__((warn_unused_result))
+#  else
+#    define BGFETCH_NODISCARD
+#  endif
+#endif
+
 /**
  * Query flag: ignore the query string of both URLs (`ignoreSearch`).
  */
@@ -373,33 +388,36 @@ void bgfetch_config_free(bgfetch_config *c);
  * The base URL that relative request URLs (and match URLs) resolve against: an absolute
  * http(s) URL.
  */
-bgfetch_status bgfetch_config_set_base_url(bgfetch_config *c, const char *url);
+BGFETCH_NODISCARD bgfetch_status bgfetch_config_set_base_url(bgfetch_config *c, const char *url);
 
 /**
  * Connections (and worker threads) for the whole manager, 1..=256. Default 8.
  */
-bgfetch_status bgfetch_config_set_max_connections(bgfetch_config *c, uint32_t n);
+BGFETCH_NODISCARD bgfetch_status bgfetch_config_set_max_connections(bgfetch_config *c, uint32_t n);
 
 /**
  * Connections one fetch may use at once, 1..=256. Default 4.
  */
-bgfetch_status bgfetch_config_set_max_connections_per_fetch(bgfetch_config *c, uint32_t n);
+BGFETCH_NODISCARD
+bgfetch_status bgfetch_config_set_max_connections_per_fetch(bgfetch_config *c,
+                                                            uint32_t n);
 
 /**
  * Bytes the store may hold in all (request bodies and response bodies); 0 = no quota (the
  * default).
  */
-bgfetch_status bgfetch_config_set_quota(bgfetch_config *c, uint64_t bytes);
+BGFETCH_NODISCARD bgfetch_status bgfetch_config_set_quota(bgfetch_config *c, uint64_t bytes);
 
 /**
  * The `User-Agent` sent with requests that do not set one (no CR, LF or NUL).
  */
-bgfetch_status bgfetch_config_set_user_agent(bgfetch_config *c, const char *ua);
+BGFETCH_NODISCARD bgfetch_status bgfetch_config_set_user_agent(bgfetch_config *c, const char *ua);
 
 /**
  * Connect timeout and per-read timeout, in milliseconds, each at least 1. Defaults 10 000 and
  * 30 000. A read that waits longer is a network error (retried).
  */
+BGFETCH_NODISCARD
 bgfetch_status bgfetch_config_set_timeouts(bgfetch_config *c,
                                            uint32_t connect_ms,
                                            uint32_t read_ms);
@@ -415,6 +433,7 @@ bgfetch_status bgfetch_config_set_timeouts(bgfetch_config *c,
  * Not transient (fail at once): TLS verification, redirect errors, integrity mismatch, disk
  * full. A response status is final unless `bgfetch_config_set_retry_statuses`.
  */
+BGFETCH_NODISCARD
 bgfetch_status bgfetch_config_set_retries(bgfetch_config *c,
                                           uint32_t max_attempts,
                                           uint32_t backoff_ms);
@@ -422,20 +441,22 @@ bgfetch_status bgfetch_config_set_retries(bgfetch_config *c,
 /**
  * The longest delay in ms between two attempts of a request (default 60000).
  */
-bgfetch_status bgfetch_config_set_max_backoff(bgfetch_config *c, uint32_t ms);
+BGFETCH_NODISCARD bgfetch_status bgfetch_config_set_max_backoff(bgfetch_config *c, uint32_t ms);
 
 /**
  * How long in ms without a new body byte before a request may fail (default 600000 = 10
  * min); 0 = never (transient errors are retried for as long as the fetch lives).
  */
-bgfetch_status bgfetch_config_set_no_progress_timeout(bgfetch_config *c, uint64_t ms);
+BGFETCH_NODISCARD
+bgfetch_status bgfetch_config_set_no_progress_timeout(bgfetch_config *c,
+                                                      uint64_t ms);
 
 /**
  * `true`: a request fails as soon as `max_attempts` consecutive attempts failed, whatever the
  * no-progress timeout (for hosts that would rather fail fast than outlive an outage).
  * Default `false`.
  */
-bgfetch_status bgfetch_config_set_fail_after_attempts(bgfetch_config *c, bool on);
+BGFETCH_NODISCARD bgfetch_status bgfetch_config_set_fail_after_attempts(bgfetch_config *c, bool on);
 
 /**
  * `true`: 408, 429, 500, 502, 503 and 504 are transient (retried by the retry policy; a
@@ -443,7 +464,7 @@ bgfetch_status bgfetch_config_set_fail_after_attempts(bgfetch_config *c, bool on
  * the retries are over, the last such response is the record's response). Default `false`:
  * every status is final, as the spec has it.
  */
-bgfetch_status bgfetch_config_set_retry_statuses(bgfetch_config *c, bool on);
+BGFETCH_NODISCARD bgfetch_status bgfetch_config_set_retry_statuses(bgfetch_config *c, bool on);
 
 /**
  * The proxy: `"http://host:port"` (or `"socks5://host:port"`); `""` = no proxy even if the
@@ -451,38 +472,48 @@ bgfetch_status bgfetch_config_set_retry_statuses(bgfetch_config *c, bool on);
  * (the first set wins, upper or lower case) and `NO_PROXY`, read at open.
  * A malformed URL is `BGFETCH_E_INVALID_ARGUMENT`.
  */
-bgfetch_status bgfetch_config_set_proxy(bgfetch_config *c, const char *proxy_url);
+BGFETCH_NODISCARD bgfetch_status bgfetch_config_set_proxy(bgfetch_config *c, const char *proxy_url);
 
 /**
  * The bandwidth cap of the whole manager in bytes of response bodies per second, shared
  * fairly by the running transfers (0 = none, the default). Changeable while open with
  * `bgfetch_manager_set_max_download_rate`.
  */
-bgfetch_status bgfetch_config_set_max_download_rate(bgfetch_config *c, uint64_t bytes_per_s);
+BGFETCH_NODISCARD
+bgfetch_status bgfetch_config_set_max_download_rate(bgfetch_config *c,
+                                                    uint64_t bytes_per_s);
 
 /**
  * The shortest time in ms between two progress callbacks of one registration. Default 100.
  */
-bgfetch_status bgfetch_config_set_progress_interval(bgfetch_config *c, uint32_t ms);
+BGFETCH_NODISCARD
+bgfetch_status bgfetch_config_set_progress_interval(bgfetch_config *c,
+                                                    uint32_t ms);
 
 /**
  * A PEM file of CA certificates to trust for https instead of the built-in roots. TLS
  * verification is always on.
  */
-bgfetch_status bgfetch_config_set_ca_file(bgfetch_config *c, const char *pem_path);
+BGFETCH_NODISCARD
+bgfetch_status bgfetch_config_set_ca_file(bgfetch_config *c,
+                                          const char *pem_path);
 
 /**
  * Where callbacks run. `BGFETCH_DISPATCH_THREAD` (default): on the manager's event thread.
  * `BGFETCH_DISPATCH_MANUAL`: only inside `bgfetch_manager_dispatch()`, on the caller's thread;
  * `bgfetch_manager_event_fd()` tells a poll loop when to call it.
  */
-bgfetch_status bgfetch_config_set_dispatch(bgfetch_config *c, bgfetch_dispatch mode);
+BGFETCH_NODISCARD
+bgfetch_status bgfetch_config_set_dispatch(bgfetch_config *c,
+                                           bgfetch_dispatch mode);
 
 /**
  * Whether a redirect from https to http is followed. Default false: such a redirect is a
  * `fetch-error`.
  */
-bgfetch_status bgfetch_config_set_allow_https_to_http(bgfetch_config *c, bool allow);
+BGFETCH_NODISCARD
+bgfetch_status bgfetch_config_set_allow_https_to_http(bgfetch_config *c,
+                                                      bool allow);
 
 /**
  * Opens the manager of `c`'s store: creates the directory (0700) if needed, takes the store
@@ -491,7 +522,9 @@ bgfetch_status bgfetch_config_set_allow_https_to_http(bgfetch_config *c, bool al
  * unreleased fetches until an event callback is set. `*out` is owned: close it with
  * `bgfetch_manager_close`.
  */
-bgfetch_status bgfetch_manager_open(const bgfetch_config *c, bgfetch_manager **out);
+BGFETCH_NODISCARD
+bgfetch_status bgfetch_manager_open(const bgfetch_config *c,
+                                    bgfetch_manager **out);
 
 /**
  * Closes the manager: stops its transfers promptly (even mid-body), stops its threads,
@@ -513,6 +546,7 @@ int bgfetch_manager_event_fd(const bgfetch_manager *m);
  * `timeout_ms` for the first (-1 forever, 0 poll). `*n_dispatched` (may be NULL) is how many
  * ran. `BGFETCH_E_INVALID_STATE` in THREAD mode. Do not call it from inside a callback.
  */
+BGFETCH_NODISCARD
 bgfetch_status bgfetch_manager_dispatch(bgfetch_manager *m,
                                         int64_t timeout_ms,
                                         uint32_t *n_dispatched);
@@ -530,6 +564,7 @@ bgfetch_status bgfetch_manager_dispatch(bgfetch_manager *m,
  * manager is closed — and at once if this call fails. With a NULL `cb`, `userdata` and
  * `free_userdata` are not used.
  */
+BGFETCH_NODISCARD
 bgfetch_status bgfetch_manager_set_event_callback(bgfetch_manager *m,
                                                   bgfetch_event_callback cb,
                                                   void *userdata,
@@ -545,6 +580,7 @@ bgfetch_status bgfetch_manager_set_event_callback(bgfetch_manager *m,
  * stored; it does not wait for the network. `opts` may be NULL. The requests are copied.
  * `*out` is owned: free with `bgfetch_registration_free`.
  */
+BGFETCH_NODISCARD
 bgfetch_status bgfetch_fetch(bgfetch_manager *m,
                              const char *id,
                              const bgfetch_request *const *requests,
@@ -555,6 +591,7 @@ bgfetch_status bgfetch_fetch(bgfetch_manager *m,
 /**
  * `bgfetch_fetch` of GET requests for `n_urls` URLs.
  */
+BGFETCH_NODISCARD
 bgfetch_status bgfetch_fetch_urls(bgfetch_manager *m,
                                   const char *id,
                                   const char *const *urls,
@@ -567,13 +604,16 @@ bgfetch_status bgfetch_fetch_urls(bgfetch_manager *m,
  * `bgfetch_registration_free`), or NULL if there is none (status OK). Finished fetches stay
  * findable until released.
  */
-bgfetch_status bgfetch_get(bgfetch_manager *m, const char *id, bgfetch_registration **out);
+BGFETCH_NODISCARD
+bgfetch_status bgfetch_get(bgfetch_manager *m,
+                           const char *id,
+                           bgfetch_registration **out);
 
 /**
  * The ids of every unreleased registration, sorted. `*out` is owned: free with
  * `bgfetch_strings_free`.
  */
-bgfetch_status bgfetch_get_ids(bgfetch_manager *m, bgfetch_strings **out);
+BGFETCH_NODISCARD bgfetch_status bgfetch_get_ids(bgfetch_manager *m, bgfetch_strings **out);
 
 /**
  * Number of problems met when the store was opened (state files that could not be read,
@@ -596,7 +636,7 @@ uint64_t bgfetch_manager_used_bytes(const bgfetch_manager *m);
  * keeps its partial bytes), no connection is tried, and neither the attempt counts nor the
  * no-progress clocks advance. Back online (`false`): every waiting request is tried at once.
  */
-bgfetch_status bgfetch_manager_set_offline(bgfetch_manager *m, bool offline);
+BGFETCH_NODISCARD bgfetch_status bgfetch_manager_set_offline(bgfetch_manager *m, bool offline);
 
 /**
  * Whether the manager is offline. False for NULL.
@@ -607,38 +647,46 @@ bool bgfetch_manager_offline(const bgfetch_manager *m);
  * Changes the bandwidth cap of the whole manager (bytes of response bodies per second, 0 =
  * none); running transfers follow at once.
  */
-bgfetch_status bgfetch_manager_set_max_download_rate(bgfetch_manager *m, uint64_t bytes_per_s);
+BGFETCH_NODISCARD
+bgfetch_status bgfetch_manager_set_max_download_rate(bgfetch_manager *m,
+                                                     uint64_t bytes_per_s);
 
 /**
  * A GET request of `url` (absolute, or relative to the manager's base URL; checked by
  * `bgfetch_fetch`). `*out` is owned by the caller.
  */
-bgfetch_status bgfetch_request_new(const char *url, bgfetch_request **out);
+BGFETCH_NODISCARD bgfetch_status bgfetch_request_new(const char *url, bgfetch_request **out);
 
 /**
  * Sets the method: an HTTP token; CONNECT, TRACE and TRACK are refused; DELETE, GET, HEAD,
  * OPTIONS, POST and PUT are uppercased.
  */
-bgfetch_status bgfetch_request_set_method(bgfetch_request *r, const char *method);
+BGFETCH_NODISCARD bgfetch_status bgfetch_request_set_method(bgfetch_request *r, const char *method);
 
 /**
  * Adds a header. The name must be a token, the value free of CR, LF and NUL. Headers the
  * library owns (Host, Content-Length, Transfer-Encoding, Connection, ...) are ignored.
  */
-bgfetch_status bgfetch_request_add_header(bgfetch_request *r, const char *name, const char *value);
+BGFETCH_NODISCARD
+bgfetch_status bgfetch_request_add_header(bgfetch_request *r,
+                                          const char *name,
+                                          const char *value);
 
 /**
  * Sets the body to upload (copied now; stored in the store by `bgfetch_fetch`). `data` may be
  * NULL only when `len` is 0.
  */
-bgfetch_status bgfetch_request_set_body(bgfetch_request *r, const uint8_t *data, size_t len);
+BGFETCH_NODISCARD
+bgfetch_status bgfetch_request_set_body(bgfetch_request *r,
+                                        const uint8_t *data,
+                                        size_t len);
 
 /**
  * Sets Subresource-Integrity metadata (`"sha256-<base64>"`, sha384, sha512; several separated
  * by spaces, the strongest algorithm wins). A body that does not match fails the request
  * (`fetch-error`) and is never exposed.
  */
-bgfetch_status bgfetch_request_set_integrity(bgfetch_request *r, const char *sri);
+BGFETCH_NODISCARD bgfetch_status bgfetch_request_set_integrity(bgfetch_request *r, const char *sri);
 
 /**
  * Frees a request. NULL is a no-op.
@@ -654,11 +702,12 @@ bgfetch_options *bgfetch_options_new(void);
 /**
  * Sets the title.
  */
-bgfetch_status bgfetch_options_set_title(bgfetch_options *o, const char *title);
+BGFETCH_NODISCARD bgfetch_status bgfetch_options_set_title(bgfetch_options *o, const char *title);
 
 /**
  * Adds an icon. `src` is required; `sizes`, `type` and `label` may be NULL.
  */
+BGFETCH_NODISCARD
 bgfetch_status bgfetch_options_add_icon(bgfetch_options *o,
                                         const char *src,
                                         const char *sizes,
@@ -668,13 +717,15 @@ bgfetch_status bgfetch_options_add_icon(bgfetch_options *o,
 /**
  * Sets the download total: the most bytes the responses may hold in all; 0 = no limit.
  */
-bgfetch_status bgfetch_options_set_download_total(bgfetch_options *o, uint64_t bytes);
+BGFETCH_NODISCARD
+bgfetch_status bgfetch_options_set_download_total(bgfetch_options *o,
+                                                  uint64_t bytes);
 
 /**
  * Whether the fetch starts paused (stored durably; it runs once
  * `bgfetch_registration_resume` is called). Default `false`.
  */
-bgfetch_status bgfetch_options_set_start_paused(bgfetch_options *o, bool paused);
+BGFETCH_NODISCARD bgfetch_status bgfetch_options_set_start_paused(bgfetch_options *o, bool paused);
 
 /**
  * Frees options. NULL is a no-op.
@@ -691,6 +742,7 @@ size_t bgfetch_icons_len(const bgfetch_icons *icons);
  * be NULL to skip it. The strings are borrowed from the list. `BGFETCH_E_INVALID_ARGUMENT` if
  * `i` is out of range.
  */
+BGFETCH_NODISCARD
 bgfetch_status bgfetch_icons_get(const bgfetch_icons *icons,
                                  size_t i,
                                  const char **src,
@@ -751,25 +803,33 @@ char *bgfetch_registration_title(const bgfetch_registration *r);
 /**
  * The icons as an owned list (free with `bgfetch_icons_free`).
  */
-bgfetch_status bgfetch_registration_icons(const bgfetch_registration *r, bgfetch_icons **out);
+BGFETCH_NODISCARD
+bgfetch_status bgfetch_registration_icons(const bgfetch_registration *r,
+                                          bgfetch_icons **out);
 
 /**
  * updateUI: replaces the title and/or the icons with those set in `ui` (a title or icons
  * that `ui` does not set are kept). Persisted. `BGFETCH_E_INVALID_STATE` after release.
  */
-bgfetch_status bgfetch_registration_update_ui(bgfetch_registration *r, const bgfetch_options *ui);
+BGFETCH_NODISCARD
+bgfetch_status bgfetch_registration_update_ui(bgfetch_registration *r,
+                                              const bgfetch_options *ui);
 
 /**
  * abort(): `*out_aborted` (may be NULL) is true if the fetch was running and is now aborted,
  * false if it had already settled. Transfers stop promptly, even one blocked on the server.
  */
-bgfetch_status bgfetch_registration_abort(bgfetch_registration *r, bool *out_aborted);
+BGFETCH_NODISCARD
+bgfetch_status bgfetch_registration_abort(bgfetch_registration *r,
+                                          bool *out_aborted);
 
 /**
  * Blocks until the result is set and stored (-1 forever, 0 poll): `BGFETCH_E_TIMEOUT` if it
  * is not by then, `BGFETCH_E_CLOSED` once the manager is closed.
  */
-bgfetch_status bgfetch_registration_wait(bgfetch_registration *r, int64_t timeout_ms);
+BGFETCH_NODISCARD
+bgfetch_status bgfetch_registration_wait(bgfetch_registration *r,
+                                         int64_t timeout_ms);
 
 /**
  * Sets (NULL `cb` clears) the progress callback of this HANDLE (the web's per-object
@@ -787,6 +847,7 @@ bgfetch_status bgfetch_registration_wait(bgfetch_registration *r, int64_t timeou
  * - In THREAD dispatch, `bgfetch_registration_wait` returns only after the final progress
  *   callbacks have returned.
  */
+BGFETCH_NODISCARD
 bgfetch_status bgfetch_registration_set_progress_callback(bgfetch_registration *r,
                                                           bgfetch_progress_callback cb,
                                                           void *userdata,
@@ -799,12 +860,12 @@ bgfetch_status bgfetch_registration_set_progress_callback(bgfetch_registration *
  * The progress callback fires on the change. Pausing a paused fetch is OK;
  * `BGFETCH_E_INVALID_STATE` once it settled.
  */
-bgfetch_status bgfetch_registration_pause(bgfetch_registration *r);
+BGFETCH_NODISCARD bgfetch_status bgfetch_registration_pause(bgfetch_registration *r);
 
 /**
  * Resumes a paused fetch (OK if it is not paused); `BGFETCH_E_INVALID_STATE` once settled.
  */
-bgfetch_status bgfetch_registration_resume(bgfetch_registration *r);
+BGFETCH_NODISCARD bgfetch_status bgfetch_registration_resume(bgfetch_registration *r);
 
 /**
  * Whether the fetch is paused. False for NULL.
@@ -816,7 +877,7 @@ bool bgfetch_registration_paused(const bgfetch_registration *r);
  * completion event is never delivered again, and `bgfetch_get` no longer finds the id (which
  * may be used again). `BGFETCH_E_INVALID_STATE` while the fetch runs. Releasing twice is OK.
  */
-bgfetch_status bgfetch_registration_release(bgfetch_registration *r);
+BGFETCH_NODISCARD bgfetch_status bgfetch_registration_release(bgfetch_registration *r);
 
 /**
  * Frees a handle (the registration itself lives on in its manager). NULL is a no-op. A
@@ -829,6 +890,7 @@ void bgfetch_registration_free(bgfetch_registration *r);
  * (`BGFETCH_QUERY_*`), as an owned `*out` (free with `bgfetch_record_free`), or NULL if none.
  * `BGFETCH_E_INVALID_STATE` once the records are released.
  */
+BGFETCH_NODISCARD
 bgfetch_status bgfetch_registration_match(bgfetch_registration *r,
                                           const bgfetch_request *req,
                                           uint32_t query_flags,
@@ -837,6 +899,7 @@ bgfetch_status bgfetch_registration_match(bgfetch_registration *r,
 /**
  * match() with a GET request of `url` (absolute or relative to the base URL).
  */
+BGFETCH_NODISCARD
 bgfetch_status bgfetch_registration_match_url(bgfetch_registration *r,
                                               const char *url,
                                               uint32_t query_flags,
@@ -846,6 +909,7 @@ bgfetch_status bgfetch_registration_match_url(bgfetch_registration *r,
  * matchAll(): every record matching `req` (NULL = all records), in request order, as an
  * owned list (free with `bgfetch_records_free`). `BGFETCH_E_INVALID_STATE` once released.
  */
+BGFETCH_NODISCARD
 bgfetch_status bgfetch_registration_match_all(bgfetch_registration *r,
                                               const bgfetch_request *req,
                                               uint32_t query_flags,
@@ -885,6 +949,7 @@ size_t bgfetch_record_header_count(const bgfetch_record *rec);
  * Request header `i`: `*name` and `*value` are borrowed from the record.
  * `BGFETCH_E_INVALID_ARGUMENT` if `i` is out of range.
  */
+BGFETCH_NODISCARD
 bgfetch_status bgfetch_record_header_at(const bgfetch_record *rec,
                                         size_t i,
                                         const char **name,
@@ -902,6 +967,7 @@ uint64_t bgfetch_record_body_size(const bgfetch_record *rec);
  * stored by `bgfetch_fetch`. `BGFETCH_E_INVALID_STATE` once the records are released;
  * `BGFETCH_E_IO` if the stored body cannot be read.
  */
+BGFETCH_NODISCARD
 bgfetch_status bgfetch_record_read_body(const bgfetch_record *rec,
                                         uint64_t offset,
                                         uint8_t *buf,
@@ -916,6 +982,7 @@ bgfetch_status bgfetch_record_read_body(const bgfetch_record *rec,
  * `timeout_ms` (-1 forever, 0 poll) passes first; `BGFETCH_E_INVALID_STATE` once released.
  * A non-2xx response is a response (OK).
  */
+BGFETCH_NODISCARD
 bgfetch_status bgfetch_record_response(const bgfetch_record *rec,
                                        int64_t timeout_ms,
                                        bgfetch_response **out);
@@ -955,6 +1022,7 @@ size_t bgfetch_response_header_count(const bgfetch_response *res);
  * Header `i`: `*name` (lowercase) and `*value`, borrowed from the response.
  * `BGFETCH_E_INVALID_ARGUMENT` if `i` is out of range.
  */
+BGFETCH_NODISCARD
 bgfetch_status bgfetch_response_header_at(const bgfetch_response *res,
                                           size_t i,
                                           const char **name,
@@ -969,7 +1037,9 @@ bool bgfetch_response_complete(const bgfetch_response *res);
  * Blocks until the body is complete (-1 forever, 0 poll): `BGFETCH_E_ABORTED` /
  * `BGFETCH_E_FETCH_FAILED` if it can never complete, `BGFETCH_E_TIMEOUT` if time runs out.
  */
-bgfetch_status bgfetch_response_wait(const bgfetch_response *res, int64_t timeout_ms);
+BGFETCH_NODISCARD
+bgfetch_status bgfetch_response_wait(const bgfetch_response *res,
+                                     int64_t timeout_ms);
 
 /**
  * Body bytes stored so far. 0 for NULL.
@@ -987,6 +1057,7 @@ const char *bgfetch_response_body_path(const bgfetch_response *res);
  * stored or the body is complete; `*n_read = 0` at the end of a complete body.
  * `BGFETCH_E_ABORTED` / `BGFETCH_E_FETCH_FAILED` if the body stops short of `offset`.
  */
+BGFETCH_NODISCARD
 bgfetch_status bgfetch_response_read(const bgfetch_response *res,
                                      uint64_t offset,
                                      uint8_t *buf,
@@ -997,7 +1068,9 @@ bgfetch_status bgfetch_response_read(const bgfetch_response *res,
  * Waits for the complete body, then writes it to `dest_path` atomically: a temporary file in
  * the same directory, synced, renamed over `dest_path`. All or nothing.
  */
-bgfetch_status bgfetch_response_save(const bgfetch_response *res, const char *dest_path);
+BGFETCH_NODISCARD
+bgfetch_status bgfetch_response_save(const bgfetch_response *res,
+                                     const char *dest_path);
 
 /**
  * Frees a response. NULL is a no-op.

@@ -86,7 +86,8 @@ c_tests!(
     test_network,
 );
 
-/// The header is valid C11 and C++17, and can be included twice (include guard).
+/// The header is valid C11 and C++17, and can be included twice (include guard); in C++17 its
+/// status returns are `[[nodiscard]]`.
 #[test]
 fn header_compiles_as_c11_and_cxx17() {
     let header = include_dir().join("bgfetch.h");
@@ -148,6 +149,40 @@ fn header_compiles_as_c11_and_cxx17() {
     .arg(&cxx_src);
     let (ok, how, text) = run_with_timeout(cmd, Duration::from_secs(60));
     assert!(ok, "bgfetch.h does not compile as C++17 ({how}):\n{text}");
+
+    // In C++17 a status return is [[nodiscard]]: ignoring one is a warning (an error here),
+    // discarding it with a (void) cast is fine.
+    let discard = |body: &str| {
+        let src = dir.join("header_nodiscard.cpp");
+        std::fs::write(
+            &src,
+            format!(
+                "#include \"bgfetch.h\"\n\
+                 int main() {{ bgfetch_config *c = bgfetch_config_new(\"s\"); {body} \
+                 bgfetch_config_free(c); return 0; }}\n"
+            ),
+        )
+        .unwrap();
+        let mut cmd = Command::new(&cxx);
+        cmd.args(["-std=c++17", "-Wall", "-Werror", "-fsyntax-only", "-I"])
+            .arg(include_dir())
+            .arg(&src);
+        run_with_timeout(cmd, Duration::from_secs(60))
+    };
+    let (ok, _, text) = discard("bgfetch_config_set_quota(c, 1);");
+    assert!(
+        !ok,
+        "an ignored bgfetch_status compiled without a warning:\n{text}"
+    );
+    assert!(
+        text.contains("nodiscard") || text.contains("unused-result"),
+        "{text}"
+    );
+    let (ok, how, text) = discard("(void)bgfetch_config_set_quota(c, 1);");
+    assert!(
+        ok,
+        "a (void)-discarded status did not compile ({how}):\n{text}"
+    );
 }
 
 /// C source without its comments, string literals and character literals (each replaced by

@@ -267,6 +267,7 @@ def parse_header(path):
     for m in re.finditer(r"([A-Za-z_][\w\s\*]*?)\b(bgfetch_\w+)\s*\(([^()]*)\)\s*;", text):
         # the return type is on the line of the name (cbindgen's layout)
         ret = " ".join(m.group(1).split("\n")[-1].split())
+        ret = ret.replace("BGFETCH_NODISCARD", "").strip()  # an attribute, not the type
         if ret.startswith("typedef"):
             continue
         ret = re.sub(r"\s*\*", " *", ret).replace("* *", "**")

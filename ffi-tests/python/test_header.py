@@ -33,6 +33,7 @@ def read_header():
     text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)   # block comments
     text = re.sub(r"//[^\n]*", " ", text)                  # line comments
     text = re.sub(r"^\s*#[^\n]*", " ", text, flags=re.M)   # preprocessor lines
+    text = re.sub(r"\bBGFETCH_NODISCARD\b", " ", text)     # an attribute, not a type
     return text
 
 

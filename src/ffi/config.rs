@@ -56,6 +56,7 @@ fn with_config(
 
 /// The base URL that relative request URLs (and match URLs) resolve against: an absolute
 /// http(s) URL.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_config_set_base_url(
     c: *mut bgfetch_config,
@@ -65,6 +66,7 @@ pub extern "C" fn bgfetch_config_set_base_url(
 }
 
 /// Connections (and worker threads) for the whole manager, 1..=256. Default 8.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_config_set_max_connections(
     c: *mut bgfetch_config,
@@ -74,6 +76,7 @@ pub extern "C" fn bgfetch_config_set_max_connections(
 }
 
 /// Connections one fetch may use at once, 1..=256. Default 4.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_config_set_max_connections_per_fetch(
     c: *mut bgfetch_config,
@@ -84,6 +87,7 @@ pub extern "C" fn bgfetch_config_set_max_connections_per_fetch(
 
 /// Bytes the store may hold in all (request bodies and response bodies); 0 = no quota (the
 /// default).
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_config_set_quota(c: *mut bgfetch_config, bytes: u64) -> bgfetch_status {
     with_config(c, |cfg| {
@@ -93,6 +97,7 @@ pub extern "C" fn bgfetch_config_set_quota(c: *mut bgfetch_config, bytes: u64) -
 }
 
 /// The `User-Agent` sent with requests that do not set one (no CR, LF or NUL).
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_config_set_user_agent(
     c: *mut bgfetch_config,
@@ -103,6 +108,7 @@ pub extern "C" fn bgfetch_config_set_user_agent(
 
 /// Connect timeout and per-read timeout, in milliseconds, each at least 1. Defaults 10 000 and
 /// 30 000. A read that waits longer is a network error (retried).
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_config_set_timeouts(
     c: *mut bgfetch_config,
@@ -121,6 +127,7 @@ pub extern "C" fn bgfetch_config_set_timeouts(
 /// GET resumes with `Range` + `If-Range` after each. A waiting request holds no connection.
 /// Not transient (fail at once): TLS verification, redirect errors, integrity mismatch, disk
 /// full. A response status is final unless `bgfetch_config_set_retry_statuses`.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_config_set_retries(
     c: *mut bgfetch_config,
@@ -131,6 +138,7 @@ pub extern "C" fn bgfetch_config_set_retries(
 }
 
 /// The longest delay in ms between two attempts of a request (default 60000).
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_config_set_max_backoff(
     c: *mut bgfetch_config,
@@ -144,6 +152,7 @@ pub extern "C" fn bgfetch_config_set_max_backoff(
 
 /// How long in ms without a new body byte before a request may fail (default 600000 = 10
 /// min); 0 = never (transient errors are retried for as long as the fetch lives).
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_config_set_no_progress_timeout(
     c: *mut bgfetch_config,
@@ -158,6 +167,7 @@ pub extern "C" fn bgfetch_config_set_no_progress_timeout(
 /// `true`: a request fails as soon as `max_attempts` consecutive attempts failed, whatever the
 /// no-progress timeout (for hosts that would rather fail fast than outlive an outage).
 /// Default `false`.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_config_set_fail_after_attempts(
     c: *mut bgfetch_config,
@@ -173,6 +183,7 @@ pub extern "C" fn bgfetch_config_set_fail_after_attempts(
 /// `Retry-After` in seconds or as an HTTP date sets the next delay, clamped to 1 s..24 h; when
 /// the retries are over, the last such response is the record's response). Default `false`:
 /// every status is final, as the spec has it.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_config_set_retry_statuses(
     c: *mut bgfetch_config,
@@ -188,6 +199,7 @@ pub extern "C" fn bgfetch_config_set_retry_statuses(
 /// environment names one. Unset: the environment's `ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY`
 /// (the first set wins, upper or lower case) and `NO_PROXY`, read at open.
 /// A malformed URL is `BGFETCH_E_INVALID_ARGUMENT`.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_config_set_proxy(
     c: *mut bgfetch_config,
@@ -199,6 +211,7 @@ pub extern "C" fn bgfetch_config_set_proxy(
 /// The bandwidth cap of the whole manager in bytes of response bodies per second, shared
 /// fairly by the running transfers (0 = none, the default). Changeable while open with
 /// `bgfetch_manager_set_max_download_rate`.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_config_set_max_download_rate(
     c: *mut bgfetch_config,
@@ -211,6 +224,7 @@ pub extern "C" fn bgfetch_config_set_max_download_rate(
 }
 
 /// The shortest time in ms between two progress callbacks of one registration. Default 100.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_config_set_progress_interval(
     c: *mut bgfetch_config,
@@ -224,6 +238,7 @@ pub extern "C" fn bgfetch_config_set_progress_interval(
 
 /// A PEM file of CA certificates to trust for https instead of the built-in roots. TLS
 /// verification is always on.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_config_set_ca_file(
     c: *mut bgfetch_config,
@@ -235,6 +250,7 @@ pub extern "C" fn bgfetch_config_set_ca_file(
 /// Where callbacks run. `BGFETCH_DISPATCH_THREAD` (default): on the manager's event thread.
 /// `BGFETCH_DISPATCH_MANUAL`: only inside `bgfetch_manager_dispatch()`, on the caller's thread;
 /// `bgfetch_manager_event_fd()` tells a poll loop when to call it.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_config_set_dispatch(
     c: *mut bgfetch_config,
@@ -252,6 +268,7 @@ pub extern "C" fn bgfetch_config_set_dispatch(
 
 /// Whether a redirect from https to http is followed. Default false: such a redirect is a
 /// `fetch-error`.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_config_set_allow_https_to_http(
     c: *mut bgfetch_config,

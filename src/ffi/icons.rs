@@ -41,6 +41,7 @@ pub extern "C" fn bgfetch_icons_len(icons: *const bgfetch_icons) -> usize {
 /// Icon `i`: its `src`, `sizes`, `type` and `label` (`""` where not given). Any out-pointer may
 /// be NULL to skip it. The strings are borrowed from the list. `BGFETCH_E_INVALID_ARGUMENT` if
 /// `i` is out of range.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_icons_get(
     icons: *const bgfetch_icons,

@@ -48,6 +48,7 @@ pub type bgfetch_event_callback = Option<
 /// registration, resumes unfinished fetches, and holds the completion events of settled,
 /// unreleased fetches until an event callback is set. `*out` is owned: close it with
 /// `bgfetch_manager_close`.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_manager_open(
     c: *const bgfetch_config,
@@ -92,6 +93,7 @@ pub extern "C" fn bgfetch_manager_event_fd(m: *const bgfetch_manager) -> c_int {
 /// In `BGFETCH_DISPATCH_MANUAL` mode: runs the pending callbacks on this thread, waiting up to
 /// `timeout_ms` for the first (-1 forever, 0 poll). `*n_dispatched` (may be NULL) is how many
 /// ran. `BGFETCH_E_INVALID_STATE` in THREAD mode. Do not call it from inside a callback.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_manager_dispatch(
     m: *mut bgfetch_manager,
@@ -124,6 +126,7 @@ pub extern "C" fn bgfetch_manager_dispatch(
 /// exactly once, after the last call of `cb`, when the callback is replaced or cleared or the
 /// manager is closed — and at once if this call fails. With a NULL `cb`, `userdata` and
 /// `free_userdata` are not used.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_manager_set_event_callback(
     m: *mut bgfetch_manager,
@@ -182,6 +185,7 @@ fn fetch_with(
 /// `BGFETCH_E_QUOTA_EXCEEDED`. Returns once the registration and request bodies are durably
 /// stored; it does not wait for the network. `opts` may be NULL. The requests are copied.
 /// `*out` is owned: free with `bgfetch_registration_free`.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_fetch(
     m: *mut bgfetch_manager,
@@ -201,6 +205,7 @@ pub extern "C" fn bgfetch_fetch(
 }
 
 /// `bgfetch_fetch` of GET requests for `n_urls` URLs.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_fetch_urls(
     m: *mut bgfetch_manager,
@@ -222,6 +227,7 @@ pub extern "C" fn bgfetch_fetch_urls(
 /// The registration with `id`: `*out` is a new owned handle (free with
 /// `bgfetch_registration_free`), or NULL if there is none (status OK). Finished fetches stay
 /// findable until released.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_get(
     m: *mut bgfetch_manager,
@@ -241,6 +247,7 @@ pub extern "C" fn bgfetch_get(
 
 /// The ids of every unreleased registration, sorted. `*out` is owned: free with
 /// `bgfetch_strings_free`.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_get_ids(
     m: *mut bgfetch_manager,
@@ -285,6 +292,7 @@ pub extern "C" fn bgfetch_manager_used_bytes(m: *const bgfetch_manager) -> u64 {
 /// Offline (`true`): the host knows the network is gone. Running transfers stop at once (GET
 /// keeps its partial bytes), no connection is tried, and neither the attempt counts nor the
 /// no-progress clocks advance. Back online (`false`): every waiting request is tried at once.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_manager_set_offline(
     m: *mut bgfetch_manager,
@@ -301,6 +309,7 @@ pub extern "C" fn bgfetch_manager_offline(m: *const bgfetch_manager) -> bool {
 
 /// Changes the bandwidth cap of the whole manager (bytes of response bodies per second, 0 =
 /// none); running transfers follow at once.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_manager_set_max_download_rate(
     m: *mut bgfetch_manager,

@@ -27,6 +27,7 @@ pub extern "C" fn bgfetch_options_new() -> *mut bgfetch_options {
 }
 
 /// Sets the title.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_options_set_title(
     o: *mut bgfetch_options,
@@ -41,6 +42,7 @@ pub extern "C" fn bgfetch_options_set_title(
 }
 
 /// Adds an icon. `src` is required; `sizes`, `type` and `label` may be NULL.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_options_add_icon(
     o: *mut bgfetch_options,
@@ -69,6 +71,7 @@ pub extern "C" fn bgfetch_options_add_icon(
 }
 
 /// Sets the download total: the most bytes the responses may hold in all; 0 = no limit.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_options_set_download_total(
     o: *mut bgfetch_options,
@@ -82,6 +85,7 @@ pub extern "C" fn bgfetch_options_set_download_total(
 
 /// Whether the fetch starts paused (stored durably; it runs once
 /// `bgfetch_registration_resume` is called). Default `false`.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_options_set_start_paused(
     o: *mut bgfetch_options,

@@ -102,6 +102,7 @@ pub extern "C" fn bgfetch_record_header_count(rec: *const bgfetch_record) -> usi
 
 /// Request header `i`: `*name` and `*value` are borrowed from the record.
 /// `BGFETCH_E_INVALID_ARGUMENT` if `i` is out of range.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_record_header_at(
     rec: *const bgfetch_record,
@@ -138,6 +139,7 @@ pub extern "C" fn bgfetch_record_body_size(rec: *const bgfetch_record) -> u64 {
 /// at its end (or for a request without a body). Never blocks on the network: the body was
 /// stored by `bgfetch_fetch`. `BGFETCH_E_INVALID_STATE` once the records are released;
 /// `BGFETCH_E_IO` if the stored body cannot be read.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_record_read_body(
     rec: *const bgfetch_record,
@@ -159,6 +161,7 @@ pub extern "C" fn bgfetch_record_read_body(
 /// failed (network error, integrity mismatch) or was never made; `BGFETCH_E_TIMEOUT` when
 /// `timeout_ms` (-1 forever, 0 poll) passes first; `BGFETCH_E_INVALID_STATE` once released.
 /// A non-2xx response is a response (OK).
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_record_response(
     rec: *const bgfetch_record,

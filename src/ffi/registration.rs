@@ -143,6 +143,7 @@ pub extern "C" fn bgfetch_registration_title(r: *const bgfetch_registration) -> 
 }
 
 /// The icons as an owned list (free with `bgfetch_icons_free`).
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_registration_icons(
     r: *const bgfetch_registration,
@@ -158,6 +159,7 @@ pub extern "C" fn bgfetch_registration_icons(
 
 /// updateUI: replaces the title and/or the icons with those set in `ui` (a title or icons
 /// that `ui` does not set are kept). Persisted. `BGFETCH_E_INVALID_STATE` after release.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_registration_update_ui(
     r: *mut bgfetch_registration,
@@ -173,6 +175,7 @@ pub extern "C" fn bgfetch_registration_update_ui(
 
 /// abort(): `*out_aborted` (may be NULL) is true if the fetch was running and is now aborted,
 /// false if it had already settled. Transfers stop promptly, even one blocked on the server.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_registration_abort(
     r: *mut bgfetch_registration,
@@ -194,6 +197,7 @@ pub extern "C" fn bgfetch_registration_abort(
 
 /// Blocks until the result is set and stored (-1 forever, 0 poll): `BGFETCH_E_TIMEOUT` if it
 /// is not by then, `BGFETCH_E_CLOSED` once the manager is closed.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_registration_wait(
     r: *mut bgfetch_registration,
@@ -219,6 +223,7 @@ pub extern "C" fn bgfetch_registration_wait(
 ///   callback is not running and will never run again.
 /// - In THREAD dispatch, `bgfetch_registration_wait` returns only after the final progress
 ///   callbacks have returned.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_registration_set_progress_callback(
     r: *mut bgfetch_registration,
@@ -259,12 +264,14 @@ pub extern "C" fn bgfetch_registration_set_progress_callback(
 /// `Range` when it resumes, others restart. `bgfetch_registration_abort` works while paused.
 /// The progress callback fires on the change. Pausing a paused fetch is OK;
 /// `BGFETCH_E_INVALID_STATE` once it settled.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_registration_pause(r: *mut bgfetch_registration) -> bgfetch_status {
     boundary(|| try_ref(r, "registration")?.inner.pause())
 }
 
 /// Resumes a paused fetch (OK if it is not paused); `BGFETCH_E_INVALID_STATE` once settled.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_registration_resume(r: *mut bgfetch_registration) -> bgfetch_status {
     boundary(|| try_ref(r, "registration")?.inner.resume())
@@ -279,6 +286,7 @@ pub extern "C" fn bgfetch_registration_paused(r: *const bgfetch_registration) ->
 /// The host has what it needs: the records become unavailable, their storage is freed, the
 /// completion event is never delivered again, and `bgfetch_get` no longer finds the id (which
 /// may be used again). `BGFETCH_E_INVALID_STATE` while the fetch runs. Releasing twice is OK.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_registration_release(r: *mut bgfetch_registration) -> bgfetch_status {
     boundary(|| try_ref(r, "registration")?.inner.release())
@@ -332,6 +340,7 @@ fn matching(
 /// match(): the first record (in request order) matching `req` under the query flags
 /// (`BGFETCH_QUERY_*`), as an owned `*out` (free with `bgfetch_record_free`), or NULL if none.
 /// `BGFETCH_E_INVALID_STATE` once the records are released.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_registration_match(
     r: *mut bgfetch_registration,
@@ -351,6 +360,7 @@ pub extern "C" fn bgfetch_registration_match(
 }
 
 /// match() with a GET request of `url` (absolute or relative to the base URL).
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_registration_match_url(
     r: *mut bgfetch_registration,
@@ -371,6 +381,7 @@ pub extern "C" fn bgfetch_registration_match_url(
 
 /// matchAll(): every record matching `req` (NULL = all records), in request order, as an
 /// owned list (free with `bgfetch_records_free`). `BGFETCH_E_INVALID_STATE` once released.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_registration_match_all(
     r: *mut bgfetch_registration,

@@ -18,6 +18,7 @@ pub struct bgfetch_request {
 
 /// A GET request of `url` (absolute, or relative to the manager's base URL; checked by
 /// `bgfetch_fetch`). `*out` is owned by the caller.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_request_new(
     url: *const c_char,
@@ -42,6 +43,7 @@ fn with_request(
 
 /// Sets the method: an HTTP token; CONNECT, TRACE and TRACK are refused; DELETE, GET, HEAD,
 /// OPTIONS, POST and PUT are uppercased.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_request_set_method(
     r: *mut bgfetch_request,
@@ -52,6 +54,7 @@ pub extern "C" fn bgfetch_request_set_method(
 
 /// Adds a header. The name must be a token, the value free of CR, LF and NUL. Headers the
 /// library owns (Host, Content-Length, Transfer-Encoding, Connection, ...) are ignored.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_request_add_header(
     r: *mut bgfetch_request,
@@ -65,6 +68,7 @@ pub extern "C" fn bgfetch_request_add_header(
 
 /// Sets the body to upload (copied now; stored in the store by `bgfetch_fetch`). `data` may be
 /// NULL only when `len` is 0.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_request_set_body(
     r: *mut bgfetch_request,
@@ -80,6 +84,7 @@ pub extern "C" fn bgfetch_request_set_body(
 /// Sets Subresource-Integrity metadata (`"sha256-<base64>"`, sha384, sha512; several separated
 /// by spaces, the strongest algorithm wins). A body that does not match fails the request
 /// (`fetch-error`) and is never exposed.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_request_set_integrity(
     r: *mut bgfetch_request,

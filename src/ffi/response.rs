@@ -112,6 +112,7 @@ pub extern "C" fn bgfetch_response_header_count(res: *const bgfetch_response) ->
 
 /// Header `i`: `*name` (lowercase) and `*value`, borrowed from the response.
 /// `BGFETCH_E_INVALID_ARGUMENT` if `i` is out of range.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_response_header_at(
     res: *const bgfetch_response,
@@ -145,6 +146,7 @@ pub extern "C" fn bgfetch_response_complete(res: *const bgfetch_response) -> boo
 
 /// Blocks until the body is complete (-1 forever, 0 poll): `BGFETCH_E_ABORTED` /
 /// `BGFETCH_E_FETCH_FAILED` if it can never complete, `BGFETCH_E_TIMEOUT` if time runs out.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_response_wait(
     res: *const bgfetch_response,
@@ -177,6 +179,7 @@ pub extern "C" fn bgfetch_response_body_path(res: *const bgfetch_response) -> *c
 /// Reads up to `cap` body bytes at `offset` into `buf`, blocking until bytes at `offset` are
 /// stored or the body is complete; `*n_read = 0` at the end of a complete body.
 /// `BGFETCH_E_ABORTED` / `BGFETCH_E_FETCH_FAILED` if the body stops short of `offset`.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_response_read(
     res: *const bgfetch_response,
@@ -194,6 +197,7 @@ pub extern "C" fn bgfetch_response_read(
 
 /// Waits for the complete body, then writes it to `dest_path` atomically: a temporary file in
 /// the same directory, synced, renamed over `dest_path`. All or nothing.
+#[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_response_save(
     res: *const bgfetch_response,
