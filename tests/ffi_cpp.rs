@@ -22,8 +22,8 @@
 
 mod common;
 use common::ffi_runner::{
-    include_dir, manifest_dir, run_binary, run_with_timeout, static_lib, tmp_dir, unique_suffix,
-    RunOutcome, Variant,
+    include_dir, manifest_dir, run_binary, run_with_timeout, static_lib, test_names, tmp_dir,
+    unique_suffix, RunOutcome, Variant,
 };
 use common::pattern;
 
@@ -34,9 +34,6 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// The exit code the sanitizers are asked to use when they report something.
-const SANITIZER_EXIT_CODE: &str = "66";
 
 fn cxx() -> String {
     std::env::var("CXX").unwrap_or_else(|_| "g++".to_owned())
@@ -53,31 +50,7 @@ fn plain_variant() -> Variant {
 }
 
 fn asan_variant() -> Variant {
-    let mut v = Variant::plain("ffi_cpp-asan");
-    v.cflags = [
-        "-fsanitize=address,undefined",
-        "-fno-omit-frame-pointer",
-        "-fno-sanitize-recover=all",
-    ]
-    .map(str::to_owned)
-    .to_vec();
-    v.env = vec![
-        (
-            "ASAN_OPTIONS".into(),
-            format!("detect_leaks=1:halt_on_error=1:exitcode={SANITIZER_EXIT_CODE}"),
-        ),
-        (
-            "LSAN_OPTIONS".into(),
-            format!("exitcode={SANITIZER_EXIT_CODE}"),
-        ),
-        (
-            "UBSAN_OPTIONS".into(),
-            "print_stacktrace=1:halt_on_error=1".into(),
-        ),
-        ("BGFETCH_TEST_WATCHDOG_S".into(), "110".into()),
-    ];
-    v.time_limit = Duration::from_secs(120);
-    v
+    Variant::asan("ffi_cpp-asan", Duration::from_secs(120))
 }
 
 /// Compiles the C++ program `src` into `<variant dir>/<bin_name>`; panics with the compiler's
@@ -118,20 +91,7 @@ fn compile_cpp(src: &Path, bin_name: &str, v: &Variant) -> PathBuf {
 
 /// The stems of every `ffi-tests/cpp/test_*.cpp`, sorted.
 fn cpp_test_names() -> Vec<String> {
-    let mut names = Vec::new();
-    for e in std::fs::read_dir(cpp_dir()).expect("read ffi-tests/cpp") {
-        let p = e.expect("dir entry").path();
-        let stem = p
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("")
-            .to_owned();
-        if p.extension().and_then(|s| s.to_str()) == Some("cpp") && stem.starts_with("test_") {
-            names.push(stem);
-        }
-    }
-    names.sort();
-    names
+    test_names(&cpp_dir(), "cpp")
 }
 
 /// Compiles and runs every C++ test program under `v`; panics listing every failure.

@@ -64,7 +64,7 @@
 mod common;
 use common::ffi_runner::{
     c_dir, c_test_names, compile_file, run_binary, run_c_program, run_with_timeout, tmp_dir,
-    tool_available, unique_suffix, RunOutcome, Variant,
+    tool_available, unique_suffix, RunOutcome, Variant, SANITIZER_EXIT_CODE,
 };
 
 use std::io::Write;
@@ -85,35 +85,10 @@ const TSAN_TESTS: &[&str] = &[
 /// keeps the program's default of 30 s, as issue 11 asks of CI).
 const SHORT_STRESS_SECONDS: &str = "5";
 
-/// The exit code our TSan and ASan options ask for when they report something.
-const SANITIZER_EXIT_CODE: &str = "66";
-
 fn asan_variant() -> Variant {
-    let mut v = Variant::plain("ffi_c-asan");
-    v.cflags = [
-        "-fsanitize=address,undefined",
-        "-fno-omit-frame-pointer",
-        "-fno-sanitize-recover=all",
-    ]
-    .map(str::to_owned)
-    .to_vec();
-    v.env = vec![
-        (
-            "ASAN_OPTIONS".into(),
-            format!("detect_leaks=1:halt_on_error=1:exitcode={SANITIZER_EXIT_CODE}"),
-        ),
-        (
-            "LSAN_OPTIONS".into(),
-            format!("exitcode={SANITIZER_EXIT_CODE}"),
-        ),
-        (
-            "UBSAN_OPTIONS".into(),
-            "print_stacktrace=1:halt_on_error=1".into(),
-        ),
-        ("BGFETCH_TEST_WATCHDOG_S".into(), "170".into()),
-        ("BGFETCH_STRESS_SECONDS".into(), SHORT_STRESS_SECONDS.into()),
-    ];
-    v.time_limit = Duration::from_secs(180);
+    let mut v = Variant::asan("ffi_c-asan", Duration::from_secs(180));
+    v.env
+        .push(("BGFETCH_STRESS_SECONDS".into(), SHORT_STRESS_SECONDS.into()));
     v
 }
 

@@ -51,15 +51,20 @@ pub fn tmp_dir(sub: &str) -> PathBuf {
 
 /// The stems of every `ffi-tests/c/test_*.c`, sorted.
 pub fn c_test_names() -> Vec<String> {
+    test_names(&c_dir(), "c")
+}
+
+/// The stems of every `test_*.<ext>` in `dir`, sorted.
+pub fn test_names(dir: &std::path::Path, ext: &str) -> Vec<String> {
     let mut names = Vec::new();
-    for e in std::fs::read_dir(c_dir()).expect("read ffi-tests/c") {
+    for e in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display())) {
         let p = e.expect("dir entry").path();
         let stem = p
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or("")
             .to_owned();
-        if p.extension().and_then(|s| s.to_str()) == Some("c") && stem.starts_with("test_") {
+        if p.extension().and_then(|s| s.to_str()) == Some(ext) && stem.starts_with("test_") {
             names.push(stem);
         }
     }
@@ -227,10 +232,46 @@ impl Variant {
         v
     }
 
+    /// ASan + UBSan (leaks checked, the first report fatal, exit code
+    /// [`SANITIZER_EXIT_CODE`]); the watchdog of the test programs fires 10 s before `limit`.
+    pub fn asan(dir: &str, limit: Duration) -> Variant {
+        let mut v = Variant::plain(dir);
+        v.cflags = [
+            "-fsanitize=address,undefined",
+            "-fno-omit-frame-pointer",
+            "-fno-sanitize-recover=all",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        v.env = vec![
+            (
+                "ASAN_OPTIONS".into(),
+                format!("detect_leaks=1:halt_on_error=1:exitcode={SANITIZER_EXIT_CODE}"),
+            ),
+            (
+                "LSAN_OPTIONS".into(),
+                format!("exitcode={SANITIZER_EXIT_CODE}"),
+            ),
+            (
+                "UBSAN_OPTIONS".into(),
+                "print_stacktrace=1:halt_on_error=1".into(),
+            ),
+            (
+                "BGFETCH_TEST_WATCHDOG_S".into(),
+                limit.as_secs().saturating_sub(10).to_string(),
+            ),
+        ];
+        v.time_limit = limit;
+        v
+    }
+
     pub fn out_dir(&self) -> PathBuf {
         tmp_dir(&self.dir)
     }
 }
+
+/// The exit code the sanitizer options ask for when they report something.
+pub const SANITIZER_EXIT_CODE: &str = "66";
 
 /// Compiles `src` (a C file) into `<variant dir>/<bin_name>`; returns the binary or the
 /// compiler's complaint.
