@@ -85,12 +85,10 @@ static void own_reset(void) {
 /* An absolute URL on the own server. */
 static h_str OWN(const char *fmt, ...) {
     h_str r;
-    char path[700];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(path, sizeof path, fmt, ap);
+    r = h_vurl(own_base, fmt, ap);
     va_end(ap);
-    snprintf(r.s, sizeof r.s, "%s%s", own_base, path[0] == '/' ? path + 1 : path);
     return r;
 }
 
