@@ -19,6 +19,9 @@ use crate::cancel::{CancelToken, Conn};
 use crate::config::{Config, ProxySetting};
 use crate::error::{Error, Result};
 
+/// Most bytes of response headers accepted.
+pub(crate) const MAX_RESPONSE_HEADER_BYTES: usize = 64 * 1024;
+
 thread_local! {
     static SURPLUS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     static CURRENT: RefCell<Option<Arc<CancelToken>>> = const { RefCell::new(None) };
@@ -75,7 +78,7 @@ pub(crate) fn build_agent(config: &Config) -> Result<ureq::Agent> {
         .timeout_connect(Some(config.connect_timeout))
         .timeout_per_read(Some(config.read_timeout))
         .timeout_per_write(Some(config.read_timeout))
-        .max_response_header_size(crate::transfer::MAX_RESPONSE_HEADER_BYTES)
+        .max_response_header_size(MAX_RESPONSE_HEADER_BYTES)
         .input_buffer_size(128 * 1024)
         .output_buffer_size(16 * 1024)
         .max_idle_connections(per_host * 2)

@@ -17,8 +17,6 @@ use crate::retry::{is_retryable_status, parse_retry_after, FailureKind};
 use crate::store::{self, StoredRequest};
 use crate::syncer::Finished;
 
-/// Most bytes of response headers accepted.
-pub(crate) const MAX_RESPONSE_HEADER_BYTES: usize = 64 * 1024;
 /// Most redirects followed for one request.
 pub const MAX_REDIRECTS: u32 = 20;
 /// Largest size of the buffer a worker streams bodies through.
