@@ -80,7 +80,7 @@ def duration_ms(seconds: float, what: str, limit: int = 1 << 32) -> int:
     return ms
 
 
-def unsigned(value: int, what: str, bits: int = 64) -> int:
+def unsigned(value: Union[int, float], what: str, bits: int = 64) -> int:
     """A count for a C ``uint32_t`` / ``uint64_t`` parameter: an ``int`` (or an integral
     ``float``) in 0..2**bits-1. ctypes would silently wrap -1 to the largest value and 2**bits
     to 0 (for a limit: none at all), so anything outside is ``InvalidArgument``."""
@@ -89,13 +89,15 @@ def unsigned(value: int, what: str, bits: int = 64) -> int:
     if isinstance(value, float):
         if not value.is_integer():
             raise InvalidArgument("%s must be a whole number: %r" % (what, value), 1)
-        value = int(value)
-    if not 0 <= value < 1 << bits:
+        n = int(value)
+    else:
+        n = value
+    if not 0 <= n < 1 << bits:
         raise InvalidArgument("%s is out of range: %r" % (what, value), 1)
-    return value
+    return n
 
 
-def byte_rate(value: int, what: str) -> int:
+def byte_rate(value: Union[int, float], what: str) -> int:
     """A count of bytes per second for a C ``uint64_t`` setter (see :func:`unsigned`)."""
     return unsigned(value, what)
 
