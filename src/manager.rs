@@ -253,26 +253,9 @@ impl Manager {
         for lf in loaded {
             let n = lf.state.requests.len();
             let heads = shared.store.load_heads(&lf.key, n);
-            let mut sizes = Vec::with_capacity(n);
-            for (i, head) in heads.iter().enumerate() {
-                let body_path = shared.store.body_path(&lf.key, i);
-                let part_path = shared.store.part_path(&lf.key, i);
-                if head.is_none() {
-                    // A body without its head cannot be exposed or resumed: start it again.
-                    let _ = std::fs::remove_file(&body_path);
-                    let _ = std::fs::remove_file(&part_path);
-                }
-                if let Some(head) = &head {
-                    Self::check_body_length(&body_path, &part_path, &lf.state.requests[i], head);
-                }
-                let body = std::fs::symlink_metadata(&body_path);
-                let part = std::fs::symlink_metadata(&part_path);
-                sizes.push(match (body, part) {
-                    (Ok(b), _) if b.is_file() => (b.len(), true),
-                    (_, Ok(p)) if p.is_file() => (p.len(), false),
-                    _ => (0, false),
-                });
-            }
+            let sizes = shared
+                .store
+                .recover_bodies(&lf.key, &lf.state.requests, &heads);
             let reg = Registration::from_stored(
                 lf.key.clone(),
                 Arc::downgrade(shared),
@@ -301,31 +284,6 @@ impl Manager {
             } else {
                 shared.kick(&reg);
             }
-        }
-    }
-
-    /// A complete body whose length is not the one its head announced (truncated or grown
-    /// outside the library) is not complete: a shorter one becomes the partial body again (the
-    /// fetch resumes it with `Range`, or, if the fetch settled, the record fails), a longer one
-    /// is deleted.
-    fn check_body_length(
-        body_path: &std::path::Path,
-        part_path: &std::path::Path,
-        request: &StoredRequest,
-        head: &crate::record::ResponseHead,
-    ) {
-        let has_body = request.method != "HEAD" && !matches!(head.status, 100..=199 | 204 | 304);
-        let (Some(expected), true) = (head.total_len, has_body) else {
-            return;
-        };
-        let Ok(meta) = std::fs::symlink_metadata(body_path) else {
-            return;
-        };
-        if !meta.is_file() || meta.len() == expected {
-            return;
-        }
-        if meta.len() > expected || std::fs::rename(body_path, part_path).is_err() {
-            let _ = std::fs::remove_file(body_path);
         }
     }
 

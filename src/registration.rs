@@ -867,7 +867,7 @@ impl Registration {
     fn remove_stopped_parts(&self, shared: &Shared) {
         let stopped = self.state.lock().stopped_parts();
         for i in stopped {
-            let _ = std::fs::remove_file(shared.store.part_path(&self.key, i));
+            shared.store.remove_part(&self.key, i);
         }
     }
 
@@ -947,19 +947,13 @@ impl Registration {
             name.to_string_lossy(),
             crate::util::unique_suffix()
         ));
-        let res = (|| {
-            let mut from =
-                crate::store::open_read(&src).map_err(|e| Error::io("opening the body", e))?;
-            let mut to = std::fs::File::create(&tmp)
-                .map_err(|e| Error::io("creating the destination", e))?;
-            std::io::copy(&mut from, &mut to).map_err(|e| Error::io("copying the body", e))?;
-            to.sync_all()
-                .map_err(|e| Error::io("syncing the destination", e))?;
-            std::fs::rename(&tmp, dest).map_err(|e| Error::io("renaming the destination", e))
-        })();
-        if res.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        res
+        let mut from =
+            crate::store::open_read(&src).map_err(|e| Error::io("opening the body", e))?;
+        let mut create = std::fs::OpenOptions::new();
+        create.write(true).create_new(true);
+        crate::store::write_atomic_via(dest, &tmp, &create, |w| {
+            std::io::copy(&mut from, w).map(drop)
+        })
+        .map_err(|e| Error::io("writing the destination", e))
     }
 }

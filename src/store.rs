@@ -250,6 +250,16 @@ fn private_append() -> OpenOptions {
 /// Opens a store file for reading without following a symlink, and only if it is a regular
 /// file: the open never blocks (`O_NONBLOCK`, so a FIFO planted in the store cannot hang it)
 /// and anything but a plain file is an error (`InvalidData`).
+/// Makes the data of `files` (all in the store) durable: one `fdatasync` for one file, one
+/// `syncfs` of the store's file system for several (group commit).
+pub(crate) fn sync_files(files: &[&File]) -> std::io::Result<()> {
+    match files {
+        [] => Ok(()),
+        [one] => one.sync_data(),
+        [first, ..] => rustix::fs::syncfs(first).map_err(std::io::Error::from),
+    }
+}
+
 pub(crate) fn open_read(path: &Path) -> std::io::Result<File> {
     let f = OpenOptions::new()
         .read(true)
@@ -277,25 +287,39 @@ fn sync_dir(path: &Path) -> Result<()> {
         .map_err(|e| Error::io(&format!("syncing {}", path.display()), e))
 }
 
-/// Writes a file atomically from what `write` writes (buffered): a temp file, fsync, rename,
-/// fsync of the directory.
+/// Writes a store file atomically from what `write` writes (buffered): a temp file (mode
+/// 0600), fsync, rename, fsync of the directory.
 pub fn write_atomic_with(
     path: &Path,
     write: impl FnOnce(&mut std::io::BufWriter<File>) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = path.with_extension("tmp");
+    write_atomic_via(path, &path.with_extension("tmp"), &private_create(), write)
+}
+
+/// Writes `path` atomically through the temp file `tmp` (in the same directory, created with
+/// `create`): what `write` writes (buffered), fsync, rename, fsync of the directory. On an
+/// error the temp file is gone and `path` untouched.
+pub fn write_atomic_via(
+    path: &Path,
+    tmp: &Path,
+    create: &OpenOptions,
+    write: impl FnOnce(&mut std::io::BufWriter<File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
     let written = (|| {
-        let mut w = std::io::BufWriter::with_capacity(64 * 1024, private_create().open(&tmp)?);
+        let mut w = std::io::BufWriter::with_capacity(64 * 1024, create.open(tmp)?);
         write(&mut w)?;
         let f = w.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         drop(f);
-        fs::rename(&tmp, path)
+        fs::rename(tmp, path)
     })();
     if let Err(e) = written {
         // Never leave a half-written temp file behind (on a full disk it holds the space).
-        let _ = fs::remove_file(&tmp);
+        let _ = fs::remove_file(tmp);
         return Err(e);
     }
     File::open(dir).and_then(|d| d.sync_all())
@@ -371,6 +395,85 @@ impl Store {
     /// `<n>.body`
     pub fn body_path(&self, key: &str, n: usize) -> PathBuf {
         self.fetch_dir(key).join(format!("{n}.body"))
+    }
+
+    /// Opens (creating it) the `.part` file of record `n`; `fresh` truncates it to start a body
+    /// from zero. Never through a symlink.
+    pub fn open_part(&self, key: &str, n: usize, fresh: bool) -> std::io::Result<File> {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(fresh)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(self.part_path(key, n))
+    }
+
+    /// Deletes the `.part` file of record `n` (a body that can never complete, or restarts);
+    /// a missing one is fine.
+    pub fn remove_part(&self, key: &str, n: usize) {
+        let _ = std::fs::remove_file(self.part_path(key, n));
+    }
+
+    /// Makes the complete `.part` of record `n` its `.body` (after [`sync_files`]).
+    pub fn promote_part(&self, key: &str, n: usize) -> std::io::Result<()> {
+        std::fs::rename(self.part_path(key, n), self.body_path(key, n))
+    }
+
+    /// At open: the stored body of each record of fetch `key` as (length, complete), after
+    /// recovery. A body without its head is deleted (it can be neither shown nor resumed); a
+    /// complete body whose length is not the one its head announced (truncated or grown
+    /// outside the library) is not complete: a shorter one becomes the partial body again (the
+    /// fetch resumes it with `Range`, or, if the fetch settled, the record fails), a longer one
+    /// is deleted.
+    pub fn recover_bodies(
+        &self,
+        key: &str,
+        requests: &[Arc<StoredRequest>],
+        heads: &[Option<ResponseHead>],
+    ) -> Vec<(u64, bool)> {
+        let mut sizes = Vec::with_capacity(heads.len());
+        for (i, (head, request)) in heads.iter().zip(requests).enumerate() {
+            let body_path = self.body_path(key, i);
+            let part_path = self.part_path(key, i);
+            match head {
+                None => {
+                    let _ = std::fs::remove_file(&body_path);
+                    let _ = std::fs::remove_file(&part_path);
+                }
+                Some(head) => Self::check_body_length(&body_path, &part_path, request, head),
+            }
+            let body = std::fs::symlink_metadata(&body_path);
+            let part = std::fs::symlink_metadata(&part_path);
+            sizes.push(match (body, part) {
+                (Ok(b), _) if b.is_file() => (b.len(), true),
+                (_, Ok(p)) if p.is_file() => (p.len(), false),
+                _ => (0, false),
+            });
+        }
+        sizes
+    }
+
+    fn check_body_length(
+        body_path: &Path,
+        part_path: &Path,
+        request: &StoredRequest,
+        head: &ResponseHead,
+    ) {
+        let has_body = request.method != "HEAD" && !matches!(head.status, 100..=199 | 204 | 304);
+        let (Some(expected), true) = (head.total_len, has_body) else {
+            return;
+        };
+        let Ok(meta) = std::fs::symlink_metadata(body_path) else {
+            return;
+        };
+        if !meta.is_file() || meta.len() == expected {
+            return;
+        }
+        if meta.len() > expected || std::fs::rename(body_path, part_path).is_err() {
+            let _ = std::fs::remove_file(body_path);
+        }
     }
 
     /// `heads.log`

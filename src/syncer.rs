@@ -7,7 +7,6 @@
 //! fetch can settle) only once its body is on disk, as the durability promise requires.
 
 use std::fs::File;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -26,8 +25,6 @@ pub(crate) struct Finished {
     pub(crate) reg: Arc<Registration>,
     pub(crate) index: usize,
     pub(crate) file: File,
-    pub(crate) part_path: PathBuf,
-    pub(crate) body_path: PathBuf,
 }
 
 /// What the syncer thread is told.
@@ -73,16 +70,13 @@ fn sync_loop(shared: &Shared, rx: &Receiver<SyncJob>) {
         if batch.is_empty() {
             continue;
         }
-        let flushed = match batch.as_slice() {
-            [one] => one.file.sync_data(),
-            [first, ..] => rustix::fs::syncfs(&first.file).map_err(std::io::Error::from),
-            [] => Ok(()),
-        };
+        let files: Vec<&File> = batch.iter().map(|f| &f.file).collect();
+        let flushed = crate::store::sync_files(&files);
         for f in batch {
             let res = flushed
                 .as_ref()
                 .map_err(|e| std::io::Error::new(e.kind(), e.to_string()))
-                .and_then(|_| std::fs::rename(&f.part_path, &f.body_path));
+                .and_then(|_| shared.store.promote_part(f.reg.key(), f.index));
             drop(f.file);
             match res {
                 Ok(()) => f.reg.finish(shared, f.index, Outcome::Done),

@@ -5,7 +5,6 @@
 use std::cell::RefCell;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 
 use crate::integrity::{Hasher, Integrity};
@@ -74,7 +73,7 @@ pub(crate) fn run(shared: &Shared, reg: &Arc<Registration>, index: usize) {
             }
             Fail::Restart => {
                 reg.reset_body(shared, index);
-                let _ = std::fs::remove_file(shared.store.part_path(reg.key(), index));
+                shared.store.remove_part(reg.key(), index);
                 if !reg.count_restart(index, MAX_RESTARTS) {
                     reg.finish(
                         shared,
@@ -176,18 +175,6 @@ pub(crate) fn is_disk_full(e: &std::io::Error) -> bool {
         e.raw_os_error(),
         Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG)
     )
-}
-
-/// Opens (creating it) the `.part` file; `fresh` truncates it to start a body from zero.
-fn open_part(path: &std::path::Path, fresh: bool) -> std::io::Result<File> {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(fresh)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
 }
 
 /// Sends the request, following redirects; returns the final response and its URL.
@@ -309,8 +296,10 @@ fn attempt_once(
         reg.reset_body(shared, index);
         offset = 0;
     }
-    let mut file =
-        open_part(&part_path, offset == 0).map_err(|e| storage_failure(shared, reg, e))?;
+    let mut file = shared
+        .store
+        .open_part(key, index, offset == 0)
+        .map_err(|e| storage_failure(shared, reg, e))?;
     if offset > 0 {
         // Drop anything past what was counted as stored (a write a crash cut short).
         file.set_len(offset)
@@ -371,7 +360,7 @@ fn attempt_once(
             }
             416 if prev.total_len == Some(offset) => {
                 drop(resp);
-                return complete(shared, reg, index, file, &part_path, hasher, integrity);
+                return complete(shared, reg, index, file, hasher, integrity);
             }
             416 => return Err(Fail::Restart),
             _ => {
@@ -482,7 +471,7 @@ fn attempt_once(
             )));
         }
     }
-    complete(shared, reg, index, file, &part_path, hasher, integrity)
+    complete(shared, reg, index, file, hasher, integrity)
 }
 
 /// The body is all there: sync it, check integrity, make it the record's body.
@@ -491,14 +480,13 @@ fn complete(
     reg: &Arc<Registration>,
     index: usize,
     file: File,
-    part_path: &std::path::Path,
     hasher: Option<Hasher>,
     integrity: Option<&Integrity>,
 ) -> Result<(), Fail> {
     if let (Some(i), Some(h)) = (integrity, hasher) {
         if !i.matches(h) {
             drop(file);
-            let _ = std::fs::remove_file(part_path);
+            shared.store.remove_part(reg.key(), index);
             reg.reset_body(shared, index);
             return Err(Fail::Fatal(
                 "the body does not match its integrity metadata".into(),
@@ -513,8 +501,6 @@ fn complete(
         reg: reg.clone(),
         index,
         file,
-        part_path: part_path.to_path_buf(),
-        body_path: shared.store.body_path(reg.key(), index),
     });
     Ok(())
 }
