@@ -5,7 +5,7 @@
 //!
 //! Pure: no locks, threads, clocks or files. Each method takes one event ("head received",
 //! "bytes stored", "attempt failed", "abort", "pause", ...) and says what the caller must do;
-//! times come in as arguments. [`crate::registration::Registration`] holds it behind its mutex
+//! times come in as arguments. The registration (`registration.rs`) holds it behind its mutex
 //! and carries the answers out (waking waiters, writing the state file, queueing events).
 
 use std::collections::VecDeque;
