@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::record::{Outcome, RecordState, ResponseHead};
+use crate::head::ResponseHead;
+use crate::record::{Outcome, RecordState};
 use crate::request::Icon;
 use crate::retry::{Decision, FailureKind, RetryPolicy, RetryState};
 use crate::store::{StoredOutcome, StoredState, FORMAT_VERSION};

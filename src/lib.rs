@@ -14,6 +14,7 @@ mod config;
 mod error;
 mod events;
 mod fetch_state;
+mod head;
 mod integrity;
 mod manager;
 mod net;
@@ -37,9 +38,10 @@ pub mod ffi;
 pub use config::{Config, DispatchMode, ProxySetting};
 pub use error::{Error, Result};
 pub use events::EventCallback;
+pub use head::ResponseHead;
 pub use integrity::Integrity;
 pub use manager::Manager;
-pub use record::{Query, QueryOptions, RecordRequest, ResponseHead};
+pub use record::{Query, QueryOptions, RecordRequest};
 pub use registration::{
     EventType, FailureReason, FetchResult, ProgressCallback, Registration, Snapshot,
 };

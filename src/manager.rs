@@ -8,21 +8,22 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::events::{EventCallback, Events};
-use crate::registration::{FailureReason, FetchResult, Registration};
+use crate::events::{Delivery, EventCallback, Events};
+use crate::registration::{FailureReason, FetchResult, Host, Registration};
 use crate::request::{FetchOptions, Request};
-use crate::scheduler::{self, Job};
+use crate::scheduler::{self, Job, SchedulerHost};
 use crate::store::{self, Store, StoredRequest, StoredState, FORMAT_VERSION};
-use crate::syncer::{self, Finished, SyncJob};
+use crate::syncer::{self, SyncJob};
+use crate::transfer::{Finished, TransferHost};
 use crate::validate;
 
 /// What the manager's threads and registrations share.
@@ -169,6 +170,90 @@ impl Shared {
     }
 }
 
+impl Host for Shared {
+    fn store(&self) -> &Store {
+        &self.store
+    }
+    fn config(&self) -> &Config {
+        &self.config
+    }
+    fn is_closing(&self) -> bool {
+        Shared::is_closing(self)
+    }
+    fn is_closed(&self) -> bool {
+        Shared::is_closed(self)
+    }
+    fn is_offline(&self) -> bool {
+        Shared::is_offline(self)
+    }
+    fn check_threads(&self) -> Result<()> {
+        Shared::check_threads(self)
+    }
+    fn thread_died(&self, what: &str) {
+        Shared::thread_died(self, what)
+    }
+    fn reserve_quota(&self, n: u64) -> bool {
+        Shared::reserve_quota(self, n)
+    }
+    fn release_quota(&self, n: u64) {
+        Shared::release_quota(self, n)
+    }
+    fn report_problem(&self, msg: String) {
+        Shared::report_problem(self, msg)
+    }
+    fn detach(&self, reg: &Arc<Registration>) -> Result<std::path::PathBuf> {
+        Shared::detach(self, reg)
+    }
+    fn listening(&self, reg: &Arc<Registration>, add: &mut dyn FnMut()) -> Result<()> {
+        Shared::listening(self, reg, add)
+    }
+    fn kick(&self, reg: &Arc<Registration>) {
+        Shared::kick(self, reg)
+    }
+    fn retry_at(&self, reg: &Arc<Registration>, index: usize, due: Instant) {
+        self.delays.add(reg, index, due)
+    }
+    fn send_progress(&self, reg: &Arc<Registration>) {
+        self.events.send(Delivery::Progress(reg.clone()))
+    }
+    fn send_settled(&self, reg: &Arc<Registration>) {
+        self.events.send(Delivery::Settled(reg.clone()))
+    }
+    fn hold_event(&self, reg: Arc<Registration>) {
+        self.events.hold(reg)
+    }
+    fn events_threaded(&self) -> bool {
+        self.events.threaded()
+    }
+    fn on_event_thread(&self) -> bool {
+        self.events.on_event_thread()
+    }
+    fn wait_for_callbacks(&self) {
+        self.events.wait_for_callbacks()
+    }
+}
+
+impl TransferHost for Shared {
+    fn agent(&self) -> &ureq::Agent {
+        &self.agent
+    }
+    fn rate(&self) -> &crate::throttle::RateLimiter {
+        &self.rate
+    }
+    fn sync_body(&self, finished: Finished) {
+        Shared::sync_body(self, finished)
+    }
+}
+
+impl SchedulerHost for Shared {
+    fn send_job(&self, job: Job) {
+        Shared::send_job(self, job)
+    }
+    fn delays(&self) -> &scheduler::Delays {
+        &self.delays
+    }
+}
+
 /// The background fetch manager of one store (the web's `BackgroundFetchManager`).
 pub struct Manager {
     shared: Arc<Shared>,
@@ -225,14 +310,15 @@ impl Manager {
             event_thread: Mutex::new(Some(event_thread)),
             shared: shared.clone(),
         };
-        let started = syncer::start(&shared, sync_rx)
+        let scheduling: Arc<dyn SchedulerHost> = shared.clone();
+        let started = syncer::start(shared.clone(), sync_rx)
             .and_then(|t| {
                 *manager.sync_thread.lock() = Some(t);
-                scheduler::start_delays(&shared)
+                scheduler::start_delays(&scheduling)
             })
             .and_then(|t| {
                 *manager.delay_thread.lock() = Some(t);
-                scheduler::start_workers(workers, &shared, rx)
+                scheduler::start_workers(workers, &scheduling, rx)
             });
         match started {
             Ok(t) => *manager.threads.lock() = t,
@@ -258,7 +344,7 @@ impl Manager {
                 .recover_bodies(&lf.key, &lf.state.requests, &heads);
             let reg = Registration::from_stored(
                 lf.key.clone(),
-                Arc::downgrade(shared),
+                Arc::downgrade(shared) as Weak<dyn Host>,
                 &lf.state,
                 heads,
                 sizes,
@@ -280,7 +366,7 @@ impl Manager {
                 shared.events.hold(reg);
             } else if unfinished == 0 {
                 // Every body was complete but the crash came before the fetch settled.
-                reg.settle_recovered(shared);
+                reg.settle_recovered(&**shared);
             } else {
                 shared.kick(&reg);
             }
@@ -366,7 +452,7 @@ impl Manager {
         let n = stored.requests.len();
         let reg = Registration::from_stored(
             key,
-            Arc::downgrade(shared),
+            Arc::downgrade(shared) as Weak<dyn Host>,
             &stored,
             vec![None; n],
             vec![(0, false); n],

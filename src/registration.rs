@@ -13,13 +13,13 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::cancel::CancelToken;
+use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::events::Delivery;
 use crate::fetch_state::{FetchState, Next, Reserve};
-use crate::manager::Shared;
-use crate::record::{matches, Outcome, Query, QueryOptions, ResponseHead};
+use crate::head::ResponseHead;
+use crate::record::{matches, Outcome, Query, QueryOptions};
 use crate::request::Icon;
-use crate::store::{StoredRequest, StoredState};
+use crate::store::{Store, StoredRequest, StoredState};
 
 pub use crate::fetch_state::Snapshot;
 pub use crate::web_enum::{FailureReason, FetchResult};
@@ -38,11 +38,58 @@ pub enum EventType {
 /// A progress callback: called with the registration on the event thread (or in `dispatch`).
 pub type ProgressCallback = Arc<dyn Fn(&Arc<Registration>) + Send + Sync>;
 
+/// What a registration asks of the manager that runs it. The manager implements it; this
+/// module never imports the manager (the modules form layers: the manager is above).
+pub(crate) trait Host: Send + Sync {
+    /// The store.
+    fn store(&self) -> &Store;
+    /// The configuration.
+    fn config(&self) -> &Config;
+    /// Close has begun: blocking calls end with `Closed`.
+    fn is_closing(&self) -> bool;
+    /// Close has let go of the store: every call is `Closed`.
+    fn is_closed(&self) -> bool;
+    /// The host set the manager offline.
+    fn is_offline(&self) -> bool;
+    /// `Internal` once a thread of the manager died.
+    fn check_threads(&self) -> Result<()>;
+    /// A thread of the manager died of a panic: every fetch fails, calls are `Internal`.
+    fn thread_died(&self, what: &str);
+    /// Reserves `n` bytes of the quota; `false` if they do not fit.
+    fn reserve_quota(&self, n: u64) -> bool;
+    /// Gives `n` bytes back to the quota.
+    fn release_quota(&self, n: u64);
+    /// A problem for `bgfetch_manager_problems`.
+    fn report_problem(&self, msg: String);
+    /// Takes the released `reg` out of the manager and its directory out of the store (under
+    /// the id table's lock); returns where the directory went, for deletion.
+    fn detach(&self, reg: &Arc<Registration>) -> Result<std::path::PathBuf>;
+    /// Runs `add` (adding a progress listener to `reg`) unless close has begun, so that close
+    /// lets go of every listener.
+    fn listening(&self, reg: &Arc<Registration>, add: &mut dyn FnMut()) -> Result<()>;
+    /// `reg` has requests to run: hand its slots to the workers.
+    fn kick(&self, reg: &Arc<Registration>);
+    /// Record `index` of `reg` is tried again at `due` (the delay queue).
+    fn retry_at(&self, reg: &Arc<Registration>, index: usize, due: Instant);
+    /// Asks the event thread for a progress callback of `reg`.
+    fn send_progress(&self, reg: &Arc<Registration>);
+    /// `reg` settled: the event thread delivers its final progress and completion event.
+    fn send_settled(&self, reg: &Arc<Registration>);
+    /// `reg` settled in an earlier session: its event waits for an event callback.
+    fn hold_event(&self, reg: Arc<Registration>);
+    /// Whether callbacks run on the event thread (THREAD dispatch).
+    fn events_threaded(&self) -> bool;
+    /// Whether this is the event thread.
+    fn on_event_thread(&self) -> bool;
+    /// Waits until no progress callback runs (unless called from one).
+    fn wait_for_callbacks(&self);
+}
+
 /// One background fetch. Obtain it from [`crate::Manager::fetch`] or [`crate::Manager::get`].
 pub struct Registration {
     id: String,
     key: String,
-    pub(crate) shared: Weak<Shared>,
+    pub(crate) shared: Weak<dyn Host>,
     state: Mutex<FetchState>,
     /// Signalled when a record changes (head, body bytes, outcome), but only while some
     /// thread waits on it (`record_waiters`): a host blocked in `wait` is not woken per chunk.
@@ -79,7 +126,7 @@ impl Registration {
     /// the heads and the stored body sizes (length, complete) of its records.
     pub(crate) fn from_stored(
         key: String,
-        shared: Weak<Shared>,
+        shared: Weak<dyn Host>,
         stored: &StoredState,
         heads: Vec<Option<ResponseHead>>,
         sizes: Vec<(u64, bool)>,
@@ -135,7 +182,7 @@ impl Registration {
         self.state.lock().records().len()
     }
 
-    pub(crate) fn shared(&self) -> Result<Arc<Shared>> {
+    pub(crate) fn shared(&self) -> Result<Arc<dyn Host>> {
         match self.shared.upgrade() {
             Some(s) if !s.is_closed() => {
                 s.check_threads()?;
@@ -159,7 +206,7 @@ impl Registration {
     /// Aborts the fetch. `true` if it was still running and is now aborted.
     pub fn abort(self: &Arc<Self>) -> Result<bool> {
         let shared = self.shared()?;
-        Ok(self.fail_now(&shared, FailureReason::Aborted))
+        Ok(self.fail_now(&*shared, FailureReason::Aborted))
     }
 
     /// Waits until `result` is set and stored. `None` waits forever. In THREAD dispatch it
@@ -167,7 +214,7 @@ impl Registration {
     /// event thread, which runs them).
     pub fn wait(&self, timeout: Option<Duration>) -> Result<()> {
         let shared = self.shared()?;
-        let callbacks_first = shared.events.threaded() && !shared.events.on_event_thread();
+        let callbacks_first = shared.events_threaded() && !shared.on_event_thread();
         drop(shared);
         let deadline = wait_deadline(timeout);
         let mut s = self.state.lock();
@@ -239,7 +286,7 @@ impl Registration {
         {
             self.state.lock().update_ui(title, icons)?;
         }
-        self.persist(&shared)
+        self.persist(&*shared)
     }
 
     /// Sets (or clears) the registration's own progress callback (listener 0; host handles
@@ -265,7 +312,12 @@ impl Registration {
     fn insert_listener(self: &Arc<Self>, id: u64, cb: ProgressCallback) -> Result<()> {
         let shared = self.shared()?;
         // Under the manager's list of listening registrations, so that close lets go of it.
-        shared.listening(self, || self.progress_listeners.lock().push((id, cb)))
+        let mut cb = Some(cb);
+        shared.listening(self, &mut || {
+            if let Some(cb) = cb.take() {
+                self.progress_listeners.lock().push((id, cb));
+            }
+        })
     }
 
     /// Removes a progress listener. When this returns it is not running (unless this is
@@ -284,7 +336,7 @@ impl Registration {
             return;
         }
         if let Some(shared) = self.shared.upgrade() {
-            shared.events.wait_for_callbacks();
+            shared.wait_for_callbacks();
         }
         drop(removed);
     }
@@ -351,7 +403,7 @@ impl Registration {
         shared.release_quota(freed);
         drop(persisting);
         self.notify_all();
-        if let Err(e) = shared.store.delete_detached(&trash) {
+        if let Err(e) = shared.store().delete_detached(&trash) {
             // Released all the same: the next open deletes what is left.
             shared.report_problem(format!("fetch {:?}: {e}", self.id));
         }
@@ -404,7 +456,7 @@ impl Registration {
         let want = buf
             .len()
             .min((len - offset).min(usize::MAX as u64) as usize);
-        let path = shared.store.req_path(&self.key, index);
+        let path = shared.store().req_path(&self.key, index);
         let file =
             crate::store::open_read(&path).map_err(|e| Error::io("opening a request body", e))?;
         let n = file
@@ -484,7 +536,7 @@ impl Registration {
     /// The path the complete body of record `index` has (it exists once complete).
     pub fn body_path(&self, index: usize) -> Option<std::path::PathBuf> {
         let shared = self.shared.upgrade()?;
-        Some(shared.store.body_path(&self.key, index))
+        Some(shared.store().body_path(&self.key, index))
     }
 
     /// Reads body bytes of record `index` at `offset`, blocking until they are stored or the body
@@ -504,8 +556,8 @@ impl Registration {
                     if offset < r.stored {
                         // The sync thread renames `.part` to `.body` before the record is
                         // marked complete: look in the other place when the first is gone.
-                        let body = shared.store.body_path(&self.key, index);
-                        let part = shared.store.part_path(&self.key, index);
+                        let body = shared.store().body_path(&self.key, index);
+                        let part = shared.store().part_path(&self.key, index);
                         let avail = r.stored - offset;
                         break if r.outcome == Outcome::Done {
                             (body, part, avail)
@@ -567,7 +619,7 @@ impl Registration {
     // ----- used by the scheduler and transfers -----
 
     /// Carries out what the state machine answered.
-    fn carry_out(self: &Arc<Self>, shared: &Shared, next: Next) {
+    fn carry_out(self: &Arc<Self>, shared: &dyn Host, next: Next) {
         match next {
             Next::Nothing => {}
             Next::Wake => self.notify_records(),
@@ -626,7 +678,7 @@ impl Registration {
     }
 
     /// Discards the stored body of record `index` (a restart from zero).
-    pub(crate) fn reset_body(self: &Arc<Self>, shared: &Shared, index: usize) {
+    pub(crate) fn reset_body(self: &Arc<Self>, shared: &dyn Host, index: usize) {
         let freed = self.state.lock().reset_body(index);
         shared.release_quota(freed);
         self.mark_progress(shared);
@@ -636,7 +688,7 @@ impl Registration {
     /// quota. On failure the fetch fails at once and nothing may be written.
     pub(crate) fn reserve(
         self: &Arc<Self>,
-        shared: &Shared,
+        shared: &dyn Host,
         index: usize,
         n: u64,
     ) -> std::result::Result<(), Stop> {
@@ -661,7 +713,7 @@ impl Registration {
     }
 
     /// Undoes a reservation whose bytes could not be written.
-    pub(crate) fn unreserve(&self, shared: &Shared, index: usize, n: u64) {
+    pub(crate) fn unreserve(&self, shared: &dyn Host, index: usize, n: u64) {
         let mut s = self.state.lock();
         if s.unreserve(index, n) {
             shared.release_quota(n);
@@ -669,28 +721,28 @@ impl Registration {
     }
 
     /// `n` reserved bytes of record `index` are now stored.
-    pub(crate) fn commit(self: &Arc<Self>, shared: &Shared, index: usize, n: u64) {
+    pub(crate) fn commit(self: &Arc<Self>, shared: &dyn Host, index: usize, n: u64) {
         self.state.lock().commit(index, n, Instant::now());
         self.notify_records();
         self.mark_progress(shared);
     }
 
     /// Request body bytes of record `index` sent so far in this attempt.
-    pub(crate) fn set_uploaded(self: &Arc<Self>, shared: &Shared, index: usize, sent: u64) {
+    pub(crate) fn set_uploaded(self: &Arc<Self>, shared: &dyn Host, index: usize, sent: u64) {
         if self.state.lock().set_uploaded(index, sent) {
             self.mark_progress(shared);
         }
     }
 
     /// Record `index` ended. Settles the fetch when it was the last.
-    pub(crate) fn finish(self: &Arc<Self>, shared: &Shared, index: usize, outcome: Outcome) {
+    pub(crate) fn finish(self: &Arc<Self>, shared: &dyn Host, index: usize, outcome: Outcome) {
         let next = self.state.lock().finish(index, outcome);
         self.carry_out(shared, next);
     }
 
     /// Fails the fetch now with `reason` (abort, quota, download total): every unfinished
     /// record becomes aborted and the transfers stop. `false` if it had already settled.
-    pub(crate) fn fail_now(self: &Arc<Self>, shared: &Shared, reason: FailureReason) -> bool {
+    pub(crate) fn fail_now(self: &Arc<Self>, shared: &dyn Host, reason: FailureReason) -> bool {
         if !self.state.lock().fail_now(reason) {
             return false;
         }
@@ -706,7 +758,7 @@ impl Registration {
     /// A worker's transfer of record `index` ended (whatever the reason). A record the fetch
     /// kept for completion whose transfer ended without completing it is aborted now, and the
     /// fetch settles if it was the last.
-    pub(crate) fn transfer_ended(self: &Arc<Self>, shared: &Shared, index: usize) {
+    pub(crate) fn transfer_ended(self: &Arc<Self>, shared: &dyn Host, index: usize) {
         let next = self.state.lock().transfer_ended(index);
         self.carry_out(shared, next);
     }
@@ -717,7 +769,7 @@ impl Registration {
     /// Returns `true` if the record waits for another attempt, `false` if the caller ends it.
     pub(crate) fn attempt_failed(
         self: &Arc<Self>,
-        shared: &Shared,
+        shared: &dyn Host,
         index: usize,
         kind: crate::retry::FailureKind,
         retry_after: Option<Duration>,
@@ -726,7 +778,7 @@ impl Registration {
         let jitter = crate::util::jitter(1_000_000) as f64 / 1_000_000.0;
         let decision = self.state.lock().attempt_failed(
             index,
-            &shared.config.retry,
+            &shared.config().retry,
             kind,
             now,
             jitter,
@@ -734,7 +786,7 @@ impl Registration {
         );
         match decision {
             Some(crate::retry::Decision::Retry { after }) => {
-                shared.delays.add(self, index, now + after);
+                shared.retry_at(self, index, now + after);
                 true
             }
             Some(crate::retry::Decision::GiveUp) | None => false,
@@ -748,7 +800,7 @@ impl Registration {
     }
 
     /// Record `index`'s wait for its next attempt is over: back into the queue.
-    pub(crate) fn requeue(self: &Arc<Self>, shared: &Arc<Shared>, index: usize) {
+    pub(crate) fn requeue(self: &Arc<Self>, shared: &dyn Host, index: usize) {
         if self.state.lock().requeue(index) {
             shared.kick(self);
         }
@@ -780,11 +832,11 @@ impl Registration {
             }
             self.cancel.hold(paused || shared.is_offline());
         }
-        self.persist(&shared)?;
+        self.persist(&*shared)?;
         if !paused {
             shared.kick(self);
         }
-        self.mark_progress(&shared);
+        self.mark_progress(&*shared);
         Ok(())
     }
 
@@ -798,7 +850,7 @@ impl Registration {
 
     /// A thread of the manager died (a bug): the fetch fails now, visibly, whatever its records
     /// were doing (nothing would ever complete them).
-    pub(crate) fn fail_broken(self: &Arc<Self>, shared: &Shared, why: &str) {
+    pub(crate) fn fail_broken(self: &Arc<Self>, shared: &dyn Host, why: &str) {
         let settle = self.state.lock().fail_broken(why);
         self.cancel.cancel();
         self.notify_all();
@@ -808,7 +860,7 @@ impl Registration {
     }
 
     /// Settles a fetch restored with every record finished.
-    pub(crate) fn settle_recovered(self: &Arc<Self>, shared: &Arc<Shared>) {
+    pub(crate) fn settle_recovered(self: &Arc<Self>, shared: &dyn Host) {
         self.state.lock().settle_recovered();
         if let Err(e) = self.persist(shared) {
             shared.report_problem(format!("fetch {:?}: state not saved: {e}", self.id));
@@ -816,7 +868,7 @@ impl Registration {
         self.state.lock().set_settled_durable();
         // No final progress in this session: its completion event waits for a callback.
         self.final_progress_returned();
-        shared.events.hold(self.clone());
+        shared.hold_event(self.clone());
     }
 
     /// How a fetch restored at open stands: its result and how many records are unfinished.
@@ -864,14 +916,14 @@ impl Registration {
     /// Deletes the partial bodies of records that ended without their body (aborted or
     /// failed): they can never be read or resumed once the fetch settled. Frees the disk
     /// when it was full.
-    fn remove_stopped_parts(&self, shared: &Shared) {
+    fn remove_stopped_parts(&self, shared: &dyn Host) {
         let stopped = self.state.lock().stopped_parts();
         for i in stopped {
-            shared.store.remove_part(&self.key, i);
+            shared.store().remove_part(&self.key, i);
         }
     }
 
-    fn after_settle(self: &Arc<Self>, shared: &Shared) {
+    fn after_settle(self: &Arc<Self>, shared: &dyn Host) {
         // The final state must reach the disk, or the fetch would run again at the next open
         // (two completion events for one fetch): if the disk is full, the partial bodies of
         // the stopped records make room.
@@ -887,16 +939,16 @@ impl Registration {
                 shared.report_problem(format!("fetch {:?}: state not saved: {e}", self.id));
             }
         }
-        shared.store.close_head_log(&self.key);
+        shared.store().close_head_log(&self.key);
         self.state.lock().set_settled_durable();
         self.notify_all();
-        shared.events.send(Delivery::Settled(self.clone()));
+        shared.send_settled(self);
     }
 
     /// Asks the event thread for a progress callback (coalesced).
-    pub(crate) fn mark_progress(self: &Arc<Self>, shared: &Shared) {
+    pub(crate) fn mark_progress(self: &Arc<Self>, shared: &dyn Host) {
         if !self.progress_queued.swap(true, Ordering::AcqRel) {
-            shared.events.send(Delivery::Progress(self.clone()));
+            shared.send_progress(self);
         }
     }
 
@@ -915,14 +967,14 @@ impl Registration {
     }
 
     /// Writes the state file (serialized: the last snapshot taken is the last written).
-    pub(crate) fn persist(&self, shared: &Shared) -> Result<()> {
+    pub(crate) fn persist(&self, shared: &dyn Host) -> Result<()> {
         let _g = self.persist_lock.lock();
         let released = self.state.lock().check_available().is_err();
         if released {
             return Ok(());
         }
         let stored = self.to_stored();
-        shared.store.save_state(&self.key, &stored)
+        shared.store().save_state(&self.key, &stored)
     }
 }
 
@@ -934,7 +986,7 @@ impl Registration {
         }
         self.wait_body(index, None)?;
         let shared = self.shared()?;
-        let src = shared.store.body_path(&self.key, index);
+        let src = shared.store().body_path(&self.key, index);
         let dir = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => std::path::PathBuf::from("."),

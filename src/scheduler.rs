@@ -16,9 +16,18 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
-use crate::manager::Shared;
 use crate::record::Outcome;
 use crate::registration::Registration;
+use crate::transfer::TransferHost;
+
+/// What the workers and the retry timer ask of the manager (the manager implements it; this
+/// module never imports the manager).
+pub(crate) trait SchedulerHost: TransferHost {
+    /// Puts a job at the end of the workers' channel.
+    fn send_job(&self, job: Job);
+    /// The requests waiting for their next attempt.
+    fn delays(&self) -> &Delays;
+}
 
 /// A unit of work for a worker.
 pub(crate) enum Job {
@@ -36,7 +45,7 @@ pub(crate) fn channel() -> (Sender<Job>, Receiver<Job>) {
 /// Starts `n` workers.
 pub(crate) fn start_workers(
     n: u32,
-    shared: &Arc<Shared>,
+    shared: &Arc<dyn SchedulerHost>,
     rx: Receiver<Job>,
 ) -> Result<Vec<JoinHandle<()>>> {
     (0..n)
@@ -45,13 +54,13 @@ pub(crate) fn start_workers(
             let rx = rx.clone();
             std::thread::Builder::new()
                 .name(format!("bgfetch-worker-{i}"))
-                .spawn(move || worker_loop(&shared, &rx))
+                .spawn(move || worker_loop(&*shared, &rx))
                 .map_err(|e| Error::io("starting a worker thread", e))
         })
         .collect()
 }
 
-fn worker_loop(shared: &Arc<Shared>, rx: &Receiver<Job>) {
+fn worker_loop(shared: &dyn SchedulerHost, rx: &Receiver<Job>) {
     while let Ok(job) = rx.recv() {
         let reg = match job {
             Job::Stop => return,
@@ -156,15 +165,15 @@ impl Delays {
 }
 
 /// Starts the timer thread of the delay queue.
-pub(crate) fn start_delays(shared: &Arc<Shared>) -> Result<JoinHandle<()>> {
+pub(crate) fn start_delays(shared: &Arc<dyn SchedulerHost>) -> Result<JoinHandle<()>> {
     let shared = shared.clone();
     std::thread::Builder::new()
         .name("bgfetch-retry".into())
         .spawn(move || {
             let ran = crate::panic::contain("retry timer thread", || {
-                while let Some((reg, index)) = shared.delays.next_due() {
+                while let Some((reg, index)) = shared.delays().next_due() {
                     if let Some(reg) = reg.upgrade() {
-                        reg.requeue(&shared, index);
+                        reg.requeue(&*shared, index);
                     }
                 }
             });

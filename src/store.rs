@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use crate::error::{Error, Result};
-use crate::record::ResponseHead;
+use crate::head::ResponseHead;
 use crate::request::Icon;
 
 /// Version of the state file format that this library writes. Older versions are upgraded when

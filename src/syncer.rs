@@ -13,19 +13,12 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::error::{Error, Result};
-use crate::manager::Shared;
 use crate::record::Outcome;
-use crate::registration::{FailureReason, Registration};
+use crate::registration::{FailureReason, Host};
+use crate::transfer::Finished;
 
 /// Most bodies flushed by one batch.
 const MAX_BATCH: usize = 512;
-
-/// A complete body waiting to be made durable.
-pub(crate) struct Finished {
-    pub(crate) reg: Arc<Registration>,
-    pub(crate) index: usize,
-    pub(crate) file: File,
-}
 
 /// What the syncer thread is told.
 pub(crate) enum SyncJob {
@@ -43,19 +36,18 @@ pub(crate) fn channel() -> (Sender<SyncJob>, Receiver<SyncJob>) {
 }
 
 /// Starts the syncer thread.
-pub(crate) fn start(shared: &Arc<Shared>, rx: Receiver<SyncJob>) -> Result<JoinHandle<()>> {
-    let shared = shared.clone();
+pub(crate) fn start(shared: Arc<dyn Host>, rx: Receiver<SyncJob>) -> Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("bgfetch-sync".into())
         .spawn(move || {
-            if crate::panic::contain("sync thread", || sync_loop(&shared, &rx)).is_none() {
+            if crate::panic::contain("sync thread", || sync_loop(&*shared, &rx)).is_none() {
                 shared.thread_died("sync thread");
             }
         })
         .map_err(|e| Error::io("starting the sync thread", e))
 }
 
-fn sync_loop(shared: &Shared, rx: &Receiver<SyncJob>) {
+fn sync_loop(shared: &dyn Host, rx: &Receiver<SyncJob>) {
     let mut stop = false;
     while !stop {
         let Ok(first) = rx.recv() else { return };
@@ -76,7 +68,7 @@ fn sync_loop(shared: &Shared, rx: &Receiver<SyncJob>) {
             let res = flushed
                 .as_ref()
                 .map_err(|e| std::io::Error::new(e.kind(), e.to_string()))
-                .and_then(|_| shared.store.promote_part(f.reg.key(), f.index));
+                .and_then(|_| shared.store().promote_part(f.reg.key(), f.index));
             drop(f.file);
             match res {
                 Ok(()) => f.reg.finish(shared, f.index, Outcome::Done),

@@ -7,14 +7,32 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::Arc;
 
+use crate::head::ResponseHead;
 use crate::integrity::{Hasher, Integrity};
-use crate::manager::Shared;
 use crate::net;
-use crate::record::{Outcome, ResponseHead};
+use crate::record::Outcome;
+use crate::registration::Host;
 use crate::registration::{FailureReason, Registration};
 use crate::retry::{is_retryable_status, parse_retry_after, FailureKind};
 use crate::store::{self, StoredRequest};
-use crate::syncer::Finished;
+
+/// What a transfer asks of the manager beyond what its registration does (the manager
+/// implements it; this module never imports the manager or the sync thread).
+pub(crate) trait TransferHost: Host {
+    /// The HTTP agent (proxy, TLS roots, cancellable sockets).
+    fn agent(&self) -> &ureq::Agent;
+    /// The bandwidth cap.
+    fn rate(&self) -> &crate::throttle::RateLimiter;
+    /// Hands a complete body to the sync thread, which makes it durable and completes it.
+    fn sync_body(&self, finished: Finished);
+}
+
+/// A complete body waiting to be made durable.
+pub(crate) struct Finished {
+    pub(crate) reg: Arc<Registration>,
+    pub(crate) index: usize,
+    pub(crate) file: File,
+}
 
 /// Most redirects followed for one request.
 pub const MAX_REDIRECTS: u32 = 20;
@@ -51,7 +69,7 @@ enum Fail {
 /// from zero). A transient failure puts the record into the delay queue for its next attempt
 /// (the worker moves on); a pause, going offline or close leaves it for the worker loop to
 /// queue again.
-pub(crate) fn run(shared: &Shared, reg: &Arc<Registration>, index: usize) {
+pub(crate) fn run(shared: &dyn TransferHost, reg: &Arc<Registration>, index: usize) {
     let req = reg.stored_request(index);
     let integrity = req.integrity.as_ref();
     loop {
@@ -73,7 +91,7 @@ pub(crate) fn run(shared: &Shared, reg: &Arc<Registration>, index: usize) {
             }
             Fail::Restart => {
                 reg.reset_body(shared, index);
-                shared.store.remove_part(reg.key(), index);
+                shared.store().remove_part(reg.key(), index);
                 if !reg.count_restart(index, MAX_RESTARTS) {
                     reg.finish(
                         shared,
@@ -155,7 +173,7 @@ fn partial_continues(prev: &ResponseHead, received: &ResponseHead, offset: u64) 
 struct UploadCounter<'a> {
     file: File,
     sent: u64,
-    shared: &'a Shared,
+    shared: &'a dyn TransferHost,
     reg: &'a Arc<Registration>,
     index: usize,
 }
@@ -179,7 +197,7 @@ pub(crate) fn is_disk_full(e: &std::io::Error) -> bool {
 
 /// Sends the request, following redirects; returns the final response and its URL.
 fn send(
-    shared: &Shared,
+    shared: &dyn TransferHost,
     reg: &Arc<Registration>,
     index: usize,
     req: &StoredRequest,
@@ -202,7 +220,7 @@ fn send(
                 .header("if-range", validator);
         }
         let result = if with_body {
-            let path = shared.store.req_path(reg.key(), index);
+            let path = shared.store().req_path(reg.key(), index);
             let file = store::open_read(&path)
                 .map_err(|e| Fail::Fatal(format!("the stored request body is gone: {e}")))?;
             let len = req.body_len.unwrap_or(0);
@@ -217,19 +235,19 @@ fn send(
                 .header("content-length", len)
                 .body(ureq::SendBody::from_reader(&mut counter))
                 .map_err(|e| Fail::Fatal(format!("bad request: {e}")))?;
-            shared.agent.run(request)
+            shared.agent().run(request)
         } else if method == "POST" || method == "PUT" {
             // The Fetch standard: a bodyless POST or PUT says `Content-Length: 0` (an empty
             // byte slice has a known length; `()` would be sent chunked).
             let request = b
                 .body(&[][..])
                 .map_err(|e| Fail::Fatal(format!("bad request: {e}")))?;
-            shared.agent.run(request)
+            shared.agent().run(request)
         } else {
             let request = b
                 .body(())
                 .map_err(|e| Fail::Fatal(format!("bad request: {e}")))?;
-            shared.agent.run(request)
+            shared.agent().run(request)
         };
         let resp = result.map_err(classify)?;
         let status = resp.status().as_u16();
@@ -255,7 +273,9 @@ fn send(
                 next.scheme()
             )));
         }
-        if url.scheme() == "https" && next.scheme() == "http" && !shared.config.allow_https_to_http
+        if url.scheme() == "https"
+            && next.scheme() == "http"
+            && !shared.config().allow_https_to_http
         {
             return Err(Fail::Fatal("redirect from https to http refused".into()));
         }
@@ -277,14 +297,14 @@ fn send(
 }
 
 fn attempt_once(
-    shared: &Shared,
+    shared: &dyn TransferHost,
     reg: &Arc<Registration>,
     index: usize,
     req: &StoredRequest,
     integrity: Option<&Integrity>,
 ) -> Result<(), Fail> {
     let key = reg.key();
-    let part_path = shared.store.part_path(key, index);
+    let part_path = shared.store().part_path(key, index);
     let (known_head, stored) = reg.transfer_state(index);
     let validator = known_head
         .as_deref()
@@ -297,7 +317,7 @@ fn attempt_once(
         offset = 0;
     }
     let mut file = shared
-        .store
+        .store()
         .open_part(key, index, offset == 0)
         .map_err(|e| storage_failure(shared, reg, e))?;
     if offset > 0 {
@@ -316,7 +336,7 @@ fn attempt_once(
     // Redirect responses may have left surplus bytes behind; only this body's count.
     net::take_surplus();
     let status = resp.status().as_u16();
-    if shared.config.retry.retry_statuses && is_retryable_status(status) {
+    if shared.config().retry.retry_statuses && is_retryable_status(status) {
         // Opt-in: a transient status waits for another attempt, as long as the policy allows;
         // then it is the response.
         let retry_after = resp
@@ -387,7 +407,7 @@ fn attempt_once(
     }
     if new_head {
         shared
-            .store
+            .store()
             .save_head(key, index, &head)
             .map_err(|e| storage_failure(shared, reg, e))?;
         reg.set_head(index, head.clone(), integrity.is_none());
@@ -418,7 +438,7 @@ fn attempt_once(
             if !whole && reg.cancel_token().is_held() {
                 return Err(Fail::Stopped);
             }
-            let limit = shared.rate.read_size(buf.len());
+            let limit = shared.rate().read_size(buf.len());
             let n = match reader.read(&mut buf[..limit]) {
                 Ok(0) => return Ok(()),
                 Ok(n) if n == buf.len() && n < BUF_SIZE => {
@@ -451,12 +471,12 @@ fn attempt_once(
             written += n as u64;
             // The bandwidth cap: wait out the debt in slices, so that a changed cap (or a
             // pause) takes effect promptly.
-            let mut wait = shared.rate.pay(n, std::time::Instant::now());
+            let mut wait = shared.rate().pay(n, std::time::Instant::now());
             while !wait.is_zero() && expected_end != Some(written) {
                 if !reg.cancel_token().sleep(wait.min(RATE_WAIT_SLICE)) {
                     return Err(Fail::Stopped);
                 }
-                wait = shared.rate.pay(0, std::time::Instant::now());
+                wait = shared.rate().pay(0, std::time::Instant::now());
             }
         }
     });
@@ -476,7 +496,7 @@ fn attempt_once(
 
 /// The body is all there: sync it, check integrity, make it the record's body.
 fn complete(
-    shared: &Shared,
+    shared: &dyn TransferHost,
     reg: &Arc<Registration>,
     index: usize,
     file: File,
@@ -486,7 +506,7 @@ fn complete(
     if let (Some(i), Some(h)) = (integrity, hasher) {
         if !i.matches(h) {
             drop(file);
-            shared.store.remove_part(reg.key(), index);
+            shared.store().remove_part(reg.key(), index);
             reg.reset_body(shared, index);
             return Err(Fail::Fatal(
                 "the body does not match its integrity metadata".into(),
@@ -519,7 +539,7 @@ fn hash_prefix(path: &std::path::Path, len: u64, h: &mut Hasher) -> std::io::Res
 
 /// A write to the store failed: a full disk fails the fetch with `quota-exceeded`, anything
 /// else fails this request.
-fn storage_failure(shared: &Shared, reg: &Arc<Registration>, e: std::io::Error) -> Fail {
+fn storage_failure(shared: &dyn TransferHost, reg: &Arc<Registration>, e: std::io::Error) -> Fail {
     if is_disk_full(&e) {
         reg.fail_now(shared, FailureReason::QuotaExceeded);
         Fail::Stopped

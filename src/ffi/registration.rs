@@ -305,7 +305,7 @@ pub extern "C" fn bgfetch_registration_free(r: *mut bgfetch_registration) {
 /// Builds a query from a request, resolving its URL against the manager's base URL.
 fn query_of(reg: &Registration, req: &Request) -> Result<Query, Error> {
     let shared = reg.shared()?;
-    let url = crate::validate::resolve_url(req.url(), shared.config.base_url.as_ref())?;
+    let url = crate::validate::resolve_url(req.url(), shared.config().base_url.as_ref())?;
     Ok(Query {
         url,
         method: req.method().to_string(),

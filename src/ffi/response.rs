@@ -8,7 +8,7 @@ use super::{
     boundary, boundary_value, cstring, free_raw, read_into, timeout_of, try_out, try_ref, try_str,
 };
 use crate::error::Error;
-use crate::record::ResponseHead;
+use crate::head::ResponseHead;
 use crate::registration::Registration;
 
 /// A response (opaque): status, final URL, headers, and the body as it is stored. Owned: free

@@ -1,0 +1,159 @@
+//! A response head: status line and headers as received, compact, and its stored form.
+
+use serde::{Deserialize, Serialize};
+
+/// A response's status line and headers, as received (after redirects).
+///
+/// Kept compact, since a registration holds one per record: the final URL and every header
+/// name and value live in one string, with a table of where each ends.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    /// Status code.
+    pub status: u16,
+    /// The complete length of the body, when the server said it.
+    pub total_len: Option<u64>,
+    /// The URL, then each header's name and value.
+    text: Box<str>,
+    /// Where the URL ends in `text`, then where each name and each value ends.
+    ends: Box<[u32]>,
+}
+
+impl ResponseHead {
+    /// A head of `status` for the final `url`, with `headers` in order (names as received).
+    /// Headers past 4 GiB of text in all (more than any server sends) are left out.
+    pub fn new<N, V>(
+        status: u16,
+        url: &str,
+        headers: &[(N, V)],
+        total_len: Option<u64>,
+    ) -> ResponseHead
+    where
+        N: AsRef<str>,
+        V: AsRef<str>,
+    {
+        // Exact sizes (a registration keeps one head per record): the headers that fit.
+        let fits = |len: usize| u32::try_from(len).is_ok();
+        let url = if fits(url.len()) { url } else { "" };
+        let mut text_len = url.len();
+        let mut count = 0;
+        for (n, v) in headers {
+            let len = text_len + n.as_ref().len() + v.as_ref().len();
+            if !fits(len) {
+                break;
+            }
+            (text_len, count) = (len, count + 1);
+        }
+        let mut text = String::with_capacity(text_len);
+        let mut ends = Vec::with_capacity(1 + 2 * count);
+        text.push_str(url);
+        ends.push(text.len() as u32);
+        for (n, v) in &headers[..count] {
+            text.push_str(n.as_ref());
+            ends.push(text.len() as u32);
+            text.push_str(v.as_ref());
+            ends.push(text.len() as u32);
+        }
+        ResponseHead {
+            status,
+            total_len,
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+        }
+    }
+
+    /// The same head with another complete length.
+    pub fn with_total_len(self, total_len: Option<u64>) -> ResponseHead {
+        ResponseHead { total_len, ..self }
+    }
+
+    /// Final URL, after redirects.
+    pub fn url(&self) -> &str {
+        &self.text[..self.ends[0] as usize]
+    }
+
+    /// Number of headers.
+    pub fn header_count(&self) -> usize {
+        self.ends.len() / 2
+    }
+
+    /// Header `i` (name, value), in the order received.
+    pub fn header_at(&self, i: usize) -> Option<(&str, &str)> {
+        let at = 1 + 2 * i;
+        let (start, mid, end) = (
+            *self.ends.get(at - 1)? as usize,
+            *self.ends.get(at)? as usize,
+            *self.ends.get(at + 1)? as usize,
+        );
+        Some((&self.text[start..mid], &self.text[mid..end]))
+    }
+
+    /// The headers (name, value), in the order received.
+    pub fn headers(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
+        (0..self.header_count()).map(|i| self.header_at(i).unwrap_or_default())
+    }
+
+    /// The first header of that name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// Whether the status is 200..=299.
+    pub fn ok(&self) -> bool {
+        (200..=299).contains(&self.status)
+    }
+
+    /// A strong ETag, usable for `If-Range`.
+    pub fn strong_etag(&self) -> Option<&str> {
+        self.header("etag").filter(|e| !e.starts_with("W/"))
+    }
+}
+
+impl std::fmt::Debug for ResponseHead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseHead")
+            .field("status", &self.status)
+            .field("url", &self.url())
+            .field("headers", &self.headers().collect::<Vec<_>>())
+            .field("total_len", &self.total_len)
+            .finish()
+    }
+}
+
+/// The stored form: `{"status", "url", "headers": [[name, value], ...], "total_len"}`.
+#[derive(Serialize, Deserialize)]
+struct StoredHead<U, H> {
+    status: u16,
+    url: U,
+    headers: H,
+    total_len: Option<u64>,
+}
+
+/// Serializes the headers as a sequence of `[name, value]` pairs, without copying them.
+struct HeaderPairs<'a>(&'a ResponseHead);
+
+impl Serialize for HeaderPairs<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.headers())
+    }
+}
+
+impl Serialize for ResponseHead {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        StoredHead {
+            status: self.status,
+            url: self.url(),
+            headers: HeaderPairs(self),
+            total_len: self.total_len,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ResponseHead {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let h = StoredHead::<String, Vec<(String, String)>>::deserialize(d)?;
+        Ok(ResponseHead::new(h.status, &h.url, &h.headers, h.total_len))
+    }
+}
