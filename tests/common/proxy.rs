@@ -26,6 +26,7 @@
 //! Every thread ends when the proxy is dropped; buffers are fixed (64 KiB per direction of a
 //! connection) and at most [`MAX_LIVE_CONNECTIONS`] connections are forwarded at once.
 
+use super::server::accept_until;
 use super::server::set_linger_zero;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -378,15 +379,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     let mut next_id = 0u64;
     loop {
-        let stream = match listener.accept() {
-            Ok((s, _)) => s,
-            Err(_) => {
-                if shared.stopped() {
-                    return;
-                }
-                thread::sleep(Duration::from_millis(5));
-                continue;
-            }
+        let Some(stream) = accept_until(&listener, || shared.stopped()) else {
+            return;
         };
         let mut st = shared.lock_state();
         // Checked under the lock, so that Drop's cut sees every link inserted before it.

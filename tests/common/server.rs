@@ -275,15 +275,8 @@ impl Drop for TestServer {
 fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     let mut next_id = 0u64;
     loop {
-        let stream = match listener.accept() {
-            Ok((s, _)) => s,
-            Err(_) => {
-                if shared.stopped() {
-                    return;
-                }
-                thread::sleep(Duration::from_millis(5));
-                continue;
-            }
+        let Some(stream) = accept_until(&listener, || shared.stopped()) else {
+            return;
         };
         if shared.stopped() {
             return;
@@ -1323,4 +1316,19 @@ fn build_head(code: u16, headers: &[(String, String)], conn_hdr: Option<&str>) -
     }
     s.push_str("\r\n");
     s.into_bytes()
+}
+
+/// The next connection of a non-blocking-polled accept loop, or `None` once `stopped()` says
+/// the server stops (an accept error is retried after 5 ms).
+pub(crate) fn accept_until(
+    listener: &std::net::TcpListener,
+    stopped: impl Fn() -> bool,
+) -> Option<std::net::TcpStream> {
+    loop {
+        match listener.accept() {
+            Ok((s, _)) => return Some(s),
+            Err(_) if stopped() => return None,
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+        }
+    }
 }
