@@ -368,6 +368,26 @@ pub fn set_linger_zero(stream: &TcpStream) {
 #[cfg(not(unix))]
 pub fn set_linger_zero(_stream: &TcpStream) {}
 
+/// Sets SO_RCVBUF (which also turns off the receive buffer's autotuning).
+#[cfg(unix)]
+pub fn set_receive_buffer(stream: &TcpStream, bytes: libc::c_int) {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: the fd is a valid, open socket owned by `stream`, and we pass a pointer to an
+    // initialised c_int together with its exact size.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            &bytes as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+#[cfg(not(unix))]
+pub fn set_receive_buffer(_stream: &TcpStream, _bytes: i32) {}
+
 struct Request {
     method: String,
     target: String,
@@ -884,6 +904,12 @@ impl Conn<'_> {
         } else {
             None
         };
+        if read_rate.is_some() {
+            // A slow reader: the kernel's autotuned receive buffer (up to tcp_rmem's maximum,
+            // often 6 to 32 MB) would take in a whole upload at once, so the client would see
+            // it sent long before the server read it. Keep it as small as a busy server's.
+            set_receive_buffer(self.reader.get_ref(), 64 * 1024);
+        }
         let mut sum = 0u32;
         let mut on_data = |d: &[u8]| {
             let s: u64 = d.iter().map(|&b| u64::from(b)).sum();
