@@ -88,8 +88,6 @@ pub(crate) struct FetchState {
     queue: VecDeque<usize>,
     /// Records not finished yet.
     unfinished: usize,
-    /// Worker slots this fetch holds.
-    slots: usize,
     /// The settled state is on disk (`wait` returns only then).
     settled_durable: bool,
     /// Somebody is settling the fetch (its final state is being written).
@@ -174,7 +172,6 @@ impl FetchState {
             records,
             queue,
             unfinished,
-            slots: 0,
             settled_durable: settled,
             settling: settled,
             event_active: false,
@@ -374,16 +371,9 @@ impl FetchState {
 
     // ----- the scheduler -----
 
-    /// Takes the worker slots this fetch may add (its queue, up to `per_fetch` at once).
-    pub(crate) fn take_slots(&mut self, per_fetch: usize) -> usize {
-        let add = self.queue.len().min(per_fetch).saturating_sub(self.slots);
-        self.slots += add;
-        add
-    }
-
-    /// A worker gives back a slot.
-    pub(crate) fn release_slot(&mut self) {
-        self.slots = self.slots.saturating_sub(1);
+    /// How many records wait in the queue for a worker.
+    pub(crate) fn queued(&self) -> usize {
+        self.queue.len()
     }
 
     /// Whether a slot should go on to another record (`held`: the fetch's transfers are held
@@ -392,7 +382,7 @@ impl FetchState {
         !self.settled() && !self.queue.is_empty() && !held
     }
 
-    /// Takes the next record to transfer at `now`, or `None` (and gives the slot back).
+    /// Takes the next record to transfer at `now`, or `None`.
     pub(crate) fn take_next(&mut self, held: bool, now: Instant) -> Option<usize> {
         if !self.settled() && !held {
             if let Some(i) = self.queue.pop_front() {
@@ -402,7 +392,6 @@ impl FetchState {
                 return Some(i);
             }
         }
-        self.release_slot();
         None
     }
 

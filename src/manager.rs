@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     listening: Mutex<Vec<std::sync::Weak<Registration>>>,
     /// Requests waiting for their next attempt.
     pub(crate) delays: scheduler::Delays,
+    /// The worker slots each fetch holds.
+    slots: scheduler::Slots,
     /// The host said the network is gone: nothing is tried.
     offline: AtomicBool,
     /// The bandwidth cap of the whole manager.
@@ -163,7 +165,8 @@ impl Shared {
 
     /// Hands `reg`'s queued requests to the workers, up to its per-fetch limit.
     pub(crate) fn kick(&self, reg: &Arc<Registration>) {
-        let add = reg.take_slots(self.config.max_connections_per_fetch as usize);
+        let per_fetch = self.config.max_connections_per_fetch as usize;
+        let add = self.slots.take(reg, reg.queued(), per_fetch);
         for _ in 0..add {
             self.send_job(Job::Run(reg.clone()));
         }
@@ -252,6 +255,9 @@ impl SchedulerHost for Shared {
     fn delays(&self) -> &scheduler::Delays {
         &self.delays
     }
+    fn slots(&self) -> &scheduler::Slots {
+        &self.slots
+    }
 }
 
 /// The background fetch manager of one store (the web's `BackgroundFetchManager`).
@@ -293,6 +299,7 @@ impl Manager {
             problems: Mutex::new(Vec::new()),
             listening: Mutex::new(Vec::new()),
             delays: scheduler::Delays::new(),
+            slots: scheduler::Slots::default(),
             offline: AtomicBool::new(false),
             rate: crate::throttle::RateLimiter::new(max_rate),
             broken: Mutex::new(None),

@@ -640,7 +640,7 @@ impl Registration {
         }
     }
 
-    /// Takes the next record to transfer, or `None` (and gives the slot back).
+    /// Takes the next record to transfer, or `None`.
     pub(crate) fn take_next(&self) -> Option<usize> {
         let held = self.cancel.is_held();
         self.state.lock().take_next(held, Instant::now())
@@ -876,15 +876,9 @@ impl Registration {
         self.state.lock().restored_status()
     }
 
-    /// Takes the worker slots this fetch may add (its queue, up to `per_fetch` at once);
-    /// returns how many: the caller hands that many jobs to the workers.
-    pub(crate) fn take_slots(&self, per_fetch: usize) -> usize {
-        self.state.lock().take_slots(per_fetch)
-    }
-
-    /// A worker gives back a slot of this fetch (its queue is empty or the fetch stopped).
-    pub(crate) fn release_slot(&self) {
-        self.state.lock().release_slot();
+    /// How many records wait in the queue for a worker.
+    pub(crate) fn queued(&self) -> usize {
+        self.state.lock().queued()
     }
 
     /// Stops every transfer of this fetch for good (close).

@@ -27,6 +27,44 @@ pub(crate) trait SchedulerHost: TransferHost {
     fn send_job(&self, job: Job);
     /// The requests waiting for their next attempt.
     fn delays(&self) -> &Delays;
+    /// The worker slots each fetch holds.
+    fn slots(&self) -> &Slots;
+}
+
+/// The worker slots each fetch holds: a fetch has at most `per_fetch` jobs in the workers'
+/// channel or in a worker at once, and no more than it has records queued.
+#[derive(Default)]
+pub(crate) struct Slots {
+    /// Slots held, by the registration's address (an entry lives while its count is above
+    /// zero, and every slot holds an `Arc` of it, so an address is never reused meanwhile).
+    held: Mutex<HashMap<usize, usize>>,
+}
+
+impl Slots {
+    /// The slots `reg` may add now, with `queued` records waiting, taken: the caller hands
+    /// that many jobs to the workers.
+    pub(crate) fn take(&self, reg: &Arc<Registration>, queued: usize, per_fetch: usize) -> usize {
+        let mut held = self.held.lock();
+        let h = held.entry(Arc::as_ptr(reg) as usize).or_insert(0);
+        let add = queued.min(per_fetch).saturating_sub(*h);
+        *h += add;
+        if *h == 0 {
+            held.remove(&(Arc::as_ptr(reg) as usize));
+        }
+        add
+    }
+
+    /// A worker gives back a slot of `reg` (its queue is empty, or the fetch stopped).
+    pub(crate) fn release(&self, reg: &Arc<Registration>) {
+        let mut held = self.held.lock();
+        let key = Arc::as_ptr(reg) as usize;
+        if let Some(h) = held.get_mut(&key) {
+            *h = h.saturating_sub(1);
+            if *h == 0 {
+                held.remove(&key);
+            }
+        }
+    }
 }
 
 /// A unit of work for a worker.
@@ -70,6 +108,7 @@ fn worker_loop(shared: &dyn SchedulerHost, rx: &Receiver<Job>) {
             continue;
         }
         let Some(index) = reg.take_next() else {
+            shared.slots().release(&reg);
             continue;
         };
         let ran = crate::panic::contain("transfer", || {
@@ -86,7 +125,7 @@ fn worker_loop(shared: &dyn SchedulerHost, rx: &Receiver<Job>) {
         if reg.has_queued() && !shared.is_closing() {
             shared.send_job(Job::Run(reg));
         } else {
-            reg.release_slot();
+            shared.slots().release(&reg);
         }
     }
 }
