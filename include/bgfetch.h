@@ -484,7 +484,8 @@ bgfetch_status bgfetch_config_set_max_download_rate(bgfetch_config *c,
                                                     uint64_t bytes_per_s);
 
 /**
- * The shortest time in ms between two progress callbacks of one registration. Default 100.
+ * The shortest time in ms between two progress callbacks of one registration while it runs
+ * (the final one, when it settles, comes at once). Default 100.
  */
 BGFETCH_NODISCARD
 bgfetch_status bgfetch_config_set_progress_interval(bgfetch_config *c,

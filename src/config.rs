@@ -193,7 +193,8 @@ impl Config {
         self.max_download_rate = bytes_per_s;
     }
 
-    /// The shortest time between two progress callbacks of one registration.
+    /// The shortest time between two progress callbacks of one registration while it runs (the
+    /// final one, when it settles, comes at once).
     pub fn set_progress_interval(&mut self, ms: u32) {
         self.progress_interval = Duration::from_millis(ms.into());
     }

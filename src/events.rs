@@ -337,7 +337,12 @@ fn event_loop(events: &Events, rx: Receiver<Delivery>, interval: Duration) {
                         settled: false,
                     });
                     t.settled |= settled;
-                    let earliest = t.last.map_or(now, |l| (l + interval).max(now));
+                    // The final progress is not held back by the interval: `wait` returns
+                    // after it, so a settled fetch's comes at once.
+                    let earliest = match t.last {
+                        Some(l) if !t.settled => (l + interval).max(now),
+                        _ => now,
+                    };
                     t.due = Some(t.due.map_or(earliest, |d| d.min(earliest)));
                 }
             }

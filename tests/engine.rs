@@ -431,6 +431,10 @@ fn progress_is_coalesced_monotonic_and_ends_with_the_final_state() {
     assert!(seen.len() >= 2, "{seen:?}");
     for w in seen.windows(2) {
         assert!(w[1].1 >= w[0].1, "downloaded decreased");
+    }
+    // Coalesced to one call per interval; the final one is not held back.
+    let running = &seen[..seen.len() - 1];
+    for w in running.windows(2) {
         assert!(
             w[1].0 - w[0].0 >= Duration::from_millis(95),
             "not coalesced"
@@ -440,6 +444,26 @@ fn progress_is_coalesced_monotonic_and_ends_with_the_final_state() {
     assert_eq!(last.1, 400_000);
     assert_eq!(last.2, FetchResult::Success);
     assert_eq!(seen.iter().filter(|s| s.2 != FetchResult::None).count(), 1);
+}
+
+#[test]
+fn the_final_progress_is_not_held_back_by_the_interval() {
+    // A minute between progress calls: `wait` (which returns after the final one) must not
+    // wait for the next tick once the fetch settled.
+    let server = TestServer::start();
+    let mut cfg = config(&server, "final-progress");
+    cfg.set_progress_interval(60_000);
+    let m = Manager::open(cfg).unwrap();
+    let calls = Arc::new(AtomicU64::new(0));
+    let c = calls.clone();
+    let reg = fetch_urls(&m, "f", &["/bytes/200000?rate=400000"]);
+    reg.set_progress_callback(Some(Arc::new(move |_: &Arc<Registration>| {
+        c.fetch_add(1, Ordering::SeqCst);
+    })))
+    .unwrap();
+    reg.wait(Some(Duration::from_secs(20))).unwrap();
+    assert_eq!(reg.snapshot().result, FetchResult::Success);
+    assert!(calls.load(Ordering::SeqCst) >= 1);
 }
 
 #[test]

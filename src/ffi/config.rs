@@ -223,7 +223,8 @@ pub extern "C" fn bgfetch_config_set_max_download_rate(
     })
 }
 
-/// The shortest time in ms between two progress callbacks of one registration. Default 100.
+/// The shortest time in ms between two progress callbacks of one registration while it runs
+/// (the final one, when it settles, comes at once). Default 100.
 #[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_config_set_progress_interval(
