@@ -383,7 +383,7 @@ def net_workloads(sizes, runs, badlink_runs=None):
              f"{sizes['link_outage_s']:g} s at {cuts} of the body",
              paths=["/link.bin"], size=ls, conns=None, runs=badlink_runs or runs, fs=["tmpfs"],
              badlink=True, cuts=sizes["link_cuts"],
-             tools=["libbgfetch", "curl", "curl+loop", "aria2c"]),
+             tools=["libbgfetch", "libbgfetch@250ms", "curl", "curl+loop", "aria2c"]),
     ]
 
 
@@ -521,12 +521,17 @@ def badlink_cmd(tool, w, base, od, driver):
     `od`; the output file (libbgfetch: found in its store afterwards)."""
     url = base + w["paths"][0]
     out = os.path.join(od, "f.bin")
-    if tool == "libbgfetch":
+    if tool.startswith("libbgfetch"):
         # The retry policy a host that expects outages would set: 200 ms first backoff,
         # doubling, at most 1 s between attempts; the default no-progress timeout (10 min).
+        # This is the one the goals judge. `libbgfetch@250ms` (a diagnostic, not judged) caps
+        # the backoff at 250 ms: the time after an outage's end until the next attempt is
+        # then at most ~250 ms instead of ~1 s, which shows how much of the row's time is the
+        # retry policy's wait rather than the transfer.
+        cap = "250" if tool == "libbgfetch@250ms" else "1000"
         return [driver, "get", "--store", os.path.join(od, "store"), "--base", base,
                 "--template", w["paths"][0], "--count", "1", "--expect-bytes", str(w["size"]),
-                "--retries", "5", "--backoff", "200", "--max-backoff", "1000"]
+                "--retries", "5", "--backoff", "200", "--max-backoff", cap]
     if tool == "curl":
         # The issue's command: --retry-all-errors retries the resets; -C - asks to resume.
         return ["curl", "--fail", "-sS", "--retry", "20", "--retry-all-errors", "-C", "-",
@@ -558,7 +563,7 @@ def run_badlink(w, targets, server_port, driver, avail, use_gnu_time, ctl_root, 
     """The bad-link row: every tool through the fault proxy, the tools alternating from run
     to run. A tool that fails or times out is a result (completed: no), not an error."""
     import faultproxy
-    tools = [t for t in w["tools"] if avail.get(t.split("+")[0], False)]
+    tools = [t for t in w["tools"] if avail.get(t.split("+")[0].split("@")[0], False)]
     src_sha = sha256_file(os.path.join(www, w["paths"][0].lstrip("/")))
     size = w["size"]
     cuts = [size * c for c in sizes["link_cuts"]]
@@ -601,7 +606,7 @@ def run_badlink(w, targets, server_port, driver, avail, use_gnu_time, ctl_root, 
                                     for o in st["outages"]],
                         "stderr_tail": err if m["rc"] else "",
                     }
-                    if tool == "libbgfetch":
+                    if tool.startswith("libbgfetch"):
                         try:
                             sample["driver"] = json.loads(m["stdout"].strip().splitlines()[-1])
                         except (ValueError, IndexError):
@@ -939,10 +944,22 @@ def net_goals(wls, results, meta):
                                  f"{r:.3f}x {best} ({fmt_s(lib['wall'])} vs "
                                  f"{fmt_s(done[best]['wall'])}{others})",
                                  "yes" if r <= 1.05 else "**no**"))
+                if done and "libbgfetch@250ms" in b and len(names) > 1:
+                    best = min(done, key=lambda t: done[t]["wall"])
+                    d = b["libbgfetch@250ms"]
+                    r = d["wall"] / done[best]["wall"]
+                    rows.append((f"diagnostic, not judged: libbgfetch with its backoff capped "
+                                 f"at 250 ms (instead of 1 s), wall vs {label}",
+                                 f"{r:.3f}x {best} ({fmt_s(d['wall'])} vs "
+                                 f"{fmt_s(done[best]['wall'])}; {d['ok']} of {d['runs']} "
+                                 f"byte-exact, {fmt_bytes(d['refetched'])} re-fetched)", "-"))
                 least = min(v["refetched"] for v in peers.values())
                 who = ", ".join(f"{t} {fmt_bytes(v['refetched'])}" for t, v in peers.items())
                 met = ("yes" if lib["refetched"] < least else
-                       "**no**: equal" if lib["refetched"] == least else "**no**")
+                       "**no**: equal at 0 B, the least possible (" + ", ".join(
+                           t for t, v in peers.items() if v["refetched"] == 0) +
+                       " also resumed at the exact byte)" if lib["refetched"] == least == 0
+                       else "**no**: equal" if lib["refetched"] == least else "**no**")
                 what = "any peer" if len(names) > 1 else "curl+loop"
                 rows.append((f"bad link: fewer bytes re-fetched than {what} (body bytes the "
                              "proxy sent beyond the body's size, median)",
