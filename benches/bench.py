@@ -1193,6 +1193,30 @@ def write_benchmarks_md(text, path, begin=BEGIN, end=END):
 
 # ------------------------------------------------------------------------------------------
 
+def write_parts(parts, sizes, results, scale, have_fs, res_dir):
+    """Writes the generated parts into BENCHMARKS.md. The main part is one report of every
+    block on tmpfs and disk: a partial run (--only, --fs) whose other blocks are not in
+    latest.json (another checkout's run, other sizes), or that left out a filesystem, would
+    replace it with only what it measured, dropping the rest; its report goes to
+    target/bench-results/partial-main.md instead."""
+    main_keys = {w["key"] for w in workloads(sizes, 1, 1)} - set(NET_KEYS)
+    complete = main_keys <= set(results) and bool(scale) and have_fs >= {"tmpfs", "disk"}
+    for t, begin, end in parts:
+        if begin == BEGIN and not complete:
+            partial = os.path.join(res_dir, "partial-main.md")
+            with open(partial, "w") as f:
+                f.write(t + "\n")
+            missing = sorted(main_keys - set(results)) + ([] if scale else ["scale"])
+            log("bench: the main part of BENCHMARKS.md is kept: this run would replace it with "
+                f"only part of it (missing: {', '.join(missing) or '-'}; fs: "
+                f"{', '.join(sorted(have_fs))}); its report is in "
+                f"{partial.replace(REPO + '/', '')}")
+            continue
+        write_benchmarks_md(t, os.path.join(REPO, "BENCHMARKS.md"), begin, end)
+        log("bench: BENCHMARKS.md updated" + ("" if begin == BEGIN else
+                                              " (HTTPS and bad-link part)"))
+
+
 def reports(args, meta, wls, results, scale):
     """[(text, begin marker, end marker)] of the generated parts that have results: the rows
     of issue 6 (1-4, M, scale) and the network rows of issue 12 (HTTPS, bad link)."""
@@ -1284,10 +1308,13 @@ def main():
         meta = data["meta"]
         meta["when"] = when
         wls = [w for w in workloads(sizes, args.runs, args.progress_runs) if w["key"] in results]
-        for text, begin, end in reports(args, meta, wls, results, data["scale"]):
-            write_benchmarks_md(text, os.path.join(REPO, "BENCHMARKS.md"), begin, end)
+        parts = reports(args, meta, wls, results, data["scale"])
+        for text, _, _ in parts:
             log(text)
-        log("bench: BENCHMARKS.md rewritten from " + latest)
+        write_parts(parts, sizes, results, data["scale"],
+                    {t for t, _, _ in meta.get("targets", [])},
+                    os.path.dirname(latest))
+        log("bench: rewritten from " + latest)
         return
 
     wanted = set(args.tools.split(","))
@@ -1510,9 +1537,11 @@ def main():
                 f.write(text + "\n")
             log("bench: smoke passed (results in target/bench-results/quick.md)")
         elif not args.no_write:
-            for t, begin, end in parts:
-                write_benchmarks_md(t, os.path.join(REPO, "BENCHMARKS.md"), begin, end)
-            log("bench: BENCHMARKS.md updated")
+            # The main part is one report of every block on tmpfs and disk. A partial run
+            # (--only, --fs) whose other blocks are not in latest.json (another checkout's
+            # run, other sizes) or that left out a filesystem would replace it with only what
+            # it measured, dropping the rest: its report goes to a file instead.
+            write_parts(parts, sizes, results, scale, {t for t, _ in targets}, res_dir)
     finally:
         cleanup()
 
