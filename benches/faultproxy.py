@@ -198,14 +198,21 @@ class FaultProxy:
             self.sel.register(c, L.c_mask, (L, "c"))
             self.sel.register(u, L.u_mask, (L, "u"))
 
+    def _recv(self, L, sock, room):
+        """Up to `room` bytes from `sock` of link `L`: b"" at its end, None when nothing is
+        ready, False (and the link cut hard) on an error."""
+        try:
+            return sock.recv(room)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError:
+            self._close_link(L, hard=True)
+            return False
+
     def _on_client(self, L, mask, now):
         if mask & selectors.EVENT_READ and len(L.up) < CAP:
-            try:
-                data = L.c.recv(CAP - len(L.up))
-            except (BlockingIOError, InterruptedError):
-                data = None
-            except OSError:
-                self._close_link(L, hard=True)
+            data = self._recv(L, L.c, CAP - len(L.up))
+            if data is False:
                 return
             if data == b"":
                 self._close_link(L, hard=False)
@@ -227,12 +234,8 @@ class FaultProxy:
         if mask & selectors.EVENT_WRITE:
             L.u_blocked = False
         if mask & selectors.EVENT_READ and len(L.down) < CAP and not L.u_eof:
-            try:
-                data = L.u.recv(CAP - len(L.down))
-            except (BlockingIOError, InterruptedError):
-                data = None
-            except OSError:
-                self._close_link(L, hard=True)
+            data = self._recv(L, L.u, CAP - len(L.down))
+            if data is False:
                 return
             if data == b"":
                 L.u_eof = True
