@@ -136,17 +136,10 @@ fn header_compiles_as_c11_and_cxx17() {
     )
     .unwrap();
     let mut cmd = Command::new(&cxx);
-    cmd.args([
-        "-std=c++17",
-        "-Wall",
-        "-Wextra",
-        "-Werror",
-        "-pedantic",
-        "-fsyntax-only",
-        "-I",
-    ])
-    .arg(include_dir())
-    .arg(&cxx_src);
+    cmd.args(ffi_runner::CXX17_STRICT)
+        .args(["-fsyntax-only", "-I"])
+        .arg(include_dir())
+        .arg(&cxx_src);
     let (ok, how, text) = run_with_timeout(cmd, Duration::from_secs(60));
     assert!(ok, "bgfetch.h does not compile as C++17 ({how}):\n{text}");
 

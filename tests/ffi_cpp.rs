@@ -23,7 +23,7 @@
 mod common;
 use common::ffi_runner::{
     include_dir, manifest_dir, run_binary, run_with_timeout, static_lib, test_names, tmp_dir,
-    unique_suffix, RunOutcome, Variant,
+    unique_suffix, RunOutcome, Variant, CXX17_STRICT,
 };
 use common::pattern;
 
@@ -63,27 +63,21 @@ fn compile_cpp(src: &Path, bin_name: &str, v: &Variant) -> PathBuf {
     }
     let bin = v.out_dir().join(bin_name);
     let mut cmd = Command::new(cxx());
-    cmd.args([
-        "-std=c++17",
-        "-Wall",
-        "-Wextra",
-        "-Werror",
-        "-pedantic",
-        "-g",
-    ])
-    .arg("-I")
-    .arg(include_dir())
-    .arg("-I")
-    .arg(manifest_dir().join("ffi-tests").join("c"))
-    .arg("-I")
-    .arg(cpp_dir())
-    .arg("-pthread")
-    .args(&v.cflags)
-    .arg(src)
-    .arg("-o")
-    .arg(&bin)
-    .arg(static_lib())
-    .args(["-lpthread", "-ldl", "-lm"]);
+    cmd.args(CXX17_STRICT)
+        .arg("-g")
+        .arg("-I")
+        .arg(include_dir())
+        .arg("-I")
+        .arg(manifest_dir().join("ffi-tests").join("c"))
+        .arg("-I")
+        .arg(cpp_dir())
+        .arg("-pthread")
+        .args(&v.cflags)
+        .arg(src)
+        .arg("-o")
+        .arg(&bin)
+        .arg(static_lib())
+        .args(["-lpthread", "-ldl", "-lm"]);
     let (ok, how, text) = run_with_timeout(cmd, Duration::from_secs(180));
     assert!(ok, "compiling {} failed ({how}):\n{text}", src.display());
     bin

@@ -270,6 +270,9 @@ impl Variant {
     }
 }
 
+/// The flags every C++ compile of the tests uses: C++17, every warning an error.
+pub const CXX17_STRICT: [&str; 5] = ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-pedantic"];
+
 /// The exit code the sanitizer options ask for when they report something.
 pub const SANITIZER_EXIT_CODE: &str = "66";
 
