@@ -56,18 +56,28 @@ pub(crate) struct Shared {
     broken: Mutex<Option<String>>,
 }
 
-impl Shared {
-    pub(crate) fn is_closed(&self) -> bool {
+impl Host for Shared {
+    fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Whether the host set the manager offline.
-    pub(crate) fn is_offline(&self) -> bool {
+    fn is_offline(&self) -> bool {
         self.offline.load(Ordering::Acquire)
     }
 
-    /// `Internal` once a thread of the manager died; calls then fail instead of hanging.
-    pub(crate) fn check_threads(&self) -> Result<()> {
+    fn check_threads(&self) -> Result<()> {
         match &*self.broken.lock() {
             Some(why) => Err(Error::Internal(format!(
                 "the manager cannot go on: {why}; close it and open the store again"
@@ -78,7 +88,7 @@ impl Shared {
 
     /// A thread of the manager died (`what`, a bug caught by its panic boundary): every
     /// running fetch fails visibly, and every call on the manager returns `Internal`.
-    pub(crate) fn thread_died(&self, what: &str) {
+    fn thread_died(&self, what: &str) {
         {
             let mut b = self.broken.lock();
             if b.is_some() {
@@ -93,50 +103,7 @@ impl Shared {
         }
     }
 
-    /// Whether close has begun (see [`Manager::close`]).
-    pub(crate) fn is_closing(&self) -> bool {
-        self.closing.load(Ordering::Acquire)
-    }
-
-    /// Runs `add` (which adds a progress listener to `reg`) unless the manager is closing,
-    /// and remembers `reg` so that close drops its listeners.
-    pub(crate) fn listening(&self, reg: &Arc<Registration>, add: impl FnOnce()) -> Result<()> {
-        let mut l = self.listening.lock();
-        if self.is_closing() {
-            return Err(Error::Closed("the manager is closed".into()));
-        }
-        l.retain(|w| w.strong_count() > 0);
-        if !l.iter().any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(reg))) {
-            l.push(Arc::downgrade(reg));
-        }
-        add();
-        Ok(())
-    }
-
-    pub(crate) fn send_job(&self, job: Job) {
-        let _ = self.jobs.send(job);
-    }
-
-    /// Hands a complete body to the sync thread (see [`crate::syncer`]).
-    pub(crate) fn sync_body(&self, finished: Finished) {
-        let _ = self.sync_jobs.send(SyncJob::Body(finished));
-    }
-
-    /// Releases a registration's storage: under the id table's lock, its directory is moved
-    /// out of the store's namespace and its id forgotten, in one step as far as `fetch` and
-    /// `get` can tell (a new fetch of the same id never meets the old directory, and the old
-    /// one never takes the new one's). Returns the moved directory, to delete outside the lock.
-    pub(crate) fn detach(&self, reg: &Arc<Registration>) -> Result<std::path::PathBuf> {
-        let mut regs = self.registrations.lock();
-        let trash = self.store.detach_fetch(reg.key())?;
-        if regs.get(reg.id()).is_some_and(|r| Arc::ptr_eq(r, reg)) {
-            regs.remove(reg.id());
-        }
-        Ok(trash)
-    }
-
-    /// Takes `n` bytes of the quota; false if that would exceed it.
-    pub(crate) fn reserve_quota(&self, n: u64) -> bool {
+    fn reserve_quota(&self, n: u64) -> bool {
         let quota = self.config.quota;
         if quota == 0 {
             self.used_bytes.fetch_add(n, Ordering::AcqRel);
@@ -149,8 +116,7 @@ impl Shared {
             .is_ok()
     }
 
-    /// Gives `n` bytes of the quota back.
-    pub(crate) fn release_quota(&self, n: u64) {
+    fn release_quota(&self, n: u64) {
         let _ = self
             .used_bytes
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
@@ -158,79 +124,70 @@ impl Shared {
             });
     }
 
-    /// Records a problem the host can read with [`Manager::problems`].
-    pub(crate) fn report_problem(&self, msg: String) {
+    /// A problem the host reads with [`Manager::problems`].
+    fn report_problem(&self, msg: String) {
         self.problems.lock().push(msg);
     }
 
-    /// Hands `reg`'s queued requests to the workers, up to its per-fetch limit.
-    pub(crate) fn kick(&self, reg: &Arc<Registration>) {
+    /// Under the id table's lock, the directory is moved out of the store's namespace and
+    /// the id forgotten, in one step as far as `fetch` and `get` can tell (a new fetch of the
+    /// same id never meets the old directory, and the old one never takes the new one's).
+    fn detach(&self, reg: &Arc<Registration>) -> Result<std::path::PathBuf> {
+        let mut regs = self.registrations.lock();
+        let trash = self.store.detach_fetch(reg.key())?;
+        if regs.get(reg.id()).is_some_and(|r| Arc::ptr_eq(r, reg)) {
+            regs.remove(reg.id());
+        }
+        Ok(trash)
+    }
+
+    /// Remembers `reg` so that close drops its listeners.
+    fn listening(&self, reg: &Arc<Registration>, add: &mut dyn FnMut()) -> Result<()> {
+        let mut l = self.listening.lock();
+        if self.is_closing() {
+            return Err(Error::Closed("the manager is closed".into()));
+        }
+        l.retain(|w| w.strong_count() > 0);
+        if !l.iter().any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(reg))) {
+            l.push(Arc::downgrade(reg));
+        }
+        add();
+        Ok(())
+    }
+
+    /// Up to the per-fetch limit.
+    fn kick(&self, reg: &Arc<Registration>) {
         let per_fetch = self.config.max_connections_per_fetch as usize;
         let add = self.slots.take(reg, reg.queued(), per_fetch);
         for _ in 0..add {
             self.send_job(Job::Run(reg.clone()));
         }
     }
-}
 
-impl Host for Shared {
-    fn store(&self) -> &Store {
-        &self.store
-    }
-    fn config(&self) -> &Config {
-        &self.config
-    }
-    fn is_closing(&self) -> bool {
-        Shared::is_closing(self)
-    }
-    fn is_closed(&self) -> bool {
-        Shared::is_closed(self)
-    }
-    fn is_offline(&self) -> bool {
-        Shared::is_offline(self)
-    }
-    fn check_threads(&self) -> Result<()> {
-        Shared::check_threads(self)
-    }
-    fn thread_died(&self, what: &str) {
-        Shared::thread_died(self, what)
-    }
-    fn reserve_quota(&self, n: u64) -> bool {
-        Shared::reserve_quota(self, n)
-    }
-    fn release_quota(&self, n: u64) {
-        Shared::release_quota(self, n)
-    }
-    fn report_problem(&self, msg: String) {
-        Shared::report_problem(self, msg)
-    }
-    fn detach(&self, reg: &Arc<Registration>) -> Result<std::path::PathBuf> {
-        Shared::detach(self, reg)
-    }
-    fn listening(&self, reg: &Arc<Registration>, add: &mut dyn FnMut()) -> Result<()> {
-        Shared::listening(self, reg, add)
-    }
-    fn kick(&self, reg: &Arc<Registration>) {
-        Shared::kick(self, reg)
-    }
     fn retry_at(&self, reg: &Arc<Registration>, index: usize, due: Instant) {
         self.delays.add(reg, index, due)
     }
+
     fn send_progress(&self, reg: &Arc<Registration>) {
         self.events.send(Delivery::Progress(reg.clone()))
     }
+
     fn send_settled(&self, reg: &Arc<Registration>) {
         self.events.send(Delivery::Settled(reg.clone()))
     }
+
     fn hold_event(&self, reg: Arc<Registration>) {
         self.events.hold(reg)
     }
+
     fn events_threaded(&self) -> bool {
         self.events.threaded()
     }
+
     fn on_event_thread(&self) -> bool {
         self.events.on_event_thread()
     }
+
     fn wait_for_callbacks(&self) {
         self.events.wait_for_callbacks()
     }
@@ -240,21 +197,26 @@ impl TransferHost for Shared {
     fn agent(&self) -> &ureq::Agent {
         &self.agent
     }
+
     fn rate(&self) -> &crate::throttle::RateLimiter {
         &self.rate
     }
+
+    /// See [`crate::syncer`].
     fn sync_body(&self, finished: Finished) {
-        Shared::sync_body(self, finished)
+        let _ = self.sync_jobs.send(SyncJob::Body(finished));
     }
 }
 
 impl SchedulerHost for Shared {
     fn send_job(&self, job: Job) {
-        Shared::send_job(self, job)
+        let _ = self.jobs.send(job);
     }
+
     fn delays(&self) -> &scheduler::Delays {
         &self.delays
     }
+
     fn slots(&self) -> &scheduler::Slots {
         &self.slots
     }
