@@ -261,6 +261,11 @@ impl FetchState {
         self.paused
     }
 
+    /// Whether the records were released.
+    pub(crate) fn released(&self) -> bool {
+        !self.records_available
+    }
+
     /// Whether the records may be read: `InvalidState` once released.
     pub(crate) fn check_available(&self) -> Result<()> {
         if self.records_available {

@@ -391,7 +391,7 @@ impl Registration {
         let persisting = self.persist_lock.lock();
         let freed = {
             let mut s = self.state.lock();
-            if s.check_available().is_err() {
+            if s.released() {
                 return Ok(()); // released by another call meanwhile
             }
             // Under the state lock: a reader sees the records either whole or released.
@@ -955,19 +955,16 @@ impl Registration {
         }
     }
 
-    /// The state file contents now.
-    pub(crate) fn to_stored(&self) -> StoredState {
-        self.state.lock().to_stored(&self.id)
-    }
-
     /// Writes the state file (serialized: the last snapshot taken is the last written).
     pub(crate) fn persist(&self, shared: &dyn Host) -> Result<()> {
         let _g = self.persist_lock.lock();
-        let released = self.state.lock().check_available().is_err();
-        if released {
-            return Ok(());
-        }
-        let stored = self.to_stored();
+        let stored = {
+            let s = self.state.lock();
+            if s.released() {
+                return Ok(());
+            }
+            s.to_stored(&self.id)
+        };
         shared.store().save_state(&self.key, &stored)
     }
 }
