@@ -347,43 +347,38 @@ fn connection_thread(shared: Arc<Shared>, stream: TcpStream, id: u64) {
 /// Sets SO_LINGER to {on, 0} so that closing the socket sends a RST.
 #[cfg(unix)]
 pub fn set_linger_zero(stream: &TcpStream) {
-    use std::os::unix::io::AsRawFd;
     let linger = libc::linger {
         l_onoff: 1,
         l_linger: 0,
     };
-    // SAFETY: the fd is a valid, open socket owned by `stream`, and we pass a pointer to a
-    // properly initialised `linger` together with its exact size.
+    set_socket_option(stream, libc::SO_LINGER, &linger);
+}
+
+/// Sets SO_RCVBUF (which also turns off the receive buffer's autotuning).
+#[cfg(unix)]
+pub fn set_receive_buffer(stream: &TcpStream, bytes: libc::c_int) {
+    set_socket_option(stream, libc::SO_RCVBUF, &bytes);
+}
+
+/// `setsockopt(SOL_SOCKET, option, value)`; a failure leaves the socket as it was.
+#[cfg(unix)]
+fn set_socket_option<T>(stream: &TcpStream, option: libc::c_int, value: &T) {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: the fd is a valid, open socket owned by `stream`, and we pass a pointer to an
+    // initialised `T` together with its exact size.
     unsafe {
         libc::setsockopt(
             stream.as_raw_fd(),
             libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            &linger as *const libc::linger as *const libc::c_void,
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            option,
+            value as *const T as *const libc::c_void,
+            std::mem::size_of::<T>() as libc::socklen_t,
         );
     }
 }
 
 #[cfg(not(unix))]
 pub fn set_linger_zero(_stream: &TcpStream) {}
-
-/// Sets SO_RCVBUF (which also turns off the receive buffer's autotuning).
-#[cfg(unix)]
-pub fn set_receive_buffer(stream: &TcpStream, bytes: libc::c_int) {
-    use std::os::unix::io::AsRawFd;
-    // SAFETY: the fd is a valid, open socket owned by `stream`, and we pass a pointer to an
-    // initialised c_int together with its exact size.
-    unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            &bytes as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
-}
 
 #[cfg(not(unix))]
 pub fn set_receive_buffer(_stream: &TcpStream, _bytes: i32) {}
