@@ -97,11 +97,6 @@ def unsigned(value: Union[int, float], what: str, bits: int = 64) -> int:
     return n
 
 
-def byte_rate(value: Union[int, float], what: str) -> int:
-    """A count of bytes per second for a C ``uint64_t`` setter (see :func:`unsigned`)."""
-    return unsigned(value, what)
-
-
 def timeout_ms(timeout: Optional[float]) -> int:
     """A timeout in seconds (``None`` = forever) as the C ``int64`` milliseconds (-1 =
     forever, 0 = poll); rounded up."""

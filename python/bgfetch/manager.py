@@ -7,13 +7,13 @@ import atexit
 import ctypes
 import threading
 import weakref
-from typing import (TYPE_CHECKING, Iterable, List, Optional, Sequence, Set, Tuple, Union)
+from typing import (TYPE_CHECKING, Any, Iterable, List, Optional, Sequence, Set, Tuple, Union)
 
 from . import _bindings as _b
 from . import _cbtable as _cb
 from ._bindings import c
 from ._managed import Managed
-from ._util import (StrPath, byte_rate, check, dec_str, duration_ms, enc, enc_path, unsigned,
+from ._util import (StrPath, check, dec_str, duration_ms, enc, enc_path, unsigned,
                     owned_str, raise_status, timeout_ms)
 from .errors import Closed, DuplicateId, InvalidArgument, InvalidState
 from .registration import (EventCallback, ProgressCallback, Registration, event_trampoline,
@@ -33,6 +33,23 @@ _open_managers: "weakref.WeakSet[Manager]" = weakref.WeakSet()
 
 #: What ``Manager.fetch`` takes as ``requests``.
 Requests = Union[str, Request, Sequence[Union[str, Request]]]
+
+
+def _set_callback(setter: Any, handle: Any, null_callback: Any, trampoline: Any,
+                  key: Optional[int]) -> None:
+    """Calls the C setter ``setter(handle, callback, userdata, free_userdata)``: with
+    ``trampoline`` and the callback-table entry ``key``, or, for ``key`` None, clears the
+    callback (``null_callback``). On failure the library runs the finalizer at once and the
+    entry goes; it is removed here too, for a failure before the call."""
+    try:
+        if key is None:
+            status = setter(handle, null_callback, None, _b.FREE_CB())
+        else:
+            status = setter(handle, trampoline, key, free_trampoline)
+        check(status)
+    except BaseException:
+        _cb.remove_entry(key)
+        raise
 
 
 class Manager(Managed["ManagerPtr"]):
@@ -117,7 +134,7 @@ class Manager(Managed["ManagerPtr"]):
                 check(c.config_set_proxy(cfg, enc(proxy, "proxy")))
             if max_download_rate is not None:
                 check(c.config_set_max_download_rate(
-                    cfg, byte_rate(max_download_rate, "max_download_rate")))
+                    cfg, unsigned(max_download_rate, "max_download_rate")))
             if progress_interval is not None:
                 check(c.config_set_progress_interval(
                     cfg, duration_ms(progress_interval, "progress_interval")))
@@ -270,16 +287,7 @@ class Manager(Managed["ManagerPtr"]):
         if fn is not None and not callable(fn):
             raise TypeError("on_event needs a callable or None")
         key = _cb.add_entry(fn, self) if fn is not None else None
-        try:
-            if key is None:
-                status = c.manager_set_event_callback(m, _b.EVENT_CB(), None, _b.FREE_CB())
-            else:
-                status = c.manager_set_event_callback(m, event_trampoline, key,
-                                                      free_trampoline)
-            check(status)
-        except BaseException:
-            _cb.remove_entry(key)
-            raise
+        _set_callback(c.manager_set_event_callback, m, _b.EVENT_CB(), event_trampoline, key)
         with self._keys_lock:
             old, self._event_key = self._event_key, key
         _cb.remove_entry(old)
@@ -287,18 +295,8 @@ class Manager(Managed["ManagerPtr"]):
     def _set_progress(self, reg: Registration, fn: Optional[ProgressCallback]) -> None:
         rp = reg._ptr()
         key = _cb.add_entry(fn, self, reg) if fn is not None else None
-        try:
-            if key is None:
-                status = c.registration_set_progress_callback(rp, _b.PROGRESS_CB(), None,
-                                                              _b.FREE_CB())
-            else:
-                # On failure the library runs the finalizer at once: the entry goes.
-                status = c.registration_set_progress_callback(rp, progress_trampoline, key,
-                                                              free_trampoline)
-            check(status)
-        except BaseException:
-            _cb.remove_entry(key)
-            raise
+        _set_callback(c.registration_set_progress_callback, rp, _b.PROGRESS_CB(),
+                      progress_trampoline, key)
 
     # -- manual dispatch
 
@@ -432,7 +430,7 @@ class Manager(Managed["ManagerPtr"]):
     def set_max_download_rate(self, bytes_per_s: int) -> None:
         """Changes the bandwidth cap (bytes of response bodies per second, 0 = none), live."""
         check(c.manager_set_max_download_rate(
-            self._ptr(), byte_rate(bytes_per_s, "max_download_rate")))
+            self._ptr(), unsigned(bytes_per_s, "max_download_rate")))
 
     @property
     def used_bytes(self) -> int:
