@@ -742,6 +742,14 @@ def targets_for(key, fs):
     return None
 
 
+def measured(wls, results):
+    """(workload, key, tools, results by (target, tool)) of each workload in `wls` that ran."""
+    for w in wls:
+        if w["key"] in results:
+            tools, res = results[w["key"]]
+            yield w, w["key"], tools, res
+
+
 def report(args, meta, wls, results, scale):
     L = []
     m = meta["machine"]
@@ -776,11 +784,7 @@ def report(args, meta, wls, results, scale):
     for row in meta["targets_summary"]:
         L.append(f"| {row[0]} | {row[1]} | {row[2]} |")
     L.append("")
-    for w in wls:
-        key = w["key"]
-        if key not in results:
-            continue
-        tools, res = results[key]
+    for w, key, tools, res in measured(wls, results):
         L.append(f"### {w['title']}")
         L.append("")
         L.append(f"Measured {meta['when'].get(key, '?')}.")
@@ -905,11 +909,7 @@ def badlink_summary(w, res, tname):
 
 def net_goals(wls, results, meta):
     rows = []
-    for w in wls:
-        key = w["key"]
-        if key not in results:
-            continue
-        tools, res = results[key]
+    for w, key, tools, res in measured(wls, results):
         for tname, _, _ in meta["targets"]:
             if (tname, "libbgfetch") not in res:
                 continue
@@ -987,11 +987,7 @@ def report_net(meta, wls, results):
     for row in net_goals(wls, results, meta):
         L.append(f"| {row[0]} | {row[1]} | {row[2]} |")
     L.append("")
-    for w in wls:
-        key = w["key"]
-        if key not in results:
-            continue
-        tools, res = results[key]
+    for w, key, tools, res in measured(wls, results):
         runs = max((len(v) for k, v in res.items() if not k[1].startswith("_")), default=0)
         L.append(f"### {w['title']}")
         L.append("")
@@ -1065,11 +1061,7 @@ def progress_line(res, tname):
 
 def targets_summary(wls, results, meta):
     rows = []
-    for w in wls:
-        key = w["key"]
-        if key not in results:
-            continue
-        tools, res = results[key]
+    for w, key, tools, res in measured(wls, results):
         for tname, _, _ in meta["targets"]:
             t = targets_for(key, tname)
             if not t or (tname, "curl") not in res:
@@ -1084,11 +1076,7 @@ def targets_summary(wls, results, meta):
                 r = med(lib, "wall") / med(o, "wall")
                 c = med(lib, "cpu") / med(o, "cpu")
                 rows.append((label, f"{r:.2f}x (CPU {c:.2f}x)", "yes" if r <= t[1] else "**no**"))
-    for w in wls:
-        key = w["key"]
-        if key not in results:
-            continue
-        tools, res = results[key]
+    for w, key, tools, res in measured(wls, results):
         what = (f"{human(w['size'])} body" if len(w["paths"]) == 1
                 else f"{len(w['paths'])} x {human(w['size'])}")
         ref = "libbgfetch+cb" if key == "w4" else "libbgfetch"
