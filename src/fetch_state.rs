@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::head::ResponseHead;
-use crate::record::{Outcome, RecordState};
+use crate::outcome::Outcome;
+use crate::record::RecordState;
 use crate::request::Icon;
 use crate::retry::{Decision, FailureKind, RetryPolicy, RetryState};
-use crate::store::{StoredOutcome, StoredState, FORMAT_VERSION};
+use crate::store::{StoredState, FORMAT_VERSION};
 use crate::web_enum::{FailureReason, FetchResult};
 
 /// The counters and states of a registration at one moment.
@@ -126,21 +127,10 @@ impl FetchState {
             r.stored = stored_len;
             downloaded += stored_len;
             upload_total += req.body_len.unwrap_or(0);
-            let outcome = if settled {
-                match stored.outcomes.get(i).cloned().flatten() {
-                    Some(StoredOutcome::Done) if r.head.is_some() && complete => Outcome::Done,
-                    Some(StoredOutcome::Done) => {
-                        Outcome::Failed("the stored response was lost".into())
-                    }
-                    Some(StoredOutcome::Failed(why)) => Outcome::Failed(why),
-                    _ => Outcome::Aborted,
-                }
-            } else if complete {
-                Outcome::Done
-            } else {
+            let outcome = stored.restored_outcome(i, r.head.is_some(), complete);
+            if outcome == Outcome::Pending {
                 queue.push_back(i);
-                Outcome::Pending
-            };
+            }
             if outcome == Outcome::Done {
                 r.uploaded = req.body_len.unwrap_or(0);
                 uploaded += r.uploaded;
@@ -194,19 +184,7 @@ impl FetchState {
             result: self.result,
             failure_reason: self.failure_reason,
             paused: self.paused,
-            outcomes: if settled {
-                self.records
-                    .iter()
-                    .map(|r| match &r.outcome {
-                        Outcome::Done => Some(StoredOutcome::Done),
-                        Outcome::Failed(why) => Some(StoredOutcome::Failed(why.clone())),
-                        Outcome::Aborted => Some(StoredOutcome::Aborted),
-                        Outcome::Pending => None,
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            },
+            outcomes: StoredState::outcomes_of(settled, self.records.iter().map(|r| &r.outcome)),
         }
     }
 

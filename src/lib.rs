@@ -18,6 +18,7 @@ mod head;
 mod integrity;
 mod manager;
 mod net;
+mod outcome;
 mod panic;
 mod record;
 mod registration;

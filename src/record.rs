@@ -3,20 +3,8 @@
 use std::sync::Arc;
 
 use crate::head::ResponseHead;
+use crate::outcome::Outcome;
 use crate::store::StoredRequest;
-
-/// Where a record stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Not finished yet (waiting, or being transferred).
-    Pending,
-    /// The whole response is stored.
-    Done,
-    /// The request failed (network error, integrity mismatch, or never made).
-    Failed(String),
-    /// The fetch stopped (abort, quota, download total) before this response was complete.
-    Aborted,
-}
 
 /// A record's live state, kept inside its registration.
 #[derive(Debug, Clone)]

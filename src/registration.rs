@@ -17,7 +17,8 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::fetch_state::{FetchState, Next, Reserve};
 use crate::head::ResponseHead;
-use crate::record::{matches, Outcome, Query, QueryOptions};
+use crate::outcome::Outcome;
+use crate::record::{matches, Query, QueryOptions};
 use crate::request::Icon;
 use crate::store::{Store, StoredRequest, StoredState};
 

@@ -16,7 +16,7 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
-use crate::record::Outcome;
+use crate::outcome::Outcome;
 use crate::registration::Registration;
 use crate::transfer::TransferHost;
 

@@ -31,6 +31,7 @@ use sha2::Digest;
 
 use crate::error::{Error, Result};
 use crate::head::ResponseHead;
+use crate::outcome::Outcome;
 use crate::request::Icon;
 
 /// Version of the state file format that this library writes. Older versions are upgraded when
@@ -107,6 +108,50 @@ pub struct StoredState {
     pub outcomes: Vec<Option<StoredOutcome>>,
     /// Whether the fetch is paused.
     pub paused: bool,
+}
+
+impl StoredState {
+    /// The per-record outcomes to store for records in `outcomes`' order: none while the
+    /// fetch runs (at open its complete bodies are found on disk and the others run again),
+    /// each record's once it settled (a record that never ended is stored as none, and
+    /// restored as aborted).
+    pub(crate) fn outcomes_of<'a>(
+        settled: bool,
+        outcomes: impl Iterator<Item = &'a Outcome>,
+    ) -> Vec<Option<StoredOutcome>> {
+        if !settled {
+            return Vec::new();
+        }
+        outcomes
+            .map(|o| match o {
+                Outcome::Done => Some(StoredOutcome::Done),
+                Outcome::Failed(why) => Some(StoredOutcome::Failed(why.clone())),
+                Outcome::Aborted => Some(StoredOutcome::Aborted),
+                Outcome::Pending => None,
+            })
+            .collect()
+    }
+
+    /// Record `index`'s outcome at open, given whether its head was found and whether its
+    /// body is complete on disk. A running fetch's complete bodies are done and the others
+    /// pending (they run again). A settled fetch's records are as stored, except that a done
+    /// record whose head or body was lost fails, and one stored without an outcome is
+    /// aborted.
+    pub(crate) fn restored_outcome(&self, index: usize, has_head: bool, complete: bool) -> Outcome {
+        if self.result == crate::web_enum::FetchResult::None {
+            return if complete {
+                Outcome::Done
+            } else {
+                Outcome::Pending
+            };
+        }
+        match self.outcomes.get(index).cloned().flatten() {
+            Some(StoredOutcome::Done) if has_head && complete => Outcome::Done,
+            Some(StoredOutcome::Done) => Outcome::Failed("the stored response was lost".into()),
+            Some(StoredOutcome::Failed(why)) => Outcome::Failed(why),
+            Some(StoredOutcome::Aborted) | None => Outcome::Aborted,
+        }
+    }
 }
 
 /// Parses and checks a state file: format version, a valid id, valid requests, consistent
@@ -751,5 +796,71 @@ mod tests {
         assert_eq!(heads.len(), 1);
         assert_eq!(heads[0].as_ref().unwrap().status, 200);
         assert_eq!(parse_head_log(b"", 3).0.len(), 3);
+    }
+
+    fn state(
+        outcomes: Vec<Option<StoredOutcome>>,
+        result: crate::web_enum::FetchResult,
+    ) -> StoredState {
+        let request = Arc::new(StoredRequest {
+            url: "http://127.0.0.1/a".into(),
+            method: "GET".into(),
+            headers: Vec::new(),
+            body_len: None,
+            integrity: None,
+        });
+        StoredState {
+            format: FORMAT_VERSION,
+            id: "f".into(),
+            title: None,
+            icons: Vec::new(),
+            download_total: 0,
+            requests: vec![request; 4],
+            result,
+            failure_reason: crate::web_enum::FailureReason::None,
+            outcomes,
+            paused: false,
+        }
+    }
+
+    #[test]
+    fn a_running_fetch_stores_no_outcome_and_restores_by_its_bodies() {
+        let done = [Outcome::Done, Outcome::Pending];
+        assert!(StoredState::outcomes_of(false, done.iter()).is_empty());
+        let s = state(Vec::new(), crate::web_enum::FetchResult::None);
+        assert_eq!(s.restored_outcome(0, true, true), Outcome::Done);
+        assert_eq!(s.restored_outcome(1, true, false), Outcome::Pending);
+        assert_eq!(s.restored_outcome(2, false, false), Outcome::Pending);
+    }
+
+    #[test]
+    fn a_settled_fetch_restores_its_outcomes_and_fails_a_lost_response() {
+        let live = [
+            Outcome::Done,
+            Outcome::Failed("refused".into()),
+            Outcome::Aborted,
+            Outcome::Pending,
+        ];
+        let outcomes = StoredState::outcomes_of(true, live.iter());
+        assert_eq!(
+            outcomes,
+            [
+                Some(StoredOutcome::Done),
+                Some(StoredOutcome::Failed("refused".into())),
+                Some(StoredOutcome::Aborted),
+                None
+            ]
+        );
+        let s = state(outcomes, crate::web_enum::FetchResult::Failure);
+        assert_eq!(s.restored_outcome(0, true, true), Outcome::Done);
+        assert_eq!(
+            s.restored_outcome(1, true, true),
+            Outcome::Failed("refused".into())
+        );
+        assert_eq!(s.restored_outcome(2, true, false), Outcome::Aborted);
+        assert_eq!(s.restored_outcome(3, false, false), Outcome::Aborted);
+        let lost = Outcome::Failed("the stored response was lost".into());
+        assert_eq!(s.restored_outcome(0, false, true), lost);
+        assert_eq!(s.restored_outcome(0, true, false), lost);
     }
 }

@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::error::{Error, Result};
-use crate::record::Outcome;
+use crate::outcome::Outcome;
 use crate::registration::{FailureReason, Host};
 use crate::transfer::Finished;
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::head::ResponseHead;
 use crate::integrity::{Hasher, Integrity};
 use crate::net;
-use crate::record::Outcome;
+use crate::outcome::Outcome;
 use crate::registration::Host;
 use crate::registration::{FailureReason, Registration};
 use crate::retry::{is_retryable_status, parse_retry_after, FailureKind};

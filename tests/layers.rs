@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["config", "request"],
     &["validate", "integrity"],
     &[
-        "error", "cancel", "head", "panic", "retry", "throttle", "util", "web_enum",
+        "error", "cancel", "head", "outcome", "panic", "retry", "throttle", "util", "web_enum",
     ],
 ];
 
