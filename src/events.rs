@@ -123,6 +123,14 @@ impl Events {
         let _ = self.tx.send(d);
     }
 
+    /// Asks for a progress callback of `reg`: at most one request per registration is on
+    /// its way at a time (the event thread coalesces further changes into it).
+    pub(crate) fn request_progress(&self, reg: &Arc<Registration>) {
+        if reg.delivery().ask_progress() {
+            self.send(Delivery::Progress(reg.clone()));
+        }
+    }
+
     /// Whether the current thread is the event thread.
     pub(crate) fn on_event_thread(&self) -> bool {
         *self.thread_id.lock() == Some(std::thread::current().id())
@@ -171,8 +179,12 @@ impl Events {
         }
     }
 
-    /// Holds a settled fetch's completion event until a callback is set (used at open).
+    /// Holds a settled fetch's completion event until a callback is set. Its final progress
+    /// is over: a fetch found settled at open gets none in this session, so nobody waits for
+    /// it.
     pub(crate) fn hold(&self, reg: Arc<Registration>) {
+        reg.delivery().set_final_returned();
+        reg.wake_settled_waiters();
         self.held.lock().push(reg);
     }
 
@@ -325,7 +337,7 @@ fn event_loop(events: &Events, rx: Receiver<Delivery>, interval: Duration) {
                 Delivery::Crash => panic!("a panic injected by a test"),
                 Delivery::Completion(reg) => events.emit(Ready::Completion(reg)),
                 Delivery::Progress(reg) | Delivery::Settled(reg) => {
-                    if reg.final_delivered() {
+                    if reg.delivery().final_emitted() {
                         continue;
                     }
                     let key = Arc::as_ptr(&reg) as usize;
@@ -363,16 +375,17 @@ fn event_loop(events: &Events, rx: Receiver<Delivery>, interval: Duration) {
             };
             t.due = None;
             t.last = Some(now);
-            t.reg.progress_taken();
+            t.reg.delivery().progress_taken();
             let reg = t.reg.clone();
             let settled = t.settled || reg.snapshot().result != FetchResult::None;
             if settled {
-                reg.set_final_delivered();
+                reg.delivery().set_final_emitted();
             }
             events.emit(Ready::Progress(reg.clone()));
             if settled {
                 // THREAD mode: the final progress callback has returned (`wait` waits for it).
-                reg.final_progress_returned();
+                reg.delivery().set_final_returned();
+                reg.wake_settled_waiters();
                 timers.remove(&key);
                 events.emit(Ready::Completion(reg));
             }

@@ -11,6 +11,7 @@
 
 mod cancel;
 mod config;
+mod delivery;
 mod error;
 mod events;
 mod fetch_state;

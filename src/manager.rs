@@ -168,8 +168,8 @@ impl Host for Shared {
         self.delays.add(reg, index, due)
     }
 
-    fn send_progress(&self, reg: &Arc<Registration>) {
-        self.events.send(Delivery::Progress(reg.clone()))
+    fn request_progress(&self, reg: &Arc<Registration>) {
+        self.events.request_progress(reg)
     }
 
     fn send_settled(&self, reg: &Arc<Registration>) {

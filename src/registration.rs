@@ -6,7 +6,7 @@
 //! never held while host code runs or while the network or the disk is waited on (state-file
 //! writes are serialized by a second lock, outside the first).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::cancel::CancelToken;
 use crate::config::Config;
+use crate::delivery::DeliveryFlags;
 use crate::error::{Error, Result};
 use crate::fetch_state::{FetchState, Next, Reserve};
 use crate::head::ResponseHead;
@@ -72,8 +73,8 @@ pub(crate) trait Host: Send + Sync {
     fn kick(&self, reg: &Arc<Registration>);
     /// Record `index` of `reg` is tried again at `due` (the delay queue).
     fn retry_at(&self, reg: &Arc<Registration>, index: usize, due: Instant);
-    /// Asks the event thread for a progress callback of `reg`.
-    fn send_progress(&self, reg: &Arc<Registration>);
+    /// Asks the event thread for a progress callback of `reg` (coalesced).
+    fn request_progress(&self, reg: &Arc<Registration>);
     /// `reg` settled: the event thread delivers its final progress and completion event.
     fn send_settled(&self, reg: &Arc<Registration>);
     /// `reg` settled in an earlier session: its event waits for an event callback.
@@ -104,11 +105,9 @@ pub struct Registration {
     /// registration's own (id 0, [`Registration::set_progress_callback`]).
     progress_listeners: Mutex<Vec<(u64, ProgressCallback)>>,
     next_listener: AtomicU64,
-    /// The final progress callbacks have returned (THREAD dispatch; `wait` waits for it).
-    final_progress_done: AtomicBool,
-    progress_queued: AtomicBool,
-    /// The final progress and completion event of this session were delivered.
-    final_delivered: AtomicBool,
+    /// The event machinery's delivery state of this fetch (only `events` changes it; `wait`
+    /// reads whether the final progress callbacks have returned).
+    delivery: DeliveryFlags,
 }
 
 /// Why a transfer must stop writing.
@@ -148,9 +147,7 @@ impl Registration {
             persist_lock: Mutex::new(()),
             progress_listeners: Mutex::new(Vec::new()),
             next_listener: AtomicU64::new(1),
-            final_progress_done: AtomicBool::new(settled),
-            progress_queued: AtomicBool::new(false),
-            final_delivered: AtomicBool::new(false),
+            delivery: DeliveryFlags::new(settled),
         })
     }
 
@@ -219,19 +216,17 @@ impl Registration {
         drop(shared);
         let deadline = wait_deadline(timeout);
         let mut s = self.state.lock();
-        while !s.settled_and_stored()
-            || (callbacks_first && !self.final_progress_done.load(Ordering::Acquire))
-        {
+        while !s.settled_and_stored() || (callbacks_first && !self.delivery.final_returned()) {
             self.blocking_must_end()?;
             Self::wait_step(&self.settled, &mut s, deadline)?;
         }
         Ok(())
     }
 
-    /// The final progress callbacks have returned (called by the event thread).
-    pub(crate) fn final_progress_returned(&self) {
+    /// Wakes the threads in [`Registration::wait`] to look again (the event thread calls it
+    /// once the final progress callbacks have returned).
+    pub(crate) fn wake_settled_waiters(&self) {
         let _s = self.state.lock();
-        self.final_progress_done.store(true, Ordering::Release);
         self.settled.notify_all();
     }
 
@@ -868,7 +863,6 @@ impl Registration {
         }
         self.state.lock().set_settled_durable();
         // No final progress in this session: its completion event waits for a callback.
-        self.final_progress_returned();
         shared.hold_event(self.clone());
     }
 
@@ -893,19 +887,9 @@ impl Registration {
         &self.cancel
     }
 
-    /// Whether the final progress (and the completion event) of this session was emitted.
-    pub(crate) fn final_delivered(&self) -> bool {
-        self.final_delivered.load(Ordering::Acquire)
-    }
-
-    /// The event thread emits the final progress of this session.
-    pub(crate) fn set_final_delivered(&self) {
-        self.final_delivered.store(true, Ordering::Release);
-    }
-
-    /// The event thread took the coalesced progress request: the next change asks again.
-    pub(crate) fn progress_taken(&self) {
-        self.progress_queued.store(false, Ordering::Release);
+    /// The event machinery's delivery state of this fetch.
+    pub(crate) fn delivery(&self) -> &DeliveryFlags {
+        &self.delivery
     }
 
     /// Deletes the partial bodies of records that ended without their body (aborted or
@@ -940,11 +924,9 @@ impl Registration {
         shared.send_settled(self);
     }
 
-    /// Asks the event thread for a progress callback (coalesced).
+    /// Asks the event thread for a progress callback (it coalesces them).
     pub(crate) fn mark_progress(self: &Arc<Self>, shared: &dyn Host) {
-        if !self.progress_queued.swap(true, Ordering::AcqRel) {
-            shared.send_progress(self);
-        }
+        shared.request_progress(self);
     }
 
     /// The completion event this settled fetch gets.

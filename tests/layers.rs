@@ -17,7 +17,8 @@ const LAYERS: &[&[&str]] = &[
     &["config", "request"],
     &["validate", "integrity"],
     &[
-        "error", "cancel", "head", "outcome", "panic", "retry", "throttle", "util", "web_enum",
+        "error", "cancel", "delivery", "head", "outcome", "panic", "retry", "throttle", "util",
+        "web_enum",
     ],
 ];
 
