@@ -493,12 +493,7 @@ def run_workload(w, targets, base, driver, avail, use_gnu_time, ctl_root):
                     raise SystemExit(f"bench: {w['key']} {tname} {tool}: wrote {n} files / "
                                      f"{total} B, expected {expect_n} / {expect_bytes}")
                 if tool.startswith("libbgfetch"):
-                    try:
-                        m["driver"] = json.loads(m["stdout"].strip().splitlines()[-1])
-                    except (ValueError, IndexError):
-                        m["driver"] = {}
-                    if m["rss_kib"] is None:
-                        m["rss_kib"] = m["driver"].get("hwm_kib")
+                    add_driver_report(m, m["stdout"])
                 del m["stdout"], m["rc"]
                 res.setdefault((tname, tool), []).append(m)
                 if tname == "tmpfs" or expect_n == 1:
@@ -514,6 +509,17 @@ def run_workload(w, targets, base, driver, avail, use_gnu_time, ctl_root):
                          if (tname, t) in res)
         log(f"bench: {w['key']} on {tname}: {line}  (load {min(loads):.1f}-{max(loads):.1f})")
     return tools, res
+
+
+def add_driver_report(sample, stdout):
+    """Adds the driver's JSON report (its last stdout line) to a libbgfetch sample, and its
+    peak RSS where /usr/bin/time gave none."""
+    try:
+        sample["driver"] = json.loads(stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        sample["driver"] = {}
+    if sample["rss_kib"] is None:
+        sample["rss_kib"] = sample["driver"].get("hwm_kib")
 
 
 def badlink_cmd(tool, w, base, od, driver):
@@ -608,12 +614,7 @@ def run_badlink(w, targets, server_port, driver, avail, use_gnu_time, ctl_root, 
                         "stderr_tail": err if m["rc"] else "",
                     }
                     if tool.startswith("libbgfetch"):
-                        try:
-                            sample["driver"] = json.loads(m["stdout"].strip().splitlines()[-1])
-                        except (ValueError, IndexError):
-                            sample["driver"] = {}
-                        if sample["rss_kib"] is None:
-                            sample["rss_kib"] = sample["driver"].get("hwm_kib")
+                        add_driver_report(sample, m["stdout"])
                     res.setdefault((tname, tool), []).append(sample)
                     lags = "/".join(f"{o['first_body_after']:.2f}" if o["first_body_after"]
                                     is not None else "-" for o in st["outages"])
