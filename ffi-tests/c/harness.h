@@ -191,23 +191,19 @@ static inline int h_done(void) {
 typedef struct { char s[1024]; } h_str;
 
 /* An absolute URL: `base` (ending in '/') and the formatted path (a leading '/' is fine). */
-static inline h_str h_vurl(const char *base, const char *fmt, va_list ap) {
+static inline h_str h_url(const char *base, const char *fmt, ...) {
     h_str r;
     char path[700];
+    va_list ap;
+    va_start(ap, fmt);
     vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
     snprintf(r.s, sizeof r.s, "%s%s", base, path[0] == '/' ? path + 1 : path);
     return r;
 }
 
 /* U("bytes/%d?seed=%d", n, s).s - an absolute URL on the test server (a leading '/' is fine). */
-static inline h_str U(const char *fmt, ...) {
-    h_str r;
-    va_list ap;
-    va_start(ap, fmt);
-    r = h_vurl(h_base, fmt, ap);
-    va_end(ap);
-    return r;
-}
+#define U(...) h_url(h_base, __VA_ARGS__)
 
 /* S("fmt", ...).s - any formatted string. */
 static inline h_str S(const char *fmt, ...) {

@@ -83,14 +83,7 @@ static void own_reset(void) {
 }
 
 /* An absolute URL on the own server. */
-static h_str OWN(const char *fmt, ...) {
-    h_str r;
-    va_list ap;
-    va_start(ap, fmt);
-    r = h_vurl(own_base, fmt, ap);
-    va_end(ap);
-    return r;
-}
+#define OWN(...) h_url(own_base, __VA_ARGS__)
 
 /* ------------------------------------------------------------------------------------------ */
 /* helpers                                                                                     */
