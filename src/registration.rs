@@ -960,26 +960,6 @@ impl Registration {
         }
         self.wait_body(index, None)?;
         let shared = self.shared()?;
-        let src = shared.store().body_path(&self.key, index);
-        let dir = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => std::path::PathBuf::from("."),
-        };
-        let name = dest
-            .file_name()
-            .ok_or_else(|| Error::invalid("the destination has no file name"))?;
-        let tmp = dir.join(format!(
-            ".{}.bgfetch-{}",
-            name.to_string_lossy(),
-            crate::util::unique_suffix()
-        ));
-        let mut from =
-            crate::store::open_read(&src).map_err(|e| Error::io("opening the body", e))?;
-        let mut create = std::fs::OpenOptions::new();
-        create.write(true).create_new(true);
-        crate::store::write_atomic_via(dest, &tmp, &create, |w| {
-            std::io::copy(&mut from, w).map(drop)
-        })
-        .map_err(|e| Error::io("writing the destination", e))
+        shared.store().copy_body_to(&self.key, index, dest)
     }
 }

@@ -292,9 +292,6 @@ fn private_append() -> OpenOptions {
     o
 }
 
-/// Opens a store file for reading without following a symlink, and only if it is a regular
-/// file: the open never blocks (`O_NONBLOCK`, so a FIFO planted in the store cannot hang it)
-/// and anything but a plain file is an error (`InvalidData`).
 /// Makes the data of `files` (all in the store) durable: one `fdatasync` for one file, one
 /// `syncfs` of the store's file system for several (group commit).
 pub(crate) fn sync_files(files: &[&File]) -> std::io::Result<()> {
@@ -305,6 +302,9 @@ pub(crate) fn sync_files(files: &[&File]) -> std::io::Result<()> {
     }
 }
 
+/// Opens a store file for reading without following a symlink, and only if it is a regular
+/// file: the open never blocks (`O_NONBLOCK`, so a FIFO planted in the store cannot hang it)
+/// and anything but a plain file is an error (`InvalidData`).
 pub(crate) fn open_read(path: &Path) -> std::io::Result<File> {
     let f = OpenOptions::new()
         .read(true)
@@ -334,7 +334,7 @@ fn sync_dir(path: &Path) -> Result<()> {
 
 /// Writes a store file atomically from what `write` writes (buffered): a temp file (mode
 /// 0600), fsync, rename, fsync of the directory.
-pub fn write_atomic_with(
+fn write_atomic_with(
     path: &Path,
     write: impl FnOnce(&mut std::io::BufWriter<File>) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
@@ -344,7 +344,7 @@ pub fn write_atomic_with(
 /// Writes `path` atomically through the temp file `tmp` (in the same directory, created with
 /// `create`): what `write` writes (buffered), fsync, rename, fsync of the directory. On an
 /// error the temp file is gone and `path` untouched.
-pub fn write_atomic_via(
+fn write_atomic_via(
     path: &Path,
     tmp: &Path,
     create: &OpenOptions,
@@ -368,6 +368,27 @@ pub fn write_atomic_via(
         return Err(e);
     }
     File::open(dir).and_then(|d| d.sync_all())
+}
+
+/// Copies the file `from` to `dest` (a host's path, outside the store) atomically: a temp
+/// file in `dest`'s directory (created new, with the umask's mode), synced, renamed over
+/// `dest`, the directory synced. All or nothing.
+fn copy_out_atomic(from: &Path, dest: &Path) -> Result<()> {
+    let name = dest
+        .file_name()
+        .ok_or_else(|| Error::invalid("the destination has no file name"))?;
+    let tmp = dest.with_file_name(format!(
+        ".{}.bgfetch-{}",
+        name.to_string_lossy(),
+        crate::util::unique_suffix()
+    ));
+    let mut src = open_read(from).map_err(|e| Error::io("opening the body", e))?;
+    let mut create = OpenOptions::new();
+    create.write(true).create_new(true);
+    write_atomic_via(dest, &tmp, &create, |w| {
+        std::io::copy(&mut src, w).map(drop)
+    })
+    .map_err(|e| Error::io("writing the destination", e))
 }
 
 impl Store {
@@ -440,6 +461,11 @@ impl Store {
     /// `<n>.body`
     pub fn body_path(&self, key: &str, n: usize) -> PathBuf {
         self.fetch_dir(key).join(format!("{n}.body"))
+    }
+
+    /// Copies the complete body of record `n` to `dest` atomically (see `copy_out_atomic`).
+    pub(crate) fn copy_body_to(&self, key: &str, n: usize, dest: &Path) -> Result<()> {
+        copy_out_atomic(&self.body_path(key, n), dest)
     }
 
     /// Opens (creating it) the `.part` file of record `n`; `fresh` truncates it to start a body
