@@ -402,6 +402,25 @@ static inline bgfetch_registration *h_fetch(bgfetch_manager *m, const char *id,
     return r;
 }
 
+/* Fetch the requests q1 and q2 (built by the caller; both freed here, whatever happens) as
+ * `id`. The registration, or NULL (with a diagnostic). */
+static inline bgfetch_registration *h_fetch2(bgfetch_manager *m, const char *id,
+                                             bgfetch_request *q1, bgfetch_request *q2) {
+    const bgfetch_request *rq[2];
+    bgfetch_registration *r = NULL;
+    bgfetch_status st;
+    rq[0] = q1;
+    rq[1] = q2;
+    st = bgfetch_fetch(m, id, rq, 2, NULL, &r);
+    bgfetch_request_free(q1);
+    bgfetch_request_free(q2);
+    if (st != BGFETCH_OK) {
+        h_diag("bgfetch_fetch(%.100s) failed: %s: %s", id, h_stname(st), bgfetch_last_error());
+        return NULL;
+    }
+    return r;
+}
+
 /* Read a whole response body with bgfetch_response_read; malloc'd (free it); NULL on error. */
 static inline uint8_t *h_read_all(const bgfetch_response *res, size_t *out_len) {
     size_t cap = 65536, len = 0;

@@ -542,7 +542,6 @@ static void t_uploads(void) {
     uint8_t *b1 = h_pattern(100000, 3), *b2 = h_pattern(5000, 4);
     h_str u1 = U("echo?n=1"), u2 = U("echo?n=2");
     bgfetch_request *q1 = NULL, *q2 = NULL;
-    const bgfetch_request *rq[2];
     bgfetch_registration *r = NULL;
     ok &= EXPECT_ST(bgfetch_request_new(u1.s, &q1), BGFETCH_OK);
     ok &= EXPECT_ST(bgfetch_request_set_method(q1, "PUT"), BGFETCH_OK);
@@ -553,11 +552,7 @@ static void t_uploads(void) {
     ok &= EXPECT_ST(bgfetch_request_add_header(q2, "X-Test", "abc"), BGFETCH_OK);
     ok &= EXPECT_ST(bgfetch_request_set_body(q2, b2, 5000), BGFETCH_OK);
     memset(b1, 0, 100000); /* the body was copied at the call */
-    rq[0] = q1;
-    rq[1] = q2;
-    ok &= EXPECT_ST(bgfetch_fetch(M, "upload", rq, 2, NULL, &r), BGFETCH_OK);
-    bgfetch_request_free(q1);
-    bgfetch_request_free(q2);
+    r = h_fetch2(M, "upload", q1, q2);
     free(b1);
     b1 = h_pattern(100000, 3);
     if (!r) {
@@ -757,16 +752,11 @@ static void t_vary(void) {
     int ok = 1;
     h_str u = U("echo?vary=Accept-Language"), star = U("echo?vary=*");
     bgfetch_request *q = NULL, *q2 = NULL;
-    const bgfetch_request *rq[2];
     bgfetch_registration *r = NULL;
     ok &= EXPECT_ST(bgfetch_request_new(u.s, &q), BGFETCH_OK);
     ok &= EXPECT_ST(bgfetch_request_add_header(q, "Accept-Language", "en"), BGFETCH_OK);
     ok &= EXPECT_ST(bgfetch_request_new(star.s, &q2), BGFETCH_OK);
-    rq[0] = q;
-    rq[1] = q2;
-    ok &= EXPECT_ST(bgfetch_fetch(M, "vary", rq, 2, NULL, &r), BGFETCH_OK);
-    bgfetch_request_free(q);
-    bgfetch_request_free(q2);
+    r = h_fetch2(M, "vary", q, q2);
     if (!r) {
         CHECK(0, "Vary: a query with the same Accept-Language matches");
         return;

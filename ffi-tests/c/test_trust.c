@@ -422,7 +422,6 @@ static void t_record_request_body(void) {
     uint8_t *body = h_pattern(size, 9);
     h_str put_url = U("echo?body=1"), get_url = U("bytes/100?seed=5");
     bgfetch_request *q1 = NULL, *q2 = NULL;
-    const bgfetch_request *rq[2];
     bgfetch_registration *r = NULL;
     bgfetch_records *rs = NULL;
     const bgfetch_record *put = NULL, *get = NULL;
@@ -430,11 +429,7 @@ static void t_record_request_body(void) {
     ok &= EXPECT_ST(bgfetch_request_set_method(q1, "PUT"), BGFETCH_OK);
     ok &= EXPECT_ST(bgfetch_request_set_body(q1, body, size), BGFETCH_OK);
     ok &= EXPECT_ST(bgfetch_request_new(get_url.s, &q2), BGFETCH_OK);
-    rq[0] = q1;
-    rq[1] = q2;
-    ok &= EXPECT_ST(bgfetch_fetch(M, "request-body", rq, 2, NULL, &r), BGFETCH_OK);
-    bgfetch_request_free(q1);
-    bgfetch_request_free(q2);
+    r = h_fetch2(M, "request-body", q1, q2);
     if (!r) {
         CHECK(0, "item 5: bgfetch_record_body_size / bgfetch_record_read_body give the stored request body");
         free(body);
