@@ -503,6 +503,29 @@ static inline uint8_t *h_body_of(bgfetch_registration *r, const char *url, size_
     return b;
 }
 
+/* the /echo JSON of the record matching url (any method), NUL-terminated; malloc'd */
+static inline char *h_echo_json(bgfetch_registration *r, const char *url) {
+    bgfetch_record *rec = NULL;
+    bgfetch_response *res = NULL;
+    bgfetch_status st;
+    size_t len = 0;
+    uint8_t *b = NULL;
+    st = bgfetch_registration_match_url(r, url, BGFETCH_QUERY_IGNORE_METHOD, &rec);
+    if (st != BGFETCH_OK || !rec) {
+        h_diag("match_url(%s): %s, record %p", url, h_stname(st), (void *)rec);
+        return NULL;
+    }
+    st = bgfetch_record_response(rec, H_WAIT_MS, &res);
+    if (st == BGFETCH_OK) b = h_read_all(res, &len);
+    else h_diag("record_response(%s): %s: %s", url, h_stname(st), bgfetch_last_error());
+    bgfetch_response_free(res);
+    bgfetch_record_free(rec);
+    if (!b) return NULL;
+    b = (uint8_t *)realloc(b, len + 1);
+    b[len] = 0;
+    return (char *)b;
+}
+
 /* A port on 127.0.0.1 with nothing listening: bind to port 0, read the port, close. */
 static inline uint16_t h_closed_port(void) {
     struct sockaddr_in a;

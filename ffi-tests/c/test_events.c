@@ -507,24 +507,6 @@ static uint32_t byte_sum(const uint8_t *b, size_t n) {
     return s;
 }
 
-/* the /echo JSON of the record matching url (with IGNORE_METHOD), NUL-terminated; malloc'd */
-static char *echo_json(bgfetch_registration *r, const char *url) {
-    bgfetch_record *rec = NULL;
-    bgfetch_response *res = NULL;
-    size_t len = 0;
-    uint8_t *b = NULL;
-    if (bgfetch_registration_match_url(r, url, BGFETCH_QUERY_IGNORE_METHOD, &rec) != BGFETCH_OK || !rec) {
-        h_diag("no record for %s", url);
-        return NULL;
-    }
-    if (bgfetch_record_response(rec, H_WAIT_MS, &res) == BGFETCH_OK) b = h_read_all(res, &len);
-    bgfetch_response_free(res);
-    bgfetch_record_free(rec);
-    if (!b) return NULL;
-    b = (uint8_t *)realloc(b, len + 1);
-    b[len] = 0;
-    return (char *)b;
-}
 
 static int json_has(const char *json, const char *fmt, ...) {
     char want[256];
@@ -569,7 +551,7 @@ static void t_uploads(void) {
     ok &= EXPECT_U64(bgfetch_registration_result(r), BGFETCH_RESULT_SUCCESS);
     ok &= EXPECT_U64(bgfetch_registration_uploaded(r), 105000);
     {
-        char *j1 = echo_json(r, u1.s), *j2 = echo_json(r, u2.s);
+        char *j1 = h_echo_json(r, u1.s), *j2 = h_echo_json(r, u2.s);
         ok &= EXPECT(json_has(j1, "\"method\":\"PUT\""));
         ok &= EXPECT(json_has(j1, "\"length\":100000"));
         ok &= EXPECT(json_has(j1, "\"sum\":%u,", (unsigned)byte_sum(b1, 100000)));
@@ -680,7 +662,7 @@ static void t_slow_upload(void) {
             h_diag("progress calls %ld, with 0 < uploaded < total: %ld, rising: %ld", p.calls, p.mid_upload_calls,
                    p.mid_upload_rises);
         pthread_mutex_unlock(&p.mu);
-        j = echo_json(r, u.s);
+        j = h_echo_json(r, u.s);
         ok &= EXPECT(json_has(j, "\"length\":%zu", size));
         ok &= EXPECT(json_has(j, "\"sum\":%u,", (unsigned)byte_sum(body, size)));
         free(j);
@@ -721,7 +703,7 @@ static void t_upload_survives_restart(void) {
         ok &= EXPECT_U64(bgfetch_registration_upload_total(r), size);
         ok &= EXPECT_ST(bgfetch_registration_wait(r, H_WAIT_MS), BGFETCH_OK);
         ok &= EXPECT_U64(bgfetch_registration_result(r), BGFETCH_RESULT_SUCCESS);
-        j = echo_json(r, u.s);
+        j = h_echo_json(r, u.s);
         ok &= EXPECT(json_has(j, "\"length\":%zu", size));
         ok &= EXPECT(json_has(j, "\"sum\":%u,", (unsigned)byte_sum(body, size)));
         free(j);

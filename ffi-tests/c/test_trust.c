@@ -338,28 +338,6 @@ static void t_dangling_markup(void) {
 /* ---------------------------------------------------------------------------------------- */
 /* item 4: bodyless POST and PUT                                                            */
 
-/* the /echo JSON of the record matching url (any method), NUL-terminated; malloc'd */
-static char *echo_json(bgfetch_registration *r, const char *url) {
-    bgfetch_record *rec = NULL;
-    bgfetch_response *res = NULL;
-    bgfetch_status st;
-    size_t len = 0;
-    uint8_t *b = NULL;
-    st = bgfetch_registration_match_url(r, url, BGFETCH_QUERY_IGNORE_METHOD, &rec);
-    if (st != BGFETCH_OK || !rec) {
-        h_diag("match_url(%s): %s, record %p", url, h_stname(st), (void *)rec);
-        return NULL;
-    }
-    st = bgfetch_record_response(rec, H_WAIT_MS, &res);
-    if (st == BGFETCH_OK) b = h_read_all(res, &len);
-    else h_diag("record_response(%s): %s: %s", url, h_stname(st), bgfetch_last_error());
-    bgfetch_response_free(res);
-    bgfetch_record_free(rec);
-    if (!b) return NULL;
-    b = (uint8_t *)realloc(b, len + 1);
-    b[len] = 0;
-    return (char *)b;
-}
 
 static int json_has(const char *json, const char *want) {
     if (json && strstr(json, want)) return 1;
@@ -395,7 +373,7 @@ static void t_bodyless_post_put(void) {
             if (r) {
                 one &= EXPECT_ST(bgfetch_registration_wait(r, H_WAIT_MS), BGFETCH_OK);
                 one &= EXPECT_U64(bgfetch_registration_result(r), BGFETCH_RESULT_SUCCESS);
-                j = echo_json(r, u.s);
+                j = h_echo_json(r, u.s);
                 one &= json_has(j, want.s);
                 one &= json_has(j, "\"length\":0,");
                 one &= json_has(j, "\"content-length\":\"0\"");
@@ -499,7 +477,7 @@ static void t_record_request_body(void) {
     ok &= EXPECT_ST(bgfetch_registration_wait(r, H_WAIT_MS), BGFETCH_OK);
     ok &= EXPECT_U64(bgfetch_registration_result(r), BGFETCH_RESULT_SUCCESS);
     {
-        char *j = echo_json(r, put_url.s);
+        char *j = h_echo_json(r, put_url.s);
         h_str want = S("\"length\":%zu,", size);
         ok &= json_has(j, want.s);
         free(j);
