@@ -54,6 +54,16 @@ class NetworkTestCase(StoreTestCase):
         kw.setdefault("progress_interval", 0.01)
         return super().open(store, **kw)
 
+    def fetch_until(self, m, fetch_id, path, threshold):
+        """Fetches `path` as `fetch_id` and returns (registration, its Watch) once
+        `threshold` body bytes have arrived."""
+        reg = m.fetch(fetch_id, path)
+        self.addCleanup(reg.close)
+        w = Watch(threshold=threshold)
+        reg.on_progress(w)
+        self.assertTrue(w.reached.wait(30))
+        return reg, w
+
     def assert_complete(self, reg, path, n, seed, timeout=20):
         reg.wait(timeout=timeout)
         self.assertEqual((reg.result, reg.failure_reason), ("success", ""))
@@ -72,12 +82,8 @@ class Pause(NetworkTestCase):
         n = 400000
         m = self.open(store=os.path.join(self.dir, "pause"))
         path = "/bytes/%d?seed=51&rate=400000&t=py-pause" % n
-        reg = m.fetch("p", path)
-        self.addCleanup(reg.close)
+        reg, w = self.fetch_until(m, "p", path, 150000)
         self.assertFalse(reg.paused)
-        w = Watch(threshold=150000)
-        reg.on_progress(w)
-        self.assertTrue(w.reached.wait(30))
         self.assertIsNone(reg.pause())
         self.assertTrue(reg.paused)
         reg.pause()  # pausing twice is fine
@@ -178,11 +184,7 @@ class Offline(NetworkTestCase):
         n = 400000
         m = self.open()
         path = "/bytes/%d?seed=56&rate=400000&t=py-offline-mid" % n
-        reg = m.fetch("f", path)
-        self.addCleanup(reg.close)
-        w = Watch(threshold=100000)
-        reg.on_progress(w)
-        self.assertTrue(w.reached.wait(30))
+        reg, _ = self.fetch_until(m, "f", path, 100000)
         m.set_offline(True)
         kept = reg.downloaded
         server_reset()
@@ -212,11 +214,7 @@ class Bandwidth(NetworkTestCase):
         m = self.open()
         m.set_max_download_rate(2000)
         path = "/bytes/%d?seed=58&t=py-rate-live" % n
-        reg = m.fetch("f", path)
-        self.addCleanup(reg.close)
-        w = Watch(threshold=1)
-        reg.on_progress(w)
-        self.assertTrue(w.reached.wait(30))
+        reg, _ = self.fetch_until(m, "f", path, 1)
         with self.assertRaises(bgfetch.Timeout):  # 1 000 s at 2 kB/s
             reg.wait(0.3)
         self.assertLess(reg.downloaded, n // 4)
