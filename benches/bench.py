@@ -455,18 +455,26 @@ def tool_cmd(tool, w, base, od, ctl, driver, progress):
     raise ValueError(tool)
 
 
+def targets_of(w, targets):
+    """The (name, directory) targets that workload `w` runs on (its "fs" list, else all)."""
+    return [(n, d) for n, d in targets if not w.get("fs") or n in w["fs"]]
+
+
+def rotated(tools, r):
+    """The tools in run `r`'s order: each run starts with the next tool."""
+    k = r % len(tools)
+    return tools[k:] + tools[:k]
+
+
 def run_workload(w, targets, base, driver, avail, use_gnu_time, ctl_root):
     tools = [t for t in w["tools"] if avail.get(t.split("+")[0], False)]
     expect_n = len(w["paths"])
     expect_bytes = w["size"] * expect_n
     res = {}  # (target, tool) -> list of samples
-    for tname, tdir in targets:
-        if w.get("fs") and tname not in w["fs"]:
-            continue
+    for tname, tdir in targets_of(w, targets):
         loads = [os.getloadavg()[0]]
         for r in range(w["runs"]):
-            k = r % len(tools)
-            order = tools[k:] + tools[:k]
+            order = rotated(tools, r)
             if w.get("progress"):
                 # The libbgfetch variants run back to back, each first in turn: on disk the
                 # run after aria2c or wget pays for their directory work (see Method), and a
@@ -578,13 +586,10 @@ def run_badlink(w, targets, server_port, driver, avail, use_gnu_time, ctl_root, 
     base = f"http://127.0.0.1:{proxy.port}"
     res = {}
     try:
-        for tname, tdir in targets:
-            if w.get("fs") and tname not in w["fs"]:
-                continue
+        for tname, tdir in targets_of(w, targets):
             loads = [os.getloadavg()[0]]
             for r in range(w["runs"]):
-                k = r % len(tools)
-                for tool in tools[k:] + tools[:k]:
+                for tool in rotated(tools, r):
                     od = os.path.join(tdir, f"{w['key']}-{r}")
                     ctl = os.path.join(ctl_root, f"{w['key']}-{tname}-{tool}")
                     shutil.rmtree(od, ignore_errors=True)
