@@ -531,7 +531,11 @@ bgfetch_status bgfetch_manager_open(const bgfetch_config *c,
  * Closes the manager: stops its transfers promptly (even mid-body), stops its threads,
  * releases the store lock and frees `m`. Everything registered is kept: unfinished fetches
  * resume at the next open. Registration handles that outlive it keep their last values;
- * calls that need the manager return `BGFETCH_E_CLOSED`. NULL is a no-op.
+ * calls that need the manager return `BGFETCH_E_CLOSED`. A callback running when close begins
+ * runs to its end with the store whole (close waits for it and starts no other), but a call
+ * of it that would block (a wait, `bgfetch_record_response` before the head, a read of body
+ * bytes not stored yet) returns `BGFETCH_E_CLOSED` instead, so that close is never held up.
+ * NULL is a no-op.
  */
 void bgfetch_manager_close(bgfetch_manager *m);
 

@@ -178,6 +178,40 @@ fn reading_a_missing_complete_body_is_an_io_error_not_an_endless_read() {
     within("close after the event callback", move || m2.close());
 }
 
+#[test]
+fn a_blocking_read_in_a_running_callback_returns_closed_once_close_begins() {
+    let server = TestServer::start();
+    let m = Arc::new(Manager::open(config(&server, "close-in-callback")).unwrap());
+    // 100 kB at 1 kB/s: the last byte is ~100 s away, so the read below blocks until close.
+    let reg = fetch_urls(&m, "slow", &["/bytes/100000?rate=1000&t=cic"]);
+    let (entered_tx, entered_rx) = mpsc::channel();
+    let (read_tx, read_rx) = mpsc::channel();
+    let (entered_tx, read_tx) = (Mutex::new(entered_tx), Mutex::new(read_tx));
+    let once = AtomicBool::new(false);
+    reg.set_progress_callback(Some(Arc::new(move |r: &Arc<Registration>| {
+        if once.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let _ = entered_tx.lock().unwrap().send(());
+        let read = r
+            .read_body(0, 99_999, &mut [0u8; 1])
+            .map_err(|e| status_of(&e));
+        let _ = read_tx.lock().unwrap().send(read);
+    })))
+    .unwrap();
+    entered_rx
+        .recv_timeout(HANG)
+        .expect("the progress callback ran");
+    let m2 = m.clone();
+    within("close while a callback blocks in a read", move || {
+        m2.close()
+    });
+    let read = read_rx
+        .try_recv()
+        .expect("close returned only after the callback's read had returned");
+    assert_eq!(read, Err("Closed"));
+}
+
 // ----- 13: a failure caused by a full disk is stored -----
 
 #[test]

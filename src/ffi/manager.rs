@@ -66,7 +66,11 @@ pub extern "C" fn bgfetch_manager_open(
 /// Closes the manager: stops its transfers promptly (even mid-body), stops its threads,
 /// releases the store lock and frees `m`. Everything registered is kept: unfinished fetches
 /// resume at the next open. Registration handles that outlive it keep their last values;
-/// calls that need the manager return `BGFETCH_E_CLOSED`. NULL is a no-op.
+/// calls that need the manager return `BGFETCH_E_CLOSED`. A callback running when close begins
+/// runs to its end with the store whole (close waits for it and starts no other), but a call
+/// of it that would block (a wait, `bgfetch_record_response` before the head, a read of body
+/// bytes not stored yet) returns `BGFETCH_E_CLOSED` instead, so that close is never held up.
+/// NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn bgfetch_manager_close(m: *mut bgfetch_manager) {
     boundary_value((), || {
