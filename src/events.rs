@@ -2,7 +2,8 @@
 //!
 //! Progress is coalesced to at most one callback per progress interval per registration; the
 //! final state is always reported, and a settled fetch's completion event follows its final
-//! progress callback. In [`DispatchMode::Thread`] the event thread runs the callbacks; in
+//! progress callback. Both come once the fetch settled and its state is stored (every record
+//! ended): the first progress callback that shows a result is the final one. In [`DispatchMode::Thread`] the event thread runs the callbacks; in
 //! [`DispatchMode::Manual`] it only queues them, and the host runs them in
 //! [`Events::dispatch`] on its own thread. A pipe's read end is readable exactly while
 //! callbacks are queued.
@@ -340,8 +341,14 @@ fn event_loop(events: &Events, rx: Receiver<Delivery>, interval: Duration) {
                     if reg.delivery().final_emitted() {
                         continue;
                     }
+                    let settled = reg.settled_and_stored();
+                    if !settled && reg.snapshot().result != FetchResult::None {
+                        // It has a result, but a body that had all its bytes still completes
+                        // (or its state is being written): the first callback that shows the
+                        // result is the final one, after `Settled`, when every record ended.
+                        continue;
+                    }
                     let key = Arc::as_ptr(&reg) as usize;
-                    let settled = reg.snapshot().result != FetchResult::None;
                     let t = timers.entry(key).or_insert_with(|| Timer {
                         reg: reg.clone(),
                         last: None,
@@ -377,7 +384,10 @@ fn event_loop(events: &Events, rx: Receiver<Delivery>, interval: Duration) {
             t.last = Some(now);
             t.reg.delivery().progress_taken();
             let reg = t.reg.clone();
-            let settled = t.settled || reg.snapshot().result != FetchResult::None;
+            let settled = t.settled || reg.settled_and_stored();
+            if !settled && reg.snapshot().result != FetchResult::None {
+                continue; // the final callback comes with `Settled` (see above)
+            }
             if settled {
                 reg.delivery().set_final_emitted();
             }

@@ -534,6 +534,15 @@ impl Manager {
         }
     }
 
+    /// Holds the sync thread (no body becomes durable, so no record completes) until the
+    /// returned sender is dropped, to test what happens meanwhile. Not for production use.
+    #[doc(hidden)]
+    pub fn hold_sync_for_tests(&self) -> crossbeam_channel::Sender<()> {
+        let (release, until) = crossbeam_channel::bounded(0);
+        let _ = self.shared.sync_jobs.send(SyncJob::Hold(until));
+        release
+    }
+
     /// Problems met while loading the store (corrupt state files moved to `quarantine/`).
     pub fn problems(&self) -> Vec<String> {
         self.shared.problems.lock().clone()

@@ -887,6 +887,12 @@ impl Registration {
         &self.cancel
     }
 
+    /// Whether the fetch settled and its final state is stored (every record ended): its
+    /// final progress and completion event may be delivered.
+    pub(crate) fn settled_and_stored(&self) -> bool {
+        self.state.lock().settled_and_stored()
+    }
+
     /// The event machinery's delivery state of this fetch.
     pub(crate) fn delivery(&self) -> &DeliveryFlags {
         &self.delivery

@@ -28,6 +28,9 @@ pub(crate) enum SyncJob {
     Stop,
     /// Panic (a test of the supervision: `Manager::crash_thread_for_tests`).
     Crash,
+    /// Wait until the sender of this channel is dropped (a test of the ordering of events:
+    /// `Manager::hold_sync_for_tests`).
+    Hold(Receiver<()>),
 }
 
 /// Creates the syncer's channel.
@@ -57,6 +60,9 @@ fn sync_loop(shared: &dyn Host, rx: &Receiver<SyncJob>) {
                 SyncJob::Body(f) => batch.push(f),
                 SyncJob::Stop => stop = true,
                 SyncJob::Crash => panic!("a panic injected by a test"),
+                SyncJob::Hold(until) => {
+                    let _ = until.recv();
+                }
             }
         }
         if batch.is_empty() {

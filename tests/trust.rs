@@ -368,6 +368,72 @@ fn a_body_reported_whole_stays_readable_when_the_fetch_is_aborted_at_once() {
 // ----- 8: wait returns after the final progress callback -----
 
 #[test]
+fn the_completion_event_comes_once_every_record_ended_and_the_state_is_stored() {
+    // An abort while a body has all its bytes gives the fetch its result at once, but that
+    // body still completes (it waits for the sync thread, held here) before the fetch settles.
+    // A progress tick due meanwhile must not deliver the final progress and the completion
+    // event early: inside the event the fetch is settled and stored and every record has
+    // ended, so a read in it never blocks.
+    let server = TestServer::start();
+    let mut cfg = config(&server, "event-after-settle");
+    cfg.set_progress_interval(200);
+    let m = Manager::open(cfg).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    m.set_event_callback(Some(Arc::new(move |_, reg: &Arc<Registration>| {
+        let stored = reg.wait(Some(Duration::ZERO)).map_err(|e| status_of(&e));
+        let ended: Vec<_> = (0..reg.record_count())
+            .map(|i| {
+                reg.wait_body(i, Some(Duration::ZERO))
+                    .map_err(|e| status_of(&e))
+            })
+            .collect();
+        let _ = tx
+            .lock()
+            .unwrap()
+            .send((reg.id().to_string(), stored, ended));
+    })))
+    .unwrap();
+    const LEN: u64 = 200_000;
+    for i in 0..3 {
+        let hold = m.hold_sync_for_tests();
+        let id = format!("after-settle-{i}");
+        let reqs = [
+            Request::new(&format!("/bytes/{LEN}?seed={i}&rate=4000000")),
+            Request::new(&format!("/bytes/10?stall_ms=60000&t=as{i}")),
+        ];
+        let reg = m.fetch(&id, &reqs, &FetchOptions::default()).unwrap();
+        reg.set_progress_callback(Some(Arc::new(|_: &Arc<Registration>| {})))
+            .unwrap();
+        let deadline = Instant::now() + HANG;
+        while reg.body_progress(0).0 < LEN {
+            assert!(Instant::now() < deadline, "body 0 never arrived whole");
+            std::thread::yield_now();
+        }
+        assert!(reg.abort().unwrap());
+        // While the body waits for the sync thread, the progress tick comes and goes: no
+        // completion event may come (one that does is checked, and fails, below).
+        let early = rx.recv_timeout(Duration::from_millis(1000)).ok();
+        drop(hold);
+        let got = match early {
+            Some(got) => got,
+            None => rx.recv_timeout(HANG).expect("a completion event"),
+        };
+        let (got_id, stored, ended) = got;
+        assert_eq!(got_id, id);
+        assert_eq!(
+            stored,
+            Ok(()),
+            "fetch {i}: the event came before the state was stored"
+        );
+        for (k, e) in ended.iter().enumerate() {
+            assert_ne!(e, &Err("Timeout"), "fetch {i}: record {k} had not ended");
+        }
+        reg.release().unwrap();
+    }
+}
+
+#[test]
 fn wait_returns_after_the_final_progress_callback() {
     let server = TestServer::start();
     let m = Manager::open(config(&server, "wait-final")).unwrap();
