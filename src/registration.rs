@@ -220,7 +220,13 @@ impl Registration {
             self.blocking_must_end()?;
             Self::wait_step(&self.settled, &mut s, deadline)?;
         }
-        Ok(())
+        drop(s);
+        // A fetch that settled because a thread of the manager died (it fails them all, after
+        // marking the manager broken) is waited for with `Internal`, as every call from then on.
+        match self.shared.upgrade() {
+            Some(sh) => sh.check_threads(),
+            None => Ok(()),
+        }
     }
 
     /// Wakes the threads in [`Registration::wait`] to look again (the event thread calls it
