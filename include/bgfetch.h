@@ -258,7 +258,9 @@ typedef void (*bgfetch_progress_callback)(void *userdata, bgfetch_registration *
 #define BGFETCH_E_BUSY 10
 
 /**
- * A bug in the library, caught at the boundary.
+ * A bug in the library, caught at the boundary. Once a thread of a manager died of one, its
+ * running fetches fail (`fetch-error`) and every call on the manager and its registrations,
+ * waits included, returns this: close the manager and open the store again.
  */
 #define BGFETCH_E_INTERNAL 99
 

@@ -30,7 +30,9 @@ pub const BGFETCH_E_IO: bgfetch_status = 8;
 pub const BGFETCH_E_CLOSED: bgfetch_status = 9;
 /// Another manager (this process or another) holds this store.
 pub const BGFETCH_E_BUSY: bgfetch_status = 10;
-/// A bug in the library, caught at the boundary.
+/// A bug in the library, caught at the boundary. Once a thread of a manager died of one, its
+/// running fetches fail (`fetch-error`) and every call on the manager and its registrations,
+/// waits included, returns this: close the manager and open the store again.
 pub const BGFETCH_E_INTERNAL: bgfetch_status = 99;
 
 /// A fetch's result: `BGFETCH_RESULT_*`.
