@@ -112,7 +112,9 @@ class Busy(Error, OSError):
 
 
 class Internal(Error, RuntimeError):
-    """BGFETCH_E_INTERNAL: a bug caught at the library boundary."""
+    """BGFETCH_E_INTERNAL: a bug caught at the library boundary. Once a thread of a manager
+    died of one, its running fetches fail and every call on it raises this (waits included):
+    close the manager and open the store again."""
 
     status = 99
 
