@@ -712,15 +712,20 @@ fn a_wrong_content_range_is_never_spliced() {
 fn request_times(server: &TestServer, reg: &Registration) -> Vec<Instant> {
     let mut seen: Vec<Instant> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while reg.snapshot().result == FetchResult::None {
-        assert!(Instant::now() < deadline, "the fetch did not settle");
+    loop {
+        // Settled is read before the count, so the count read last includes every request
+        // (the last one can come and settle the fetch between two polls).
+        let settled = reg.snapshot().result != FetchResult::None;
         let n = server.stats().requests as usize;
         while seen.len() < n {
             seen.push(Instant::now());
         }
+        if settled {
+            return seen;
+        }
+        assert!(Instant::now() < deadline, "the fetch did not settle");
         std::thread::sleep(Duration::from_millis(1));
     }
-    seen
 }
 
 /// The first backoff of [`backoff_manager`].
