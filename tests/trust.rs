@@ -178,6 +178,8 @@ fn reading_a_missing_complete_body_is_an_io_error_not_an_endless_read() {
     within("close after the event callback", move || m2.close());
 }
 
+// ----- close while a callback blocks in a read -----
+
 #[test]
 fn a_blocking_read_in_a_running_callback_returns_closed_once_close_begins() {
     let server = TestServer::start();
@@ -365,7 +367,7 @@ fn a_body_reported_whole_stays_readable_when_the_fetch_is_aborted_at_once() {
     }
 }
 
-// ----- 8: wait returns after the final progress callback -----
+// ----- the completion event comes once the fetch settled and its state is stored -----
 
 #[test]
 fn the_completion_event_comes_once_every_record_ended_and_the_state_is_stored() {
@@ -432,6 +434,8 @@ fn the_completion_event_comes_once_every_record_ended_and_the_state_is_stored() 
         reg.release().unwrap();
     }
 }
+
+// ----- 8: wait returns after the final progress callback -----
 
 #[test]
 fn wait_returns_after_the_final_progress_callback() {
