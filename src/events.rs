@@ -3,9 +3,9 @@
 //! Progress is coalesced to at most one callback per progress interval per registration; the
 //! final state is always reported, and a settled fetch's completion event follows its final
 //! progress callback. Both come once the fetch settled and its state is stored (every record
-//! ended): the first progress callback that shows a result is the final one. In [`DispatchMode::Thread`] the event thread runs the callbacks; in
-//! [`DispatchMode::Manual`] it only queues them, and the host runs them in
-//! [`Events::dispatch`] on its own thread. A pipe's read end is readable exactly while
+//! ended): the first progress callback that shows a result is the final one. In
+//! [`DispatchMode::Thread`] the event thread runs the callbacks; in [`DispatchMode::Manual`] it
+//! only queues them, and the host runs them in [`Events::dispatch`] on its own thread. A pipe's read end is readable exactly while
 //! callbacks are queued.
 //!
 //! No library lock is held while host code runs, except the callback gate: a reentrant lock
@@ -24,7 +24,7 @@ use parking_lot::{Condvar, Mutex, ReentrantMutex};
 
 use crate::config::DispatchMode;
 use crate::error::{Error, Result};
-use crate::registration::{EventType, FetchResult, Registration};
+use crate::registration::{EventType, Registration};
 
 /// A completion-event callback.
 pub type EventCallback = Arc<dyn Fn(EventType, &Arc<Registration>) + Send + Sync>;
@@ -184,8 +184,7 @@ impl Events {
     /// is over: a fetch found settled at open gets none in this session, so nobody waits for
     /// it.
     pub(crate) fn hold(&self, reg: Arc<Registration>) {
-        reg.delivery().set_final_returned();
-        reg.wake_settled_waiters();
+        final_returned(&reg);
         self.held.lock().push(reg);
     }
 
@@ -307,6 +306,25 @@ impl Events {
     }
 }
 
+/// Whether the final progress and the completion event of `reg` are due (`Some(true)`: it
+/// settled and its state is stored), only progress (`Some(false)`: it runs), or nothing
+/// (`None`): it has a result, but a body that had all its bytes still completes or its state
+/// is being written, and the first callback that shows the result is the final one, which
+/// comes with `Settled`, once every record ended.
+fn final_due(reg: &Registration) -> Option<bool> {
+    match reg.result_stored() {
+        Some(false) => None,
+        stored => Some(stored.is_some()),
+    }
+}
+
+/// The final progress callbacks of `reg` have returned (or it gets none in this session):
+/// `wait` may return.
+fn final_returned(reg: &Registration) {
+    reg.delivery().set_final_returned();
+    reg.wake_settled_waiters();
+}
+
 struct Timer {
     reg: Arc<Registration>,
     last: Option<Instant>,
@@ -341,13 +359,9 @@ fn event_loop(events: &Events, rx: Receiver<Delivery>, interval: Duration) {
                     if reg.delivery().final_emitted() {
                         continue;
                     }
-                    let settled = reg.settled_and_stored();
-                    if !settled && reg.snapshot().result != FetchResult::None {
-                        // It has a result, but a body that had all its bytes still completes
-                        // (or its state is being written): the first callback that shows the
-                        // result is the final one, after `Settled`, when every record ended.
+                    let Some(settled) = final_due(&reg) else {
                         continue;
-                    }
+                    };
                     let key = Arc::as_ptr(&reg) as usize;
                     let t = timers.entry(key).or_insert_with(|| Timer {
                         reg: reg.clone(),
@@ -384,18 +398,17 @@ fn event_loop(events: &Events, rx: Receiver<Delivery>, interval: Duration) {
             t.last = Some(now);
             t.reg.delivery().progress_taken();
             let reg = t.reg.clone();
-            let settled = t.settled || reg.settled_and_stored();
-            if !settled && reg.snapshot().result != FetchResult::None {
-                continue; // the final callback comes with `Settled` (see above)
-            }
+            let Some(stored) = final_due(&reg) else {
+                continue;
+            };
+            let settled = t.settled || stored;
             if settled {
                 reg.delivery().set_final_emitted();
             }
             events.emit(Ready::Progress(reg.clone()));
             if settled {
                 // THREAD mode: the final progress callback has returned (`wait` waits for it).
-                reg.delivery().set_final_returned();
-                reg.wake_settled_waiters();
+                final_returned(&reg);
                 timers.remove(&key);
                 events.emit(Ready::Completion(reg));
             }

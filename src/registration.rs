@@ -893,10 +893,11 @@ impl Registration {
         &self.cancel
     }
 
-    /// Whether the fetch settled and its final state is stored (every record ended): its
-    /// final progress and completion event may be delivered.
-    pub(crate) fn settled_and_stored(&self) -> bool {
-        self.state.lock().settled_and_stored()
+    /// Whether the fetch has a result (`Some`) and, if so, whether it settled with its final
+    /// state stored (`Some(true)`: every record ended).
+    pub(crate) fn result_stored(&self) -> Option<bool> {
+        let s = self.state.lock();
+        s.settled().then(|| s.settled_and_stored())
     }
 
     /// The event machinery's delivery state of this fetch.
