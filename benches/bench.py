@@ -952,7 +952,6 @@ def net_goals(wls, results, meta):
                                  f"{fmt_s(done[best]['wall'])}{others})",
                                  "yes" if r <= 1.05 else "**no**"))
                 if done and "libbgfetch@1s" in b and len(names) > 1:
-                    best = min(done, key=lambda t: done[t]["wall"])
                     d = b["libbgfetch@1s"]
                     r = d["wall"] / done[best]["wall"]
                     rows.append((f"reported, not judged: libbgfetch with its backoff capped "

@@ -507,7 +507,6 @@ static uint32_t byte_sum(const uint8_t *b, size_t n) {
     return s;
 }
 
-
 static int json_has(const char *json, const char *fmt, ...) {
     char want[256];
     va_list ap;

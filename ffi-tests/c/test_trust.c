@@ -338,7 +338,6 @@ static void t_dangling_markup(void) {
 /* ---------------------------------------------------------------------------------------- */
 /* item 4: bodyless POST and PUT                                                            */
 
-
 static int json_has(const char *json, const char *want) {
     if (json && strstr(json, want)) return 1;
     h_diag("echo JSON %.400s does not contain %s", json ? json : "(NULL)", want);
