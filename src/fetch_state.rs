@@ -125,6 +125,7 @@ impl FetchState {
             let mut r = RecordState::new(req.clone());
             r.head = head.map(Arc::new);
             r.stored = stored_len;
+            r.high_water = stored_len;
             downloaded += stored_len;
             upload_total += req.body_len.unwrap_or(0);
             let outcome = stored.restored_outcome(i, r.head.is_some(), complete);
@@ -371,7 +372,9 @@ impl FetchState {
             if let Some(i) = self.queue.pop_front() {
                 let r = &mut self.records[i];
                 r.running = true;
-                r.retry.get_or_insert_with(|| RetryState::new(now));
+                r.retry
+                    .get_or_insert_with(|| RetryState::new(now))
+                    .begin_attempt();
                 return Some(i);
             }
         }
@@ -439,13 +442,17 @@ impl FetchState {
         self.records_available
     }
 
-    /// `n` reserved bytes of record `index` are stored, at `now`.
+    /// `n` reserved bytes of record `index` are stored, at `now`. Progress (for the retry
+    /// policy) only where the body grows past the most it ever held.
     pub(crate) fn commit(&mut self, index: usize, n: u64, now: Instant) {
         let r = &mut self.records[index];
         r.reserved -= n;
         r.stored += n;
-        if let Some(retry) = r.retry.as_mut() {
-            retry.on_progress(now);
+        if r.stored > r.high_water {
+            r.high_water = r.stored;
+            if let Some(retry) = r.retry.as_mut() {
+                retry.on_progress(now);
+            }
         }
     }
 
@@ -479,14 +486,6 @@ impl FetchState {
         }
         r.syncing = true;
         true
-    }
-
-    /// Counts a restart of record `index`'s body from zero; `false` once there were more than
-    /// `max` in this session.
-    pub(crate) fn count_restart(&mut self, index: usize, max: u32) -> bool {
-        let r = &mut self.records[index];
-        r.restarts += 1;
-        r.restarts <= max
     }
 
     /// An attempt at record `index` failed with `kind` at `now`: the retry policy's decision

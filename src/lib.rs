@@ -24,6 +24,7 @@ mod panic;
 mod record;
 mod registration;
 mod request;
+mod resume;
 pub(crate) mod retry;
 mod scheduler;
 mod store;
@@ -49,15 +50,14 @@ pub use registration::{
 };
 pub use request::{FetchOptions, Icon, Request};
 pub use retry::{RetryPolicy, RetryState};
-pub use transfer::parse_content_range;
 pub use validate::{resolve_url, MAX_ID_LEN};
 
 /// Entry points for fuzzing and property tests of the parsers (not a stable API).
 #[doc(hidden)]
 pub mod fuzzing {
     pub use crate::integrity::Integrity;
+    pub use crate::resume::parse_content_range;
     pub use crate::store::{parse_head_log, parse_state, StoredRequest, FORMAT_VERSION};
-    pub use crate::transfer::parse_content_range;
     pub use crate::validate::{check_id, normalize_header, normalize_method, resolve_url};
 }
 

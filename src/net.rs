@@ -4,10 +4,19 @@
 //! A worker thread sets the current token with [`with_token`] around each exchange; every
 //! connection, new or pooled, registers its socket with that token when it is used, so
 //! cancelling the token shuts the socket down and the blocked read returns at once.
+//!
+//! The transport also tells the transfer (on the same thread) what ureq's reader does not:
+//! whether the exchange ran on a connection opened for it or on a pooled one
+//! ([`exchange_on_pooled`]), whether the connection was reset rather than closed cleanly
+//! ([`take_cut`]: ureq ends a close-delimited body either way), and it ends a read that goes on
+//! past the body's stall deadline ([`set_stall_deadline`]: bytes that trickle without adding to
+//! the body never trip a per-read timeout). [`classify`] sorts ureq's errors for the retry
+//! policy.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 use ureq::unversioned::resolver::DefaultResolver;
@@ -18,18 +27,97 @@ use ureq::unversioned::transport::{
 use crate::cancel::{CancelToken, Conn};
 use crate::config::{Config, ProxySetting};
 use crate::error::{Error, Result};
+use crate::retry::FailureKind;
 
 /// Most bytes of response headers accepted.
 pub(crate) const MAX_RESPONSE_HEADER_BYTES: usize = 64 * 1024;
 
 thread_local! {
-    static SURPLUS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static SURPLUS: Cell<bool> = const { Cell::new(false) };
     static CURRENT: RefCell<Option<Arc<CancelToken>>> = const { RefCell::new(None) };
+    /// A connection was opened since [`begin_exchange`].
+    static CONNECTED: Cell<bool> = const { Cell::new(false) };
+    /// A read met a reset (or an aborted connection) since the last [`take_cut`].
+    static CUT: Cell<bool> = const { Cell::new(false) };
+    /// Reads after this instant fail with a timeout.
+    static STALL_DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
 }
 
 /// Whether a connection was dropped with unread bytes since the last call.
 pub(crate) fn take_surplus() -> bool {
     SURPLUS.with(|s| s.replace(false))
+}
+
+/// An exchange (one request and its answer) starts on this thread.
+pub(crate) fn begin_exchange() {
+    CONNECTED.with(|c| c.set(false));
+    CUT.with(|c| c.set(false));
+    STALL_DEADLINE.with(|d| d.set(None));
+}
+
+/// Whether the exchange since [`begin_exchange`] ran on a pooled connection (none was opened).
+pub(crate) fn exchange_on_pooled() -> bool {
+    !CONNECTED.with(Cell::get)
+}
+
+/// Whether a read on this thread met a reset or an aborted connection since the last call
+/// (ureq reports that as the end of a close-delimited body, like a clean close).
+pub(crate) fn take_cut() -> bool {
+    CUT.with(|c| c.replace(false))
+}
+
+/// Reads on this thread after `deadline` fail with a timeout (`None`: no deadline), whatever
+/// arrives meanwhile: the transfer moves it on with every body byte.
+pub(crate) fn set_stall_deadline(deadline: Option<Instant>) {
+    STALL_DEADLINE.with(|d| d.set(deadline));
+}
+
+/// How the retry policy sees an error of the HTTP client, and its message.
+pub(crate) fn classify(e: ureq::Error) -> (FailureKind, String) {
+    let e = match e {
+        // A body read's error comes wrapped in an io::Error.
+        ureq::Error::Io(io) => ureq::Error::from(io),
+        other => other,
+    };
+    match e {
+        ureq::Error::Io(io) => match io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+            Some(tls) => classify_tls(tls),
+            None => (FailureKind::Transient, format!("network error: {io}")),
+        },
+        ureq::Error::Rustls(tls) => classify_tls(&tls),
+        ureq::Error::Timeout(_)
+        | ureq::Error::HostNotFound
+        | ureq::Error::ConnectionFailed
+        | ureq::Error::ConnectProxyFailed(_) => {
+            (FailureKind::Transient, format!("network error: {e}"))
+        }
+        ureq::Error::Protocol(_)
+        | ureq::Error::LargeResponseHeader(..)
+        | ureq::Error::BodyStalled => (
+            FailureKind::Malformed,
+            format!("the server's answer is not well-formed HTTP: {e}"),
+        ),
+        ureq::Error::Tls(why) => (FailureKind::Fatal, format!("TLS: {why}")),
+        other => (FailureKind::Fatal, format!("request failed: {other}")),
+    }
+}
+
+/// A TLS error: a certificate that fails verification is final; anything else is an answer
+/// that is not TLS as it should be (a plain-HTTP port, a broken server).
+fn classify_tls(e: &rustls::Error) -> (FailureKind, String) {
+    match e {
+        rustls::Error::InvalidCertificate(_)
+        | rustls::Error::NoCertificatesPresented
+        | rustls::Error::UnsupportedNameType
+        | rustls::Error::InvalidCertRevocationList(_) => (
+            FailureKind::Fatal,
+            format!("TLS certificate verification failed: {e}"),
+        ),
+        _ => (
+            FailureKind::Malformed,
+            format!("the server's TLS answer is not valid: {e}"),
+        ),
+    }
 }
 
 /// Runs `f` with `token` as the current thread's cancel token.
@@ -78,6 +166,9 @@ pub(crate) fn build_agent(config: &Config) -> Result<ureq::Agent> {
         .timeout_connect(Some(config.connect_timeout))
         .timeout_per_read(Some(config.read_timeout))
         .timeout_per_write(Some(config.read_timeout))
+        // The whole head within the read timeout: a head that trickles in a byte at a time
+        // never trips the per-read one.
+        .timeout_recv_response(Some(config.read_timeout))
         .max_response_header_size(MAX_RESPONSE_HEADER_BYTES)
         .input_buffer_size(128 * 1024)
         .output_buffer_size(16 * 1024)
@@ -152,6 +243,7 @@ impl Connector<()> for CancellableConnector {
             return Ok(None);
         };
         let handle = captured.lock().take();
+        CONNECTED.with(|c| c.set(true));
         let mut t = CancellableTransport {
             inner,
             handle,
@@ -227,7 +319,22 @@ impl Transport for CancellableTransport {
 
     fn await_input(&mut self, timeout: NextTimeout) -> std::result::Result<bool, ureq::Error> {
         self.claim()?;
-        self.inner.await_input(timeout)
+        if STALL_DEADLINE
+            .with(Cell::get)
+            .is_some_and(|d| Instant::now() >= d)
+        {
+            return Err(ureq::Error::Timeout(ureq::Timeout::RecvBody));
+        }
+        let got = self.inner.await_input(timeout);
+        if let Err(ureq::Error::Io(e)) = &got {
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+            ) {
+                CUT.with(|c| c.set(true));
+            }
+        }
+        got
     }
 
     fn is_open(&mut self) -> bool {

@@ -15,6 +15,9 @@ pub struct RecordState {
     pub head: Option<Arc<ResponseHead>>,
     /// Body bytes stored so far.
     pub stored: u64,
+    /// The most body bytes stored in this session (a body restarted from zero makes progress
+    /// only past this mark).
+    pub high_water: u64,
     /// Body bytes received and counted (reserved) but not yet stored: they are being written.
     pub reserved: u64,
     /// How it stands.
@@ -29,8 +32,6 @@ pub struct RecordState {
     pub waiting: bool,
     /// Where its retries stand (from its first attempt on).
     pub retry: Option<crate::retry::RetryState>,
-    /// How often its body restarted from zero in this session.
-    pub restarts: u32,
     /// Whether the head may be shown (false while integrity is unchecked, or after a failure).
     pub exposed: bool,
 }
@@ -52,6 +53,7 @@ impl RecordState {
             request,
             head: None,
             stored: 0,
+            high_water: 0,
             reserved: 0,
             outcome: Outcome::Pending,
             uploaded: 0,
@@ -59,7 +61,6 @@ impl RecordState {
             running: false,
             waiting: false,
             retry: None,
-            restarts: 0,
         }
     }
 }

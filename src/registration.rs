@@ -795,12 +795,6 @@ impl Registration {
         }
     }
 
-    /// Counts a restart of record `index`'s body from zero; `false` once there were more than
-    /// `max` in this session.
-    pub(crate) fn count_restart(&self, index: usize, max: u32) -> bool {
-        self.state.lock().count_restart(index, max)
-    }
-
     /// Record `index`'s wait for its next attempt is over: back into the queue.
     pub(crate) fn requeue(self: &Arc<Self>, shared: &dyn Host, index: usize) {
         if self.state.lock().requeue(index) {

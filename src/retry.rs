@@ -7,9 +7,14 @@
 //!
 //! The rules (API.md, "Network reality"): a transient failure is retried after an exponential
 //! backoff with jitter; the request gives up only when BOTH `max_attempts` consecutive attempts
-//! failed without a new body byte AND no byte arrived for `no_progress_timeout`. Any progress
-//! resets both. Fatal failures give up at once. While offline ([`RetryState::freeze`]) neither
-//! the attempt count nor the no-progress clock advances.
+//! failed without progress AND there was no progress for `no_progress_timeout`. Progress means
+//! the record's stored body grew past the most it ever held (the caller decides that and calls
+//! [`RetryState::on_progress`]); any progress resets both. An attempt that made progress and
+//! then failed is followed by the next at once, and is not counted. Malformed answers (not
+//! well-formed HTTP) give up after `max_attempts` of them without progress, whatever the
+//! no-progress timeout: the outage rule is for a network that cannot be reached, not for a
+//! server that answers wrongly. Fatal failures give up at once. While offline
+//! ([`RetryState::freeze`]) neither the attempt count nor the no-progress clock advances.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -60,6 +65,11 @@ pub enum FailureKind {
     /// A network failure worth another try: connect, DNS, read or write errors, timeouts,
     /// resets, truncated bodies.
     Transient,
+    /// An answer that is not well-formed HTTP: bad chunk framing, conflicting Content-Lengths,
+    /// a head over the limit, a non-HTTP answer, TLS spoken to a plain port. Counted like a
+    /// transient failure, but `max_attempts` of them without progress give up whatever the
+    /// no-progress timeout.
+    Malformed,
     /// The server answered with this status. Transient only when the policy's `retry_statuses`
     /// is on and [`is_retryable_status`] holds; any other status is a final response, which the
     /// caller stores as such without asking (asked anyway, the answer is [`Decision::GiveUp`]).
@@ -86,6 +96,10 @@ pub enum Decision {
 pub struct RetryState {
     /// Attempts failed in a row since the last progress (or the start).
     failures: u32,
+    /// Of those, the malformed answers.
+    malformed: u32,
+    /// The current attempt made progress (the failure that ends it is not counted).
+    progressed: bool,
     /// The last progress (or the creation), shifted later by the time spent frozen.
     progress_at: Instant,
     /// When the state was frozen, while it is.
@@ -97,14 +111,24 @@ impl RetryState {
     pub fn new(now: Instant) -> RetryState {
         RetryState {
             failures: 0,
+            malformed: 0,
+            progressed: false,
             progress_at: now,
             frozen_at: None,
         }
     }
 
-    /// A new body byte arrived at `now`: the failure count and the no-progress clock restart.
+    /// An attempt starts: whether it makes progress is counted from here.
+    pub fn begin_attempt(&mut self) {
+        self.progressed = false;
+    }
+
+    /// The record's body grew past the most it ever held, at `now`: the failure counts and the
+    /// no-progress clock restart, and the failure that may end this attempt is not counted.
     pub fn on_progress(&mut self, now: Instant) {
         self.failures = 0;
+        self.malformed = 0;
+        self.progressed = true;
         self.progress_at = now;
         if let Some(frozen_at) = &mut self.frozen_at {
             // The clock stays stopped, from this progress on.
@@ -116,9 +140,12 @@ impl RetryState {
     /// outside are clamped); `retry_after` is the server's `Retry-After`, if it sent one (see
     /// `parse_retry_after`).
     ///
-    /// Fatal failures and final statuses give up at once. A transient failure counts as the
-    /// next consecutive failure, and the request gives up when both `max_attempts` failures in a
-    /// row and `no_progress_timeout` without a byte are reached. Otherwise the delay is
+    /// Fatal failures and final statuses give up at once. A transient failure that ends an
+    /// attempt which made progress is retried at once and not counted (unless the server sent a
+    /// `retry_after`). Otherwise it counts as the next consecutive failure, and the request
+    /// gives up when both `max_attempts` failures in a row and `no_progress_timeout` without
+    /// progress are reached, or when `max_attempts` of them were malformed answers. Otherwise
+    /// the delay is
     /// `base_backoff * 2^(n-1) * (1 + jitter/2)` for the n-th failure in a row, capped at
     /// `max_backoff`; once the attempts are used up it is also cut to the time left before the
     /// no-progress timeout, so that the failure after it is seen promptly. A `retry_after`
@@ -135,19 +162,26 @@ impl RetryState {
         retry_after: Option<Duration>,
     ) -> Decision {
         let transient = match kind {
-            FailureKind::Transient => true,
+            FailureKind::Transient | FailureKind::Malformed => true,
             FailureKind::Status(code) => policy.retry_statuses && is_retryable_status(code),
             FailureKind::Fatal => false,
         };
         if !transient {
             return Decision::GiveUp;
         }
-        if self.frozen_at.is_some() {
+        let progressed = std::mem::take(&mut self.progressed);
+        if self.frozen_at.is_some() || (progressed && retry_after.is_none()) {
             return Decision::Retry {
                 after: Duration::ZERO,
             };
         }
         self.failures = self.failures.saturating_add(1);
+        if kind == FailureKind::Malformed {
+            self.malformed = self.malformed.saturating_add(1);
+            if self.malformed >= policy.max_attempts {
+                return Decision::GiveUp;
+            }
+        }
         let attempts_used_up = self.failures >= policy.max_attempts;
         let time_left = policy
             .no_progress_timeout
@@ -459,6 +493,8 @@ mod tests {
         s.on_progress(t0 + secs(3));
         assert_eq!(s.consecutive_failures(), 0);
         assert_eq!(s.since_progress(t0 + secs(5)), secs(2));
+        // The next attempt makes none.
+        s.begin_attempt();
         assert_eq!(fail(&mut s, &p, t0 + secs(5)), retry(secs(1)));
     }
 
@@ -471,6 +507,7 @@ mod tests {
             fail(&mut s, &p, t0 + secs(1));
         }
         s.on_progress(t0 + secs(500));
+        s.begin_attempt();
         for _ in 0..4 {
             fail(&mut s, &p, t0 + secs(1000));
         }
@@ -642,5 +679,77 @@ mod tests {
         assert_eq!(s.since_progress(t0 + secs(500)), Duration::ZERO);
         s.thaw(t0 + secs(500));
         assert_eq!(s.since_progress(t0 + secs(530)), secs(30));
+    }
+
+    #[test]
+    fn malformed_answers_give_up_after_the_attempts_whatever_the_timeout() {
+        let p = RetryPolicy::default();
+        let t0 = Instant::now();
+        let mut s = RetryState::new(t0);
+        for expected in [1, 2, 4, 8] {
+            let d = s.on_failure(&p, t0, FailureKind::Malformed, 0.0, None);
+            assert_eq!(d, retry(secs(expected)));
+        }
+        assert_eq!(
+            s.on_failure(&p, t0, FailureKind::Malformed, 0.0, None),
+            Decision::GiveUp,
+            "600 s have not passed: a server that answers wrongly is not an outage"
+        );
+    }
+
+    #[test]
+    fn malformed_answers_count_since_the_last_progress_only() {
+        let p = RetryPolicy::default();
+        let t0 = Instant::now();
+        let mut s = RetryState::new(t0);
+        for _ in 0..4 {
+            s.on_failure(&p, t0, FailureKind::Malformed, 0.0, None);
+        }
+        // Network failures in between do not end it, nor count as malformed.
+        assert_ne!(fail(&mut s, &p, t0), Decision::GiveUp);
+        s.on_progress(t0 + secs(1));
+        s.begin_attempt();
+        for _ in 0..4 {
+            assert_ne!(
+                s.on_failure(&p, t0 + secs(2), FailureKind::Malformed, 0.0, None),
+                Decision::GiveUp
+            );
+        }
+        assert_eq!(
+            s.on_failure(&p, t0 + secs(2), FailureKind::Malformed, 0.0, None),
+            Decision::GiveUp
+        );
+    }
+
+    #[test]
+    fn an_attempt_that_made_progress_is_followed_at_once_and_not_counted() {
+        let p = RetryPolicy::default();
+        let t0 = Instant::now();
+        let mut s = RetryState::new(t0);
+        fail(&mut s, &p, t0);
+        fail(&mut s, &p, t0);
+        s.begin_attempt();
+        s.on_progress(t0 + secs(3));
+        assert_eq!(fail(&mut s, &p, t0 + secs(4)), retry(Duration::ZERO));
+        assert_eq!(s.consecutive_failures(), 0);
+        // The next attempt made none: counted, the first backoff again.
+        s.begin_attempt();
+        assert_eq!(fail(&mut s, &p, t0 + secs(5)), retry(secs(1)));
+        // A Retry-After is honoured even after progress.
+        s.begin_attempt();
+        s.on_progress(t0 + secs(6));
+        let d = s.on_failure(&p, t0 + secs(6), FailureKind::Transient, 0.0, Some(secs(7)));
+        assert_eq!(d, retry(secs(7)));
+    }
+
+    #[test]
+    fn progress_in_an_earlier_attempt_does_not_make_the_next_failure_free() {
+        let p = RetryPolicy::default();
+        let t0 = Instant::now();
+        let mut s = RetryState::new(t0);
+        s.on_progress(t0);
+        // The attempt was stopped (paused) without a failure; the next one makes no progress.
+        s.begin_attempt();
+        assert_eq!(fail(&mut s, &p, t0 + secs(1)), retry(secs(1)));
     }
 }

@@ -1,11 +1,15 @@
 //! One request's transfer: send it (counting the uploaded bytes), follow redirects, store the
 //! response head, stream the body to `<n>.part` with a bounded buffer, resume with `Range` +
-//! `If-Range` after an interruption, verify integrity, and turn the `.part` into `<n>.body`.
+//! `If-Range` after an interruption, verify integrity, and hand the `.part` to the sync thread.
+//! What to ask and what an answer means are decided in [`crate::resume`]; how a failed
+//! attempt goes on, in [`crate::retry`].
 
 use std::cell::RefCell;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::Arc;
+
+use std::time::Duration;
 
 use crate::head::ResponseHead;
 use crate::integrity::{Hasher, Integrity};
@@ -13,6 +17,7 @@ use crate::net;
 use crate::outcome::Outcome;
 use crate::registration::Host;
 use crate::registration::{FailureReason, Registration};
+use crate::resume::{self, Ask, BodyEnd, Ending, Verdict};
 use crate::retry::{is_retryable_status, parse_retry_after, FailureKind};
 use crate::store::{self, StoredRequest};
 
@@ -43,9 +48,7 @@ const BUF_SIZE: usize = 256 * 1024;
 /// resident) 256 KiB each.
 const MIN_BUF_SIZE: usize = 16 * 1024;
 /// The longest sleep of a transfer held back by the bandwidth cap before it looks again.
-const RATE_WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(100);
-/// Most times a body restarts from zero within one run before the request fails.
-const MAX_RESTARTS: u32 = 3;
+const RATE_WAIT_SLICE: Duration = Duration::from_millis(100);
 
 thread_local! {
     static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
@@ -53,121 +56,92 @@ thread_local! {
 
 /// Why an attempt ended without completing.
 enum Fail {
-    /// A network error: worth another attempt.
-    Retry(String),
+    /// The attempt failed: the retry policy says whether and when the record is tried again.
+    Attempt {
+        kind: FailureKind,
+        msg: String,
+        /// The server's `Retry-After`.
+        retry_after: Option<Duration>,
+    },
     /// A transient status: the record waits in the delay queue for its next attempt.
     Waiting,
     /// Another attempt would fail the same way.
     Fatal(String),
-    /// The partial body cannot be continued: start again from zero.
-    Restart,
-    /// The fetch stopped (abort, quota, download total, close).
+    /// The stored partial body can be neither continued nor replaced: it is discarded, and
+    /// the attempt failed.
+    Restart(&'static str),
+    /// The fetch stopped (abort, quota, download total, close) or holds (pause, offline).
     Stopped,
 }
 
-/// Makes one attempt at record `index` of `reg` (or, after an invalid partial response, a few
-/// from zero). A transient failure puts the record into the delay queue for its next attempt
-/// (the worker moves on); a pause, going offline or close leaves it for the worker loop to
-/// queue again.
+impl Fail {
+    /// A transient failure of the attempt.
+    fn transient(msg: String) -> Fail {
+        Fail::Attempt {
+            kind: FailureKind::Transient,
+            msg,
+            retry_after: None,
+        }
+    }
+
+    /// A failure of the HTTP client, sorted for the retry policy (`context` says what was
+    /// being done).
+    fn of_client(e: ureq::Error, context: &str) -> Fail {
+        let (kind, msg) = net::classify(e);
+        let msg = format!("{context}{msg}");
+        match kind {
+            FailureKind::Fatal => Fail::Fatal(msg),
+            kind => Fail::Attempt {
+                kind,
+                msg,
+                retry_after: None,
+            },
+        }
+    }
+}
+
+/// Makes one attempt at record `index` of `reg`. A failed attempt goes to the retry policy:
+/// the record waits in the delay queue for its next attempt (the worker moves on), or it
+/// fails; a pause, going offline or close leaves it for the worker loop to queue again.
 pub(crate) fn run(shared: &dyn TransferHost, reg: &Arc<Registration>, index: usize) {
+    if reg.must_stop(index) {
+        return;
+    }
     let req = reg.stored_request(index);
-    let integrity = req.integrity.as_ref();
-    loop {
-        if reg.must_stop(index) {
+    let res = net::with_token(reg.cancel_token(), || {
+        attempt_once(shared, reg, index, &req)
+    });
+    let Err(fail) = res else { return };
+    if reg.must_stop(index) {
+        return;
+    }
+    let (kind, msg, retry_after) = match fail {
+        Fail::Stopped | Fail::Waiting => return,
+        Fail::Fatal(msg) => {
+            reg.finish(shared, index, Outcome::Failed(msg));
             return;
         }
-        let res = net::with_token(reg.cancel_token(), || {
-            attempt_once(shared, reg, index, &req, integrity)
-        });
-        let Err(fail) = res else { return };
-        if reg.must_stop(index) {
-            return;
+        Fail::Restart(why) => {
+            reg.reset_body(shared, index);
+            shared.store().remove_part(reg.key(), index);
+            (FailureKind::Transient, why.to_string(), None)
         }
-        match fail {
-            Fail::Stopped | Fail::Waiting => return,
-            Fail::Fatal(msg) => {
-                reg.finish(shared, index, Outcome::Failed(msg));
-                return;
-            }
-            Fail::Restart => {
-                reg.reset_body(shared, index);
-                shared.store().remove_part(reg.key(), index);
-                if !reg.count_restart(index, MAX_RESTARTS) {
-                    reg.finish(
-                        shared,
-                        index,
-                        Outcome::Failed("the server kept sending invalid partial responses".into()),
-                    );
-                    return;
-                }
-            }
-            Fail::Retry(msg) => {
-                if !reg.attempt_failed(shared, index, FailureKind::Transient, None) {
-                    reg.finish(shared, index, Outcome::Failed(msg));
-                }
-                return;
-            }
-        }
-    }
-}
-
-fn classify(e: ureq::Error) -> Fail {
-    match e {
-        ureq::Error::Io(_)
-        | ureq::Error::Timeout(_)
-        | ureq::Error::Protocol(_)
-        | ureq::Error::HostNotFound
-        | ureq::Error::ConnectionFailed => Fail::Retry(format!("network error: {e}")),
-        other => Fail::Fatal(format!("request failed: {other}")),
-    }
-}
-
-/// The value for `If-Range`: a strong ETag, else Last-Modified.
-fn if_range_validator(head: &ResponseHead) -> Option<&str> {
-    head.strong_etag().or_else(|| head.header("last-modified"))
-}
-
-/// Parses `bytes START-END/TOTAL` (TOTAL may be `*`).
-pub fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
-    let rest = v.trim().strip_prefix("bytes")?.trim_start();
-    let (range, total) = rest.split_once('/')?;
-    let (start, end) = range.trim().split_once('-')?;
-    let start: u64 = start.trim().parse().ok()?;
-    let end: u64 = end.trim().parse().ok()?;
-    let total = match total.trim() {
-        "*" => None,
-        t => Some(t.parse::<u64>().ok()?),
+        Fail::Attempt {
+            kind,
+            msg,
+            retry_after,
+        } => (kind, msg, retry_after),
     };
-    if end < start || total.is_some_and(|t| end >= t) {
-        return None;
+    if !reg.attempt_failed(shared, index, kind, retry_after) {
+        reg.finish(shared, index, Outcome::Failed(msg));
     }
-    Some((start, end, total))
 }
 
-/// Whether a partial response may continue the body whose first response was `prev`.
-fn partial_continues(prev: &ResponseHead, received: &ResponseHead, offset: u64) -> bool {
-    let Some((start, _end, total)) = received
-        .header("content-range")
-        .and_then(parse_content_range)
-    else {
-        return false;
-    };
-    if start != offset {
-        return false;
-    }
-    if let (Some(prev_total), Some(total)) = (prev.total_len, total) {
-        if prev_total != total {
-            return false;
-        }
-    }
-    for v in ["etag", "last-modified"] {
-        if let Some(old) = prev.header(v) {
-            if received.header(v) != Some(old) {
-                return false;
-            }
-        }
-    }
-    true
+/// The bytes of a `Location` header as a URL reference: bytes outside printable ASCII
+/// (raw UTF-8 or Latin-1, spaces, controls) percent-encoded, as browsers and curl follow them.
+fn location_ref(raw: &[u8]) -> String {
+    const ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b' ');
+    percent_encoding::percent_encode(raw.trim_ascii(), ESCAPED).to_string()
 }
 
 struct UploadCounter<'a> {
@@ -195,67 +169,107 @@ pub(crate) fn is_disk_full(e: &std::io::Error) -> bool {
     )
 }
 
-/// Sends the request, following redirects; returns the final response and its URL.
+/// Whether an exchange that failed on a pooled connection met a connection the server had
+/// closed (it answered nothing): the request goes out again at once on a fresh connection.
+fn is_stale_connection(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind::*;
+    net::exchange_on_pooled()
+        && matches!(e, ureq::Error::Io(io)
+            if matches!(io.kind(), UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe))
+}
+
+/// One request of record `index` to `url` (an exchange: the request and the answer's head).
+/// `ask` says which `Range` to send in place of the host's.
+fn exchange(
+    shared: &dyn TransferHost,
+    reg: &Arc<Registration>,
+    index: usize,
+    req: &StoredRequest,
+    (url, method, with_body): (&url::Url, &str, bool),
+    ask: &Ask,
+) -> Result<ureq::http::Response<ureq::Body>, Fail> {
+    let mut b = ureq::http::Request::builder()
+        .method(method)
+        .uri(url.as_str());
+    let replaced = |n: &str| {
+        ask.range.is_some()
+            && (n.eq_ignore_ascii_case("range") || n.eq_ignore_ascii_case("if-range"))
+    };
+    for (n, v) in req.headers.iter().filter(|(n, _)| !replaced(n)) {
+        b = b.header(n.as_str(), v.as_str());
+    }
+    if let Some(range) = &ask.range {
+        b = b.header("range", range.as_str());
+        if let Some(v) = &ask.if_range {
+            b = b.header("if-range", v.as_str());
+        }
+    }
+    let bad_request = |e: ureq::http::Error| Fail::Fatal(format!("bad request: {e}"));
+    let result = if with_body {
+        let path = shared.store().req_path(reg.key(), index);
+        let file = store::open_read(&path)
+            .map_err(|e| Fail::Fatal(format!("the stored request body is gone: {e}")))?;
+        let mut counter = UploadCounter {
+            file,
+            sent: 0,
+            shared,
+            reg,
+            index,
+        };
+        let request = b
+            .header("content-length", req.body_len.unwrap_or(0))
+            .body(ureq::SendBody::from_reader(&mut counter))
+            .map_err(bad_request)?;
+        shared.agent().run(request)
+    } else if method == "POST" || method == "PUT" {
+        // The Fetch standard: a bodyless POST or PUT says `Content-Length: 0` (an empty
+        // byte slice has a known length; `()` would be sent chunked).
+        shared.agent().run(b.body(&[][..]).map_err(bad_request)?)
+    } else {
+        shared.agent().run(b.body(()).map_err(bad_request)?)
+    };
+    result.map_err(|e| match e {
+        e if is_stale_connection(&e) => Fail::Attempt {
+            kind: FailureKind::Transient,
+            msg: STALE.into(),
+            retry_after: None,
+        },
+        e => Fail::of_client(e, ""),
+    })
+}
+
+/// The message of a failure on a stale pooled connection (matched to send the request again).
+const STALE: &str = "the server had closed the reused connection";
+
+/// Sends the request, following redirects; returns the final response and its URL. A request
+/// that met a pooled connection the server had closed goes out again at once, on a fresh one.
 fn send(
     shared: &dyn TransferHost,
     reg: &Arc<Registration>,
     index: usize,
     req: &StoredRequest,
-    resume: Option<(u64, &str)>,
+    ask: &Ask,
 ) -> Result<(ureq::http::Response<ureq::Body>, url::Url), Fail> {
     let mut url = url::Url::parse(&req.url).map_err(|e| Fail::Fatal(format!("bad URL: {e}")))?;
     let mut method = req.method.clone();
     let mut with_body = req.body_len.is_some();
     let mut redirects = 0;
+    // Each stale connection leaves the pool as it fails: at most a pool's worth of them.
+    let mut stale_left = shared.config().max_connections as usize + 1;
     loop {
-        let mut b = ureq::http::Request::builder()
-            .method(method.as_str())
-            .uri(url.as_str());
-        for (n, v) in &req.headers {
-            b = b.header(n.as_str(), v.as_str());
-        }
-        if let Some((offset, validator)) = resume {
-            b = b
-                .header("range", format!("bytes={offset}-"))
-                .header("if-range", validator);
-        }
-        let result = if with_body {
-            let path = shared.store().req_path(reg.key(), index);
-            let file = store::open_read(&path)
-                .map_err(|e| Fail::Fatal(format!("the stored request body is gone: {e}")))?;
-            let len = req.body_len.unwrap_or(0);
-            let mut counter = UploadCounter {
-                file,
-                sent: 0,
-                shared,
-                reg,
-                index,
-            };
-            let request = b
-                .header("content-length", len)
-                .body(ureq::SendBody::from_reader(&mut counter))
-                .map_err(|e| Fail::Fatal(format!("bad request: {e}")))?;
-            shared.agent().run(request)
-        } else if method == "POST" || method == "PUT" {
-            // The Fetch standard: a bodyless POST or PUT says `Content-Length: 0` (an empty
-            // byte slice has a known length; `()` would be sent chunked).
-            let request = b
-                .body(&[][..])
-                .map_err(|e| Fail::Fatal(format!("bad request: {e}")))?;
-            shared.agent().run(request)
-        } else {
-            let request = b
-                .body(())
-                .map_err(|e| Fail::Fatal(format!("bad request: {e}")))?;
-            shared.agent().run(request)
+        net::begin_exchange();
+        let resp = match exchange(shared, reg, index, req, (&url, &method, with_body), ask) {
+            Err(Fail::Attempt { msg, .. }) if msg == STALE && stale_left > 0 => {
+                stale_left -= 1;
+                continue;
+            }
+            other => other?,
         };
-        let resp = result.map_err(classify)?;
         let status = resp.status().as_u16();
         let location = resp
             .headers()
             .get("location")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+            .map(|v| location_ref(v.as_bytes()));
         let (true, Some(location)) = (matches!(status, 301 | 302 | 303 | 307 | 308), location)
         else {
             return Ok((resp, url));
@@ -264,23 +278,7 @@ fn send(
         if redirects > MAX_REDIRECTS {
             return Err(Fail::Fatal(format!("more than {MAX_REDIRECTS} redirects")));
         }
-        let next = url
-            .join(&location)
-            .map_err(|e| Fail::Fatal(format!("redirect to an invalid URL: {e}")))?;
-        if next.scheme() != "http" && next.scheme() != "https" {
-            return Err(Fail::Fatal(format!(
-                "redirect to the scheme {:?} refused",
-                next.scheme()
-            )));
-        }
-        if url.scheme() == "https"
-            && next.scheme() == "http"
-            && !shared.config().allow_https_to_http
-        {
-            return Err(Fail::Fatal("redirect from https to http refused".into()));
-        }
-        crate::validate::check_fetchable_url(&next)
-            .map_err(|e| Fail::Fatal(format!("redirect refused: {e}")))?;
+        let next = redirect_target(shared, &url, &location)?;
         if (status == 303 && method != "HEAD") || (matches!(status, 301 | 302) && method == "POST")
         {
             method = "GET".into();
@@ -296,135 +294,219 @@ fn send(
     }
 }
 
+/// Where a redirect from `url` to `location` goes, if it may be followed.
+fn redirect_target(
+    shared: &dyn TransferHost,
+    url: &url::Url,
+    location: &str,
+) -> Result<url::Url, Fail> {
+    let next = url
+        .join(location)
+        .map_err(|e| Fail::Fatal(format!("redirect to an invalid URL: {e}")))?;
+    if next.scheme() != "http" && next.scheme() != "https" {
+        return Err(Fail::Fatal(format!(
+            "redirect to the scheme {:?} refused",
+            next.scheme()
+        )));
+    }
+    if url.scheme() == "https" && next.scheme() == "http" && !shared.config().allow_https_to_http {
+        return Err(Fail::Fatal("redirect from https to http refused".into()));
+    }
+    crate::validate::check_fetchable_url(&next)
+        .map_err(|e| Fail::Fatal(format!("redirect refused: {e}")))?;
+    Ok(next)
+}
+
+/// The record's `.part` file as this attempt writes it: its bytes up to `written`, and the
+/// integrity hash over them.
+struct PartBody {
+    file: File,
+    written: u64,
+    hasher: Option<Hasher>,
+}
+
+impl PartBody {
+    /// Opens the `.part` of record `index` for a request that continues after `offset` of
+    /// its `stored` bytes: anything past `offset` is dropped (what a restart discards, or a
+    /// write a crash cut short), and the hash covers the bytes kept.
+    fn open(
+        shared: &dyn TransferHost,
+        reg: &Arc<Registration>,
+        index: usize,
+        (offset, stored): (u64, u64),
+        integrity: Option<&Integrity>,
+    ) -> Result<PartBody, Fail> {
+        if offset < stored {
+            reg.reset_body(shared, index);
+        }
+        let store = shared.store();
+        let mut file = store
+            .open_part(reg.key(), index, offset == 0)
+            .map_err(|e| storage_failure(shared, reg, e))?;
+        let mut hasher = integrity.map(|i| i.hasher());
+        if offset > 0 {
+            file.set_len(offset)
+                .and_then(|_| file.seek(SeekFrom::Start(offset)))
+                .map_err(|e| storage_failure(shared, reg, e))?;
+            if let Some(h) = hasher.as_mut() {
+                hash_prefix(&store.part_path(reg.key(), index), offset, h)
+                    .map_err(|e| storage_failure(shared, reg, e))?;
+            }
+        }
+        Ok(PartBody {
+            file,
+            written: offset,
+            hasher,
+        })
+    }
+
+    /// Empties it: the answer is a new response, whose body replaces what was stored.
+    fn restart(
+        &mut self,
+        shared: &dyn TransferHost,
+        reg: &Arc<Registration>,
+        index: usize,
+        integrity: Option<&Integrity>,
+    ) -> Result<(), Fail> {
+        reg.reset_body(shared, index);
+        self.file
+            .set_len(0)
+            .and_then(|_| self.file.seek(SeekFrom::Start(0)))
+            .map_err(|e| storage_failure(shared, reg, e))?;
+        self.written = 0;
+        self.hasher = integrity.map(|i| i.hasher());
+        Ok(())
+    }
+}
+
+/// What the answer to a request is, as the rules of [`crate::resume`] need it.
+struct Answer {
+    head: ResponseHead,
+    content_length: Option<u64>,
+    has_body: bool,
+}
+
+impl Answer {
+    fn of(resp: &ureq::http::Response<ureq::Body>, url: &url::Url, method: &str) -> Answer {
+        let status = resp.status().as_u16();
+        let pairs: Vec<(&str, std::borrow::Cow<str>)> = resp
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str(), String::from_utf8_lossy(v.as_bytes())))
+            .collect();
+        let head = ResponseHead::new(status, url.as_str(), &pairs, None);
+        drop(pairs);
+        let content_length = if head.header("transfer-encoding").is_some() {
+            None
+        } else {
+            head.header("content-length")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        Answer {
+            head,
+            content_length,
+            has_body: method != "HEAD" && !matches!(status, 100..=199 | 204 | 304),
+        }
+    }
+
+    /// The server's `Retry-After`.
+    fn retry_after(&self) -> Option<Duration> {
+        self.head
+            .header("retry-after")
+            .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()))
+    }
+}
+
+/// One attempt: ask (a resume where the rules allow), judge the answer, stream the body,
+/// judge its end.
 fn attempt_once(
     shared: &dyn TransferHost,
     reg: &Arc<Registration>,
     index: usize,
     req: &StoredRequest,
-    integrity: Option<&Integrity>,
 ) -> Result<(), Fail> {
-    let key = reg.key();
-    let part_path = shared.store().part_path(key, index);
+    let integrity = req.integrity.as_ref();
     let (known_head, stored) = reg.transfer_state(index);
-    let validator = known_head
-        .as_deref()
-        .filter(|_| req.method == "GET" && stored > 0)
-        .and_then(if_range_validator)
-        .map(str::to_string);
-    let mut offset = stored;
-    if validator.is_none() && stored > 0 {
-        reg.reset_body(shared, index);
-        offset = 0;
-    }
-    let mut file = shared
-        .store()
-        .open_part(key, index, offset == 0)
-        .map_err(|e| storage_failure(shared, reg, e))?;
-    if offset > 0 {
-        // Drop anything past what was counted as stored (a write a crash cut short).
-        file.set_len(offset)
-            .and_then(|_| file.seek(SeekFrom::Start(offset)))
-            .map_err(|e| storage_failure(shared, reg, e))?;
-    }
-    let mut hasher = integrity.map(|i| i.hasher());
-    if let (Some(h), true) = (hasher.as_mut(), offset > 0) {
-        hash_prefix(&part_path, offset, h).map_err(|e| storage_failure(shared, reg, e))?;
-    }
-
-    let resume = validator.as_deref().map(|v| (offset, v));
-    let (resp, final_url) = send(shared, reg, index, req, resume)?;
+    let ask = resume::plan(&req.method, stored, known_head.as_deref());
+    let mut part = PartBody::open(shared, reg, index, (ask.offset, stored), integrity)?;
+    let (resp, final_url) = send(shared, reg, index, req, &ask)?;
     // Redirect responses may have left surplus bytes behind; only this body's count.
     net::take_surplus();
-    let status = resp.status().as_u16();
-    if shared.config().retry.retry_statuses && is_retryable_status(status) {
+    let answer = Answer::of(&resp, &final_url, &req.method);
+    let status = answer.head.status;
+    if ask.offset == 0 && shared.config().retry.retry_statuses && is_retryable_status(status) {
         // Opt-in: a transient status waits for another attempt, as long as the policy allows;
         // then it is the response.
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
-        if reg.attempt_failed(shared, index, FailureKind::Status(status), retry_after) {
+        let kind = FailureKind::Status(status);
+        if reg.attempt_failed(shared, index, kind, answer.retry_after()) {
             return Err(Fail::Waiting);
         }
     }
-    // The head as received, built once (its length is set below, once known).
-    let pairs: Vec<(&str, std::borrow::Cow<str>)> = resp
-        .headers()
-        .iter()
-        .map(|(n, v)| (n.as_str(), String::from_utf8_lossy(v.as_bytes())))
-        .collect();
-    let received = ResponseHead::new(status, final_url.as_str(), &pairs, None);
-    drop(pairs);
-    let chunked = received.header("transfer-encoding").is_some();
-    let content_length = if chunked {
-        None
-    } else {
-        received
-            .header("content-length")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    };
-    let has_body = req.method != "HEAD" && !matches!(status, 100..=199 | 204 | 304);
-
-    let head: Arc<ResponseHead>;
-    let mut new_head = true;
-    if offset > 0 {
-        let prev = known_head.clone().expect("resume needs a head");
-        match status {
-            206 => {
-                if !partial_continues(&prev, &received, offset) {
-                    return Err(Fail::Restart);
-                }
-                head = prev;
-                new_head = false;
+    let verdict = resume::judge(
+        &ask,
+        known_head.as_deref(),
+        &answer.head,
+        answer.content_length,
+        answer.has_body,
+    );
+    let (end, complete) = match verdict {
+        Verdict::Response { len } => {
+            if ask.offset > 0 {
+                part.restart(shared, reg, index, integrity)?;
             }
-            416 if prev.total_len == Some(offset) => {
-                drop(resp);
-                return complete(shared, reg, index, file, hasher, integrity);
-            }
-            416 => return Err(Fail::Restart),
-            _ => {
-                // A full response (200, or an error status) replaces what was stored.
-                reg.reset_body(shared, index);
-                offset = 0;
-                file.set_len(0)
-                    .and_then(|_| file.seek(SeekFrom::Start(0)))
-                    .map_err(|e| storage_failure(shared, reg, e))?;
-                hasher = integrity.map(|i| i.hasher());
-                head = Arc::new(received.with_total_len(content_length));
-            }
+            let head = Arc::new(answer.head.with_total_len(len));
+            shared
+                .store()
+                .save_head(reg.key(), index, &head)
+                .map_err(|e| storage_failure(shared, reg, e))?;
+            reg.set_head(index, head, integrity.is_none());
+            (len, len)
         }
-    } else {
-        let total = if status == 206 {
-            received
-                .header("content-range")
-                .and_then(parse_content_range)
-                .and_then(|(_, _, t)| t)
-        } else {
-            content_length
-        };
-        head = Arc::new(received.with_total_len(total));
-    }
-    if new_head {
-        shared
-            .store()
-            .save_head(key, index, &head)
-            .map_err(|e| storage_failure(shared, reg, e))?;
-        reg.set_head(index, head.clone(), integrity.is_none());
-    }
-    let expected_end = if !has_body {
-        Some(offset)
-    } else if status == 206 && offset > 0 {
-        head.total_len
-    } else {
-        content_length.map(|l| l + offset)
+        Verdict::Continue { end, complete } => (end, complete),
+        Verdict::Complete => {
+            drop(resp);
+            return complete_body(shared, reg, index, part, integrity);
+        }
+        Verdict::Refused { status } => {
+            return Err(Fail::Attempt {
+                kind: FailureKind::Transient,
+                msg: format!("the server answered the resume with status {status}"),
+                retry_after: answer.retry_after(),
+            })
+        }
+        Verdict::Restart(why) => return Err(Fail::Restart(why)),
     };
+    let ending = stream_body(shared, reg, index, resp, &mut part, end)?;
+    match resume::judge_end(part.written, end, complete, ending) {
+        BodyEnd::Complete => complete_body(shared, reg, index, part, integrity),
+        BodyEnd::Short => Err(Fail::transient(format!(
+            "the server's partial answer ended at {} of {} bytes",
+            part.written,
+            complete.unwrap_or_default()
+        ))),
+        BodyEnd::Cut(msg) => Err(Fail::transient(msg)),
+    }
+}
 
+/// Streams the answer's body into `part` until it ends (`end`: where it must end, if known);
+/// says whether the server ended it cleanly. A stop of ours (pause, offline, abort, close)
+/// that shut the socket is `Stopped`, never an end.
+fn stream_body(
+    shared: &dyn TransferHost,
+    reg: &Arc<Registration>,
+    index: usize,
+    resp: ureq::http::Response<ureq::Body>,
+    part: &mut PartBody,
+    end: Option<u64>,
+) -> Result<Ending, Fail> {
+    // No read may go on past the no-progress timeout without a new body byte.
+    let stall = shared.config().retry.no_progress_timeout;
+    let arm = || net::set_stall_deadline(stall.map(|t| std::time::Instant::now() + t));
+    arm();
     let mut reader = resp.into_body().into_reader();
-    let mut written = offset;
-    let streamed: Result<(), Fail> = BUF.with(|buf| {
+    let streamed = BUF.with(|buf| {
         let mut buf = buf.borrow_mut();
-        let body_len = expected_end.map_or(0, |end| end.saturating_sub(offset));
+        let body_len = end.map_or(0, |end| end.saturating_sub(part.written));
         let want = usize::try_from(body_len)
             .unwrap_or(BUF_SIZE)
             .clamp(MIN_BUF_SIZE, BUF_SIZE);
@@ -434,7 +516,7 @@ fn attempt_once(
         loop {
             // Paused, offline, aborted or closing: stop, unless every byte is in (then the
             // body completes, and an abort settles after it).
-            let whole = expected_end == Some(written);
+            let whole = end == Some(part.written);
             if !whole && reg.cancel_token().is_held() {
                 return Err(Fail::Stopped);
             }
@@ -452,27 +534,21 @@ fn attempt_once(
                     if reg.must_stop(index) {
                         return Err(Fail::Stopped);
                     }
-                    return Err(Fail::Retry(format!("reading the response body: {e}")));
+                    return Err(Fail::of_client(
+                        ureq::Error::Io(e),
+                        "reading the response body: ",
+                    ));
                 }
             };
-            if expected_end.is_some_and(|end| written + n as u64 > end) {
-                return Err(Fail::Retry("the server sent more than it announced".into()));
+            if end.is_some_and(|end| part.written + n as u64 > end) {
+                return Err(more_than_announced());
             }
-            reg.reserve(shared, index, n as u64)
-                .map_err(|_| Fail::Stopped)?;
-            if let Err(e) = file.write_all(&buf[..n]) {
-                reg.unreserve(shared, index, n as u64);
-                return Err(storage_failure(shared, reg, e));
-            }
-            if let Some(h) = hasher.as_mut() {
-                h.update(&buf[..n]);
-            }
-            reg.commit(shared, index, n as u64);
-            written += n as u64;
+            store_chunk(shared, reg, index, part, &buf[..n])?;
+            arm();
             // The bandwidth cap: wait out the debt in slices, so that a changed cap (or a
             // pause) takes effect promptly.
             let mut wait = shared.rate().pay(n, std::time::Instant::now());
-            while !wait.is_zero() && expected_end != Some(written) {
+            while !wait.is_zero() && end != Some(part.written) {
                 if !reg.cancel_token().sleep(wait.min(RATE_WAIT_SLICE)) {
                     return Err(Fail::Stopped);
                 }
@@ -480,32 +556,62 @@ fn attempt_once(
             }
         }
     });
+    net::set_stall_deadline(None);
     streamed?;
+    let cut = net::take_cut();
+    if end != Some(part.written) && reg.cancel_token().is_held() {
+        // Our own stop shut the socket: what looks like the end of the body is not.
+        return Err(Fail::Stopped);
+    }
     if net::take_surplus() {
-        return Err(Fail::Retry("the server sent more than it announced".into()));
+        return Err(more_than_announced());
     }
-    if let Some(end) = expected_end {
-        if written != end {
-            return Err(Fail::Retry(format!(
-                "the body ended after {written} of {end} bytes"
-            )));
-        }
-    }
-    complete(shared, reg, index, file, hasher, integrity)
+    Ok(if cut { Ending::Cut } else { Ending::Clean })
 }
 
-/// The body is all there: sync it, check integrity, make it the record's body.
-fn complete(
+fn more_than_announced() -> Fail {
+    Fail::Attempt {
+        kind: FailureKind::Malformed,
+        msg: "the server sent more than it announced".into(),
+        retry_after: None,
+    }
+}
+
+/// Stores `chunk` at the end of `part`: counted against the download total and the quota
+/// first (the fetch fails if it does not fit), then written, hashed and committed.
+fn store_chunk(
     shared: &dyn TransferHost,
     reg: &Arc<Registration>,
     index: usize,
-    file: File,
-    hasher: Option<Hasher>,
+    part: &mut PartBody,
+    chunk: &[u8],
+) -> Result<(), Fail> {
+    let n = chunk.len() as u64;
+    reg.reserve(shared, index, n).map_err(|_| Fail::Stopped)?;
+    if let Err(e) = part.file.write_all(chunk) {
+        reg.unreserve(shared, index, n);
+        return Err(storage_failure(shared, reg, e));
+    }
+    if let Some(h) = part.hasher.as_mut() {
+        h.update(chunk);
+    }
+    reg.commit(shared, index, n);
+    part.written += n;
+    Ok(())
+}
+
+/// The body is all there: check integrity, hand it to the sync thread, which makes it
+/// durable and the record's body.
+fn complete_body(
+    shared: &dyn TransferHost,
+    reg: &Arc<Registration>,
+    index: usize,
+    part: PartBody,
     integrity: Option<&Integrity>,
 ) -> Result<(), Fail> {
-    if let (Some(i), Some(h)) = (integrity, hasher) {
+    if let (Some(i), Some(h)) = (integrity, part.hasher) {
         if !i.matches(h) {
-            drop(file);
+            drop(part.file);
             shared.store().remove_part(reg.key(), index);
             reg.reset_body(shared, index);
             return Err(Fail::Fatal(
@@ -520,7 +626,7 @@ fn complete(
     shared.sync_body(Finished {
         reg: reg.clone(),
         index,
-        file,
+        file: part.file,
     });
     Ok(())
 }
@@ -545,20 +651,5 @@ fn storage_failure(shared: &dyn TransferHost, reg: &Arc<Registration>, e: std::i
         Fail::Stopped
     } else {
         Fail::Fatal(format!("the store could not be written: {e}"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn content_range_parsing() {
-        assert_eq!(parse_content_range("bytes 0-9/10"), Some((0, 9, Some(10))));
-        assert_eq!(parse_content_range("bytes 5-9/*"), Some((5, 9, None)));
-        assert_eq!(parse_content_range("bytes 5-4/10"), None);
-        assert_eq!(parse_content_range("bytes 5-10/10"), None);
-        assert_eq!(parse_content_range("items 0-1/2"), None);
-        assert_eq!(parse_content_range("bytes */10"), None);
     }
 }

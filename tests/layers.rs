@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["record"],
     &["store", "net"],
     &["config", "request"],
-    &["validate", "integrity"],
+    &["validate", "integrity", "resume"],
     &[
         "error", "cancel", "delivery", "head", "outcome", "panic", "retry", "throttle", "util",
         "web_enum",

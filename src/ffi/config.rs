@@ -107,7 +107,9 @@ pub extern "C" fn bgfetch_config_set_user_agent(
 }
 
 /// Connect timeout and per-read timeout, in milliseconds, each at least 1. Defaults 10 000 and
-/// 30 000. A read that waits longer is a network error (retried).
+/// 30 000. A read that waits longer is a network error (retried). The whole response head must
+/// arrive within the read timeout (a head that trickles in never holds a connection longer),
+/// and no read goes on longer than the no-progress timeout without a new body byte.
 #[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_config_set_timeouts(
@@ -118,15 +120,34 @@ pub extern "C" fn bgfetch_config_set_timeouts(
     with_config(c, |cfg| cfg.set_timeouts(connect_ms, read_ms))
 }
 
-/// The retry policy for transient errors (connect/DNS/read/write errors, timeouts, resets,
-/// truncated bodies): `max_attempts` consecutive failed attempts without a new body byte
-/// (1..=100; default 5) and the first backoff in ms (default 1000; doubled after each failure,
-/// random jitter x1..1.5, capped by `bgfetch_config_set_max_backoff`). Any progress resets the
-/// count. A request fails (fetch-error) only when BOTH hold: `max_attempts` failures in a row
-/// AND no byte for the no-progress timeout (unless `bgfetch_config_set_fail_after_attempts`).
-/// GET resumes with `Range` + `If-Range` after each. A waiting request holds no connection.
-/// Not transient (fail at once): TLS verification, redirect errors, integrity mismatch, disk
-/// full. A response status is final unless `bgfetch_config_set_retry_statuses`.
+/// The retry policy (manager-wide). Transient errors: connect/DNS/read/write errors, timeouts,
+/// resets, truncated bodies. They are retried with exponential backoff (base `backoff_ms`,
+/// default 1000, doubled each time, random jitter x1..1.5, capped by
+/// `bgfetch_config_set_max_backoff`) and fail the request (fetch-error) only when BOTH hold:
+/// `max_attempts` (1..=100, default 5) consecutive attempts failed without progress (any
+/// progress resets the count), AND there was no progress for the no-progress timeout (unless
+/// `bgfetch_config_set_fail_after_attempts`). Progress means the record's stored body grows
+/// past the most it ever held in this fetch (a body restarted from zero that never gets
+/// further is not progress).
+///
+/// Fail at once: TLS verification errors (unknown issuer, expired, wrong name; the message
+/// gives the verifier's reason), redirect errors, integrity mismatch, a full disk.
+/// Fail after `max_attempts` consecutive attempts, without waiting for the no-progress
+/// timeout: answers that are not well-formed HTTP (bad chunk framing, conflicting
+/// Content-Lengths, a head over 64 KiB, a non-HTTP answer, TLS spoken to a plain-HTTP port).
+/// The outage rule is for a network that cannot be reached, not for a server that answers
+/// wrongly. No backoff (the next attempt at once, not counted as a failure): an attempt that
+/// made progress and ended early (a short 206, a cut after new bytes), and a reused keep-alive
+/// connection that the server had closed.
+///
+/// A GET with a validator (a strong ETag or Last-Modified) resumes with one `Range` +
+/// `If-Range` (a request with its own `Range` resumes by narrowing it); anything else starts
+/// again from byte 0. Only the answer to a request from byte 0 is the record's response: a
+/// 408, 429, 5xx (any status but 200, 206 or 416) answering a resume keeps the stored bytes
+/// and head and is a transient failure (`Retry-After` honoured). A body without a length
+/// (close-delimited) is complete only at a clean end from the server; a pause, reset or close
+/// that cuts it is a failed attempt. A waiting request holds no connection. A response status
+/// is final unless `bgfetch_config_set_retry_statuses`.
 #[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_config_set_retries(
