@@ -8,7 +8,10 @@
  *                         start a background fetch and wait for it with a progress bar;
  *                         Ctrl-C leaves it in the store, to finish with `resume`
  *     ids                 the ids of every unreleased fetch, one per line
- *     status ID           id, title, icons, result, failure reason, paused, progress
+ *     status ID           id, title, icons, result, failure reason, state (what the fetch
+ *                         waits for), progress, the expected total from the response heads,
+ *                         and one line per record: its state, attempts, the time to its next
+ *                         retry and its last error
  *     abort ID            abort a running fetch
  *     pause ID            pause a fetch; it stays paused in the store across runs
  *     unpause ID          resume a paused fetch and wait for it with a progress bar
@@ -33,9 +36,11 @@
  *     --version           the library's version and the header's
  *     -h, --help          this help
  *
- * Progress goes to stderr. Everything else goes to stdout, including a line when a body
- * resumes at byte N of an earlier run, and when the progress shows a body starting again from
- * zero (the server could not resume it).
+ * Progress goes to stderr: bytes, the percentage of the download total or else of the total
+ * the response heads announce, and the rate; while the fetch waits, what for ("waiting to retry
+ * in 3.2 s (attempt 4): <why>", "offline", "paused"). Everything else goes to stdout, including
+ * a line when a body resumes at byte N of an earlier run, and when the progress shows a body
+ * starting again from zero (the server could not resume it).
  *
  * Exit status (also in --help):
  *     0        success
@@ -52,6 +57,7 @@
 #include <errno.h>
 #include <math.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -82,7 +88,8 @@ static const char USAGE[] =
     "                      Ctrl-C leaves it in the store, to finish with 'resume'.\n"
     "                      N is bytes, or with a suffix K, M, G (KiB, MiB, GiB)\n"
     "  ids                 the ids of every unreleased fetch\n"
-    "  status ID           title, icons, result, failure reason, paused and progress\n"
+    "  status ID           title, icons, result, state, progress, expected total, and each\n"
+    "                      record's state, attempts, next retry and last error\n"
     "  abort ID            abort a running fetch\n"
     "  pause ID            pause a fetch (it stays paused in the store across runs)\n"
     "  unpause ID          resume a paused fetch and wait for it with a progress bar\n"
@@ -152,10 +159,11 @@ static void catch_sigint(void) {
 enum progress_mode { PROGRESS_AUTO, PROGRESS_BAR, PROGRESS_PLAIN, PROGRESS_NONE };
 static enum progress_mode progress_mode = PROGRESS_AUTO;
 
-/* One bar. Drawn from the progress callback (the manager's event thread) while it is set,
-   and from the main thread only after the callback was cleared, which guarantees that the
-   callback is not running any more: no lock needed. */
+/* One bar. Drawn from the progress callback (the manager's event thread) and, while the fetch
+   waits (to retry, offline, paused: no progress comes then), from the main thread, under
+   `lock`. */
 struct bar {
+    pthread_mutex_t lock;
     bgfetch_registration *reg;
     const char *id;
     bool redraw; /* a bar redrawn in place; else plain lines */
@@ -164,8 +172,6 @@ struct bar {
     double last_line;
     uint64_t start_bytes;
     uint64_t last_bytes;
-    uint64_t head_total; /* sum of the responses' Content-Length, once all are known */
-    bool head_total_known;
 };
 
 static double now_seconds(void) {
@@ -174,36 +180,39 @@ static double now_seconds(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Without a download total, the total of the responses' Content-Length headers (the response
-   heads), once every record has one; false while some head is unknown or has none (chunked). */
-static bool content_length_total(bgfetch_registration *r, uint64_t *out) {
+/* What `r` waits for, in a few words ("" while it transfers): "paused", "offline", or
+   "waiting to retry in 3.2 s (attempt 4): <why>" for the record whose next attempt comes
+   first. */
+static void describe_wait(bgfetch_registration *r, char *out, size_t cap) {
+    out[0] = '\0';
+    bgfetch_state state = bgfetch_registration_state(r);
+    if (state == BGFETCH_RECORD_PAUSED || state == BGFETCH_RECORD_OFFLINE) {
+        snprintf(out, cap, "%s", bgfetch_state_str(state));
+        return;
+    }
+    if (state != BGFETCH_RECORD_RETRY_WAIT) return;
     bgfetch_records *rs = NULL;
-    uint64_t sum = 0;
-    bool all = true;
-    if (bgfetch_registration_match_all(r, NULL, 0, &rs) != BGFETCH_OK) return false;
-    for (size_t i = 0; all && i < bgfetch_records_len(rs); i++) {
-        bgfetch_response *res = NULL;
-        const char *cl = NULL;
-        char *end = NULL;
-        if (bgfetch_record_response(bgfetch_records_get(rs, i), 0, &res) != BGFETCH_OK) {
-            all = false;
-            continue;
+    if (bgfetch_registration_match_all(r, NULL, 0, &rs) != BGFETCH_OK) return;
+    const bgfetch_record *first = NULL;
+    int64_t first_ms = -1;
+    for (size_t i = 0; i < bgfetch_records_len(rs); i++) {
+        const bgfetch_record *rec = bgfetch_records_get(rs, i);
+        int64_t ms = bgfetch_record_retry_in_ms(rec);
+        if (ms >= 0 && (first_ms < 0 || ms < first_ms)) {
+            first = rec;
+            first_ms = ms;
         }
-        cl = bgfetch_response_header(res, "content-length");
-        errno = 0;
-        unsigned long long n = cl ? strtoull(cl, &end, 10) : 0;
-        if (!cl || errno || end == cl || *end != '\0')
-            all = false;
-        else
-            sum += (uint64_t)n;
-        bgfetch_response_free(res);
+    }
+    if (first) {
+        char why[256];
+        bgfetch_record_last_error(first, why, sizeof why);
+        snprintf(out, cap, "waiting to retry in %.1f s (attempt %u): %s", (double)first_ms / 1000.0,
+                 bgfetch_record_attempts(first) + 1, why);
     }
     bgfetch_records_free(rs);
-    if (all && sum > 0) *out = sum;
-    return all && sum > 0;
 }
 
-static void draw_bar(struct bar *b, bool final) {
+static void draw_bar_locked(struct bar *b, bool final) {
     bgfetch_registration *r = b->reg;
     uint64_t done = bgfetch_registration_downloaded(r);
     uint64_t total = bgfetch_registration_download_total(r);
@@ -220,15 +229,19 @@ static void draw_bar(struct bar *b, bool final) {
         b->start = t;
     }
     if (b->quiet) return;
-    if (!total && !b->head_total_known) b->head_total_known = content_length_total(r, &b->head_total);
-    bool from_heads = !total && b->head_total_known;
-    if (from_heads) total = b->head_total;
+    /* Without a download total, the total the response heads announce, once all are known. */
+    bool all_known = false;
+    uint64_t expected = bgfetch_registration_expected_total(r, &all_known);
+    bool from_heads = !total && all_known && expected > 0;
+    if (from_heads) total = expected;
     double elapsed = t - b->start;
     double rate = elapsed > 0.05 && done > b->start_bytes
                       ? (double)(done - b->start_bytes) / elapsed / MIB
                       : 0.0;
     if (!b->redraw && !final && t - b->last_line < 0.5) return;
     b->last_line = t;
+    char waiting[384];
+    describe_wait(r, waiting, sizeof waiting);
 
     if (b->redraw) fputs("\r\033[K", stderr); /* back to column 0, clear the line */
     fprintf(stderr, "%s: ", b->id);
@@ -248,10 +261,18 @@ static void draw_bar(struct bar *b, bool final) {
     } else {
         fprintf(stderr, "%.2f MiB", (double)done / MIB);
     }
-    fprintf(stderr, "  %.2f MiB/s", rate);
-    if (bgfetch_registration_paused(r)) fputs("  (paused)", stderr);
+    if (waiting[0])
+        fprintf(stderr, "  %s", waiting);
+    else
+        fprintf(stderr, "  %.2f MiB/s", rate);
     if (final || !b->redraw) fputc('\n', stderr);
     fflush(stderr);
+}
+
+static void draw_bar(struct bar *b, bool final) {
+    pthread_mutex_lock(&b->lock);
+    draw_bar_locked(b, final);
+    pthread_mutex_unlock(&b->lock);
 }
 
 static void on_progress(void *userdata, bgfetch_registration *r) {
@@ -284,6 +305,7 @@ static void print_resume_points(bgfetch_registration *reg) {
 static int wait_with_bar(bgfetch_registration *reg) {
     bool tty = isatty(STDERR_FILENO) == 1;
     struct bar b = {
+        .lock = PTHREAD_MUTEX_INITIALIZER,
         .reg = reg,
         .id = bgfetch_registration_id(reg),
         .redraw = progress_mode == PROGRESS_BAR || (progress_mode == PROGRESS_AUTO && tty),
@@ -296,17 +318,26 @@ static int wait_with_bar(bgfetch_registration *reg) {
                   "setting the progress callback");
     if (rc) return rc;
     bgfetch_status s;
-    do {
+    for (;;) {
         s = bgfetch_registration_wait(reg, POLL_MS);
-    } while (s == BGFETCH_E_TIMEOUT && !interrupted);
+        if (s != BGFETCH_E_TIMEOUT || interrupted) break;
+        /* No progress comes while it waits: keep the countdown (or "offline") current. */
+        bgfetch_state state = bgfetch_registration_state(reg);
+        if (state == BGFETCH_RECORD_RETRY_WAIT || state == BGFETCH_RECORD_OFFLINE ||
+            state == BGFETCH_RECORD_PAUSED)
+            draw_bar(&b, false);
+    }
     /* Clear the callback before `b` goes out of scope; after this it never runs again. */
     bgfetch_registration_set_progress_callback(reg, NULL, NULL, NULL);
     if (s == BGFETCH_E_TIMEOUT) { /* interrupted */
         if (b.redraw) fputc('\n', stderr);
-        return EXIT_INTERRUPTED;
+        rc = EXIT_INTERRUPTED;
+    } else {
+        draw_bar(&b, true);
+        rc = fail(s, "waiting for the fetch");
     }
-    draw_bar(&b, true);
-    return fail(s, "waiting for the fetch");
+    pthread_mutex_destroy(&b.lock);
+    return rc;
 }
 
 /* "success", or "failure (reason)", or "running" / "paused". */
@@ -424,6 +455,26 @@ static int cmd_ids(bgfetch_manager *m) {
     return 0;
 }
 
+/* One line per record: "  METHOD URL: STATE, N attempts[, next in S s][: last error]". */
+static void print_record_states(bgfetch_registration *r) {
+    bgfetch_records *rs = NULL;
+    if (bgfetch_registration_match_all(r, NULL, 0, &rs) != BGFETCH_OK) return;
+    printf("records:\n");
+    for (size_t i = 0; i < bgfetch_records_len(rs); i++) {
+        const bgfetch_record *rec = bgfetch_records_get(rs, i);
+        uint32_t attempts = bgfetch_record_attempts(rec);
+        printf("  %s %s: %s, %u attempt%s", bgfetch_record_method(rec), bgfetch_record_url(rec),
+               bgfetch_state_str(bgfetch_record_state(rec)), attempts,
+               attempts == 1 ? "" : "s");
+        int64_t in_ms = bgfetch_record_retry_in_ms(rec);
+        if (in_ms >= 0) printf(", next in %.1f s", (double)in_ms / 1000.0);
+        char why[512];
+        if (bgfetch_record_last_error(rec, why, sizeof why) > 0) printf(": %s", why);
+        putchar('\n');
+    }
+    bgfetch_records_free(rs);
+}
+
 static int cmd_status(bgfetch_manager *m, const char *id) {
     int rc;
     bgfetch_registration *r = get_or_report(m, id, &rc);
@@ -446,13 +497,21 @@ static int cmd_status(bgfetch_manager *m, const char *id) {
 
     printf("result:            ");
     print_result(stdout, r);
-    printf("\ndownloaded:        %" PRIu64 " / %" PRIu64 " bytes%s\n",
+    printf("\nstate:             %s\n", bgfetch_state_str(bgfetch_registration_state(r)));
+    printf("downloaded:        %" PRIu64 " / %" PRIu64 " bytes%s\n",
            bgfetch_registration_downloaded(r), bgfetch_registration_download_total(r),
            bgfetch_registration_download_total(r) ? "" : " (no download total)");
+    bool all_known = false;
+    uint64_t expected = bgfetch_registration_expected_total(r, &all_known);
+    if (all_known)
+        printf("expected total:    %" PRIu64 " bytes (from the response heads)\n", expected);
+    else
+        printf("expected total:    unknown until every response head has come\n");
     printf("uploaded:          %" PRIu64 " / %" PRIu64 " bytes\n", bgfetch_registration_uploaded(r),
            bgfetch_registration_upload_total(r));
     printf("paused:            %s\n", bgfetch_registration_paused(r) ? "yes" : "no");
     printf("records available: %s\n", bgfetch_registration_records_available(r) ? "yes" : "no");
+    print_record_states(r);
     bgfetch_registration_free(r);
     return rc;
 }
@@ -552,7 +611,7 @@ static int cmd_save(bgfetch_manager *m, const char *id, const char *url, const c
     while (!rc && (s = bgfetch_response_wait(res, POLL_MS)) == BGFETCH_E_TIMEOUT)
         if (interrupted) rc = EXIT_INTERRUPTED;
     if (!rc) rc = fail(s, "waiting for the body");
-    if (!rc) rc = fail(bgfetch_response_save(res, dest), "bgfetch_response_save");
+    if (!rc) rc = fail(bgfetch_response_save(res, dest, -1), "bgfetch_response_save");
     if (!rc) {
         printf("saved %" PRIu64 " bytes (status %u) to %s\n", bgfetch_response_body_size(res),
                (unsigned)bgfetch_response_status(res), dest);

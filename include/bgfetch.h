@@ -22,7 +22,7 @@
 
 /** The version of this header; equal to bgfetch_version() of the matching library. */
 #define BGFETCH_VERSION_MAJOR 0
-#define BGFETCH_VERSION_MINOR 2
+#define BGFETCH_VERSION_MINOR 3
 #define BGFETCH_VERSION_PATCH 0
 
 /* Marks the functions whose bgfetch_status must not be ignored: [[nodiscard]] in C23 and
@@ -149,6 +149,14 @@ typedef uint32_t bgfetch_result;
 typedef uint32_t bgfetch_failure_reason;
 
 /**
+ * 0.3. What a record (or a fetch) is doing: `BGFETCH_RECORD_*` (returned by
+ * `bgfetch_record_state` and `bgfetch_registration_state`). API.md named this type
+ * `bgfetch_record_state`, like the function; C cannot have a type and a function of one name,
+ * so the type is `bgfetch_state` and the function keeps its name.
+ */
+typedef uint32_t bgfetch_state;
+
+/**
  * Where callbacks run: `BGFETCH_DISPATCH_*`.
  */
 typedef uint32_t bgfetch_dispatch;
@@ -191,9 +199,13 @@ typedef void (*bgfetch_free_callback)(void *userdata);
  *
  * - Runs on the manager's event thread (`BGFETCH_DISPATCH_THREAD`) or inside
  *   `bgfetch_manager_dispatch` (`BGFETCH_DISPATCH_MANUAL`); never while a library lock is held.
- * - Fires when `uploaded`, `downloaded`, `result` or `failure_reason` changed, at most once
+ * - Fires once as soon as it is set, with the current values (also for a fetch that has
+ *   settled: a host that sets it after `bgfetch_fetch` never misses the final state); then
+ *   when `uploaded`, `downloaded`, `result`, `failure_reason`, `paused` or the state of a
+ *   record (`bgfetch_record_state`: a retry wait, going offline, ...) changed, at most once
  *   per progress interval per registration, and always once for the final state (then never
- *   again). Read the values with the getters on `r`.
+ *   again, but for the first call of a callback set later). Read the values with the getters
+ *   on `r`.
  * - `r` is a handle borrowed for the call (not the one the callback was set on; do not free
  *   it). The callback may call any `bgfetch_` function, on this registration too (abort it,
  *   release it, free the handle it was set on), except `bgfetch_manager_close` of its own
@@ -310,6 +322,42 @@ typedef void (*bgfetch_progress_callback)(void *userdata, bgfetch_registration *
 #define BGFETCH_FAILURE_DOWNLOAD_TOTAL_EXCEEDED 5
 
 /**
+ * Waiting for a connection slot (`"queued"`).
+ */
+#define BGFETCH_RECORD_QUEUED 0
+
+/**
+ * Connecting, sending or receiving (`"active"`).
+ */
+#define BGFETCH_RECORD_ACTIVE 1
+
+/**
+ * An attempt failed transiently; the next comes after `bgfetch_record_retry_in_ms`
+ * (`"retry-wait"`).
+ */
+#define BGFETCH_RECORD_RETRY_WAIT 2
+
+/**
+ * The host said offline (`"offline"`).
+ */
+#define BGFETCH_RECORD_OFFLINE 3
+
+/**
+ * Its fetch is paused (`"paused"`).
+ */
+#define BGFETCH_RECORD_PAUSED 4
+
+/**
+ * Its response is complete, whatever its status (`"done"`).
+ */
+#define BGFETCH_RECORD_DONE 5
+
+/**
+ * It will never have a complete response: failed, aborted (`"failed"`).
+ */
+#define BGFETCH_RECORD_FAILED 6
+
+/**
  * `backgroundfetchsuccess`.
  */
 #define BGFETCH_EVENT_SUCCESS 1
@@ -347,7 +395,8 @@ const char *bgfetch_status_name(bgfetch_status s);
 /**
  * This thread's last error message: `""` after a successful call (getters and `_free`
  * included; the pure functions `bgfetch_status_name`, `bgfetch_version`,
- * `bgfetch_result_str`, `bgfetch_failure_reason_str` and this one leave it as it is). Never
+ * `bgfetch_result_str`, `bgfetch_failure_reason_str`, `bgfetch_state_str` and this one
+ * leave it as it is). Never
  * NULL. The string is valid until the next `bgfetch_` call on this thread.
  */
 const char *bgfetch_last_error(void);
@@ -368,6 +417,12 @@ const char *bgfetch_result_str(bgfetch_result v);
  * `"quota-exceeded"`, `"download-total-exceeded"` (`""` for an unknown value). Static.
  */
 const char *bgfetch_failure_reason_str(bgfetch_failure_reason v);
+
+/**
+ * 0.3. The name of a record state: `"queued"`, `"active"`, `"retry-wait"`, `"offline"`,
+ * `"paused"`, `"done"`, `"failed"` (`""` for an unknown value). Static.
+ */
+const char *bgfetch_state_str(bgfetch_state v);
 
 /**
  * Frees a string the library handed out as owned (`char *`). NULL is a no-op.
@@ -819,6 +874,30 @@ bgfetch_result bgfetch_registration_result(const bgfetch_registration *r);
 bgfetch_failure_reason bgfetch_registration_failure_reason(const bgfetch_registration *r);
 
 /**
+ * 0.3. What the fetch is doing, read live: settled, `BGFETCH_RECORD_DONE` (success) or
+ * `BGFETCH_RECORD_FAILED`; else the most alive state of its pending records, in the order
+ * `_ACTIVE`, `_QUEUED`, `_RETRY_WAIT`, `_OFFLINE`, `_PAUSED` (see `bgfetch_record_state`).
+ * `BGFETCH_RECORD_FAILED` for NULL.
+ */
+bgfetch_state bgfetch_registration_state(const bgfetch_registration *r);
+
+/**
+ * 0.3. The latest failed attempt's message of any of its records (`""` if none failed since
+ * that record last made progress), copied into `buf` as `snprintf` does (see
+ * `bgfetch_record_last_error`). Returns the message's full length. 0 (and `""` in `buf`) for
+ * NULL.
+ */
+size_t bgfetch_registration_last_error(const bgfetch_registration *r, char *buf, size_t cap);
+
+/**
+ * 0.3. The body bytes the fetch expects: the sum of the response bodies' lengths known from
+ * their heads (Content-Length, Content-Range), read live. `*all_known` (may be NULL) is set to
+ * whether every record's length is known: until then the sum is a lower bound (show a
+ * percentage only once it is true). 0 (and `*all_known` false) for NULL.
+ */
+uint64_t bgfetch_registration_expected_total(const bgfetch_registration *r, bool *all_known);
+
+/**
  * Whether the records can be read (`recordsAvailable`): true until released. False for NULL.
  */
 bool bgfetch_registration_records_available(const bgfetch_registration *r);
@@ -874,6 +953,8 @@ bgfetch_status bgfetch_registration_wait(bgfetch_registration *r,
  *   callback is not running and will never run again.
  * - In THREAD dispatch, `bgfetch_registration_wait` returns only after the final progress
  *   callbacks have returned.
+ * - 0.3: a callback set is called once soon after this returns (on the event thread, or in
+ *   the next `bgfetch_manager_dispatch`), with the current values.
  */
 BGFETCH_NODISCARD
 bgfetch_status bgfetch_registration_set_progress_callback(bgfetch_registration *r,
@@ -1016,6 +1097,36 @@ bgfetch_status bgfetch_record_response(const bgfetch_record *rec,
                                        bgfetch_response **out);
 
 /**
+ * 0.3. What the record is doing, read live: `BGFETCH_RECORD_QUEUED` (waiting for a
+ * connection slot), `_ACTIVE` (connecting, sending or receiving), `_RETRY_WAIT` (an attempt
+ * failed transiently; the next comes after `bgfetch_record_retry_in_ms`), `_OFFLINE` (the
+ * host said offline), `_PAUSED` (its fetch is paused), `_DONE` (its response is complete,
+ * whatever its status), `_FAILED` (it will never have a complete response: failed, aborted).
+ * `BGFETCH_RECORD_FAILED` for NULL.
+ */
+bgfetch_state bgfetch_record_state(const bgfetch_record *rec);
+
+/**
+ * 0.3. Attempts made for the record in this fetch since the manager was opened (0: none yet).
+ * 0 for NULL.
+ */
+uint32_t bgfetch_record_attempts(const bgfetch_record *rec);
+
+/**
+ * 0.3. In `BGFETCH_RECORD_RETRY_WAIT`: milliseconds until the next attempt (0 when it is due);
+ * -1 in any other state, and for NULL.
+ */
+int64_t bgfetch_record_retry_in_ms(const bgfetch_record *rec);
+
+/**
+ * 0.3. The last failed attempt's message (`""` if none failed), copied into `buf` as
+ * `snprintf` does: at most `cap - 1` bytes and a NUL (nothing when `buf` is NULL or `cap` is
+ * 0). Returns the message's full length in bytes: a return `>= cap` means it was truncated.
+ * 0 (and `""` in `buf`) for a NULL record.
+ */
+size_t bgfetch_record_last_error(const bgfetch_record *rec, char *buf, size_t cap);
+
+/**
  * Frees a record returned by match. NULL is a no-op. Never free one borrowed from a list.
  */
 void bgfetch_record_free(bgfetch_record *rec);
@@ -1081,24 +1192,30 @@ uint64_t bgfetch_response_body_size(const bgfetch_response *res);
 const char *bgfetch_response_body_path(const bgfetch_response *res);
 
 /**
- * Reads up to `cap` body bytes at `offset` into `buf`, blocking until bytes at `offset` are
- * stored or the body is complete; `*n_read = 0` at the end of a complete body.
- * `BGFETCH_E_ABORTED` / `BGFETCH_E_FETCH_FAILED` if the body stops short of `offset`.
+ * 0.3. Reads up to `cap` body bytes at `offset` into `buf`, blocking (up to `timeout_ms`: -1
+ * forever, 0 poll) until bytes at `offset` are stored or the body is complete; `*n_read = 0`
+ * at the end of a complete body. `BGFETCH_E_TIMEOUT` when no byte at `offset` was stored in
+ * time (a paused fetch stores none); `BGFETCH_E_ABORTED` / `BGFETCH_E_FETCH_FAILED` if the
+ * body stops short of `offset`.
  */
 BGFETCH_NODISCARD
 bgfetch_status bgfetch_response_read(const bgfetch_response *res,
                                      uint64_t offset,
                                      uint8_t *buf,
                                      size_t cap,
+                                     int64_t timeout_ms,
                                      size_t *n_read);
 
 /**
- * Waits for the complete body, then writes it to `dest_path` atomically: a temporary file in
- * the same directory, synced, renamed over `dest_path`. All or nothing.
+ * 0.3. Waits (up to `timeout_ms`: -1 forever, 0 poll) for the complete body, then writes it
+ * to `dest_path` atomically: a temporary file in the same directory, synced, renamed over
+ * `dest_path`. All or nothing. `BGFETCH_E_TIMEOUT` when the body is not complete in time:
+ * `dest_path` is then untouched.
  */
 BGFETCH_NODISCARD
 bgfetch_status bgfetch_response_save(const bgfetch_response *res,
-                                     const char *dest_path);
+                                     const char *dest_path,
+                                     int64_t timeout_ms);
 
 /**
  * Frees a response. NULL is a no-op.

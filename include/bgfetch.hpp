@@ -94,6 +94,17 @@ enum class failure_reason : bgfetch_failure_reason {
     download_total_exceeded = BGFETCH_FAILURE_DOWNLOAD_TOTAL_EXCEEDED,
 };
 
+/** What a record (or a fetch) is doing, or waiting for (0.3). */
+enum class record_state : bgfetch_state {
+    queued = BGFETCH_RECORD_QUEUED,         ///< `"queued"`: waiting for a connection slot.
+    active = BGFETCH_RECORD_ACTIVE,         ///< `"active"`: connecting, sending or receiving.
+    retry_wait = BGFETCH_RECORD_RETRY_WAIT, ///< `"retry-wait"`: the next attempt after retry_in().
+    offline = BGFETCH_RECORD_OFFLINE,       ///< `"offline"`: the host said offline.
+    paused = BGFETCH_RECORD_PAUSED,         ///< `"paused"`: its fetch is paused.
+    done = BGFETCH_RECORD_DONE,             ///< `"done"`: its response is complete.
+    failed = BGFETCH_RECORD_FAILED,         ///< `"failed"`: it will never have a complete one.
+};
+
 /** The completion event of a settled fetch. */
 enum class event_type : bgfetch_event_type {
     success = BGFETCH_EVENT_SUCCESS, ///< `backgroundfetchsuccess`.
@@ -138,6 +149,11 @@ inline std::string_view to_string(result r) noexcept {
 /** The web's string for a failure reason, e.g. `"bad-status"` (static). */
 inline std::string_view to_string(failure_reason f) noexcept {
     return bgfetch_failure_reason_str(static_cast<bgfetch_failure_reason>(f));
+}
+
+/** The name of a record state, e.g. `"retry-wait"` (static). */
+inline std::string_view to_string(record_state s) noexcept {
+    return bgfetch_state_str(static_cast<bgfetch_state>(s));
 }
 
 /** The library's version, `"MAJOR.MINOR.PATCH"` (static); compare with BGFETCH_VERSION_*. */
@@ -210,6 +226,14 @@ inline std::string take_string(char *s) {
 inline std::int64_t wait_ms(std::chrono::milliseconds d) noexcept {
     auto n = d.count();
     return n < 0 ? 0 : static_cast<std::int64_t>(n);
+}
+
+/** A message the C ABI copies out as snprintf does (`copy(buf, cap)` returns its length). */
+template <class Copy>
+std::string copied_text(Copy copy) {
+    std::string text(copy(nullptr, 0), '\0');
+    if (!text.empty()) copy(text.data(), text.size() + 1);
+    return text;
 }
 
 /** A duration as `uint32_t` milliseconds for a setter; refuses what does not fit. */
@@ -680,24 +704,29 @@ public:
     /** Reads up to `cap` body bytes at `offset` into `buf`, blocking until bytes at `offset`
         are stored or the body is complete; returns how many (0 at the end of the body). */
     std::size_t read(std::uint64_t offset, void *buf, std::size_t cap) const {
-        std::size_t n = 0;
-        detail::check(
-            bgfetch_response_read(h_.get(), offset, static_cast<std::uint8_t *>(buf), cap, &n));
-        return n;
+        return read_ms(offset, buf, cap, -1);
+    }
+    /** As read(), waiting at most `timeout`; throws error(timeout) when no byte at `offset`
+        was stored in time (a paused fetch stores none). */
+    std::size_t read(std::uint64_t offset, void *buf, std::size_t cap,
+                     std::chrono::milliseconds timeout) const {
+        return read_ms(offset, buf, cap, detail::wait_ms(timeout));
     }
     /** The whole body (blocks until it is complete). */
-    std::vector<std::uint8_t> read_all() const {
-        std::vector<std::uint8_t> body;
-        std::uint8_t buf[65536];
-        for (;;) {
-            std::size_t n = read(body.size(), buf, sizeof buf);
-            if (n == 0) return body;
-            body.insert(body.end(), buf, buf + n);
-        }
+    std::vector<std::uint8_t> read_all() const { return read_all_ms(-1); }
+    /** The whole body, each read waiting at most `timeout`; throws error(timeout). */
+    std::vector<std::uint8_t> read_all(std::chrono::milliseconds timeout) const {
+        return read_all_ms(detail::wait_ms(timeout));
     }
     /** Waits for the complete body, then writes it to `dest_path` atomically. */
     void save(const std::string &dest_path) const {
-        detail::check(bgfetch_response_save(h_.get(), detail::c_str(dest_path)));
+        detail::check(bgfetch_response_save(h_.get(), detail::c_str(dest_path), -1));
+    }
+    /** As save(), waiting at most `timeout` for the complete body; throws error(timeout) if it
+        is not complete by then (`dest_path` is then untouched). */
+    void save(const std::string &dest_path, std::chrono::milliseconds timeout) const {
+        detail::check(
+            bgfetch_response_save(h_.get(), detail::c_str(dest_path), detail::wait_ms(timeout)));
     }
 
     /** The C handle (still owned by this object). */
@@ -706,6 +735,23 @@ public:
     bgfetch_response *release_handle() noexcept { return h_.release(); }
 
 private:
+    std::size_t read_ms(std::uint64_t offset, void *buf, std::size_t cap,
+                        std::int64_t timeout_ms) const {
+        std::size_t n = 0;
+        detail::check(bgfetch_response_read(h_.get(), offset, static_cast<std::uint8_t *>(buf),
+                                            cap, timeout_ms, &n));
+        return n;
+    }
+    std::vector<std::uint8_t> read_all_ms(std::int64_t timeout_ms) const {
+        std::vector<std::uint8_t> body;
+        std::uint8_t buf[65536];
+        for (;;) {
+            std::size_t n = read_ms(body.size(), buf, sizeof buf, timeout_ms);
+            if (n == 0) return body;
+            body.insert(body.end(), buf, buf + n);
+        }
+    }
+
     detail::owner<bgfetch_response, bgfetch_response_free> h_;
 };
 
@@ -753,6 +799,23 @@ public:
             if (n == 0) return body;
             body.insert(body.end(), buf, buf + n);
         }
+    }
+    /** What the record is doing now (0.3). */
+    record_state state() const noexcept {
+        return static_cast<record_state>(bgfetch_record_state(h()));
+    }
+    /** Attempts made for it in this fetch since the manager was opened (0.3). */
+    std::uint32_t attempts() const noexcept { return bgfetch_record_attempts(h()); }
+    /** In record_state::retry_wait: the time until its next attempt; else std::nullopt (0.3). */
+    std::optional<std::chrono::milliseconds> retry_in() const noexcept {
+        std::int64_t ms = bgfetch_record_retry_in_ms(h());
+        if (ms < 0) return std::nullopt;
+        return std::chrono::milliseconds(ms);
+    }
+    /** The last failed attempt's message (`""` if none failed), copied (0.3). */
+    std::string last_error() const {
+        return copied_text(
+            [this](char *buf, std::size_t cap) { return bgfetch_record_last_error(h(), buf, cap); });
     }
     /** responseReady: waits (forever) until the response's status and headers are known.
         Throws error(aborted) if the fetch was aborted first, error(fetch_failed) if the request
@@ -886,6 +949,26 @@ public:
     /** Whether the records can be read (`recordsAvailable`): true until released. */
     bool records_available() const noexcept {
         return bgfetch_registration_records_available(h());
+    }
+    /** What the fetch is doing now: settled, done or failed; else the most alive state of its
+        pending records (active, queued, retry_wait, offline, paused) (0.3). */
+    record_state state() const noexcept {
+        return static_cast<record_state>(bgfetch_registration_state(h()));
+    }
+    /** The latest failed attempt's message of any of its records (`""` if none failed since
+        that record last made progress), copied (0.3). */
+    std::string last_error() const {
+        return copied_text([this](char *buf, std::size_t cap) {
+            return bgfetch_registration_last_error(h(), buf, cap);
+        });
+    }
+    /** The body bytes the fetch expects (the lengths its response heads gave), once every
+        record's is known; std::nullopt until then (0.3). */
+    std::optional<std::uint64_t> expected_total() const noexcept {
+        bool all_known = false;
+        std::uint64_t bytes = bgfetch_registration_expected_total(h(), &all_known);
+        if (!all_known) return std::nullopt;
+        return bytes;
     }
     /** The title (`""` if none), copied. */
     std::string title() const { return take_string(bgfetch_registration_title(h())); }

@@ -37,6 +37,8 @@ pub(crate) enum Delivery {
     Settled(Arc<Registration>),
     /// Deliver the completion event of an already settled fetch (redelivery).
     Completion(Arc<Registration>),
+    /// A progress listener was just set: one call of it alone, with the current values.
+    Greet(Arc<Registration>, u64),
     /// Stop the thread.
     Shutdown,
     /// Panic (a test of the supervision: `Manager::crash_thread_for_tests`).
@@ -47,6 +49,7 @@ pub(crate) enum Delivery {
 enum Ready {
     Progress(Arc<Registration>),
     Completion(Arc<Registration>),
+    Greet(Arc<Registration>, u64),
 }
 
 struct ManualQueue {
@@ -220,7 +223,8 @@ impl Events {
             return;
         }
         match ready {
-            Ready::Progress(reg) => reg.run_progress_listeners(),
+            Ready::Progress(reg) => reg.run_progress_listeners(None),
+            Ready::Greet(reg, id) => reg.run_progress_listeners(Some(id)),
             Ready::Completion(reg) => {
                 let Some(kind) = reg.event_type() else { return };
                 if !reg.snapshot().records_available {
@@ -332,6 +336,17 @@ struct Timer {
     settled: bool,
 }
 
+impl Timer {
+    fn new(reg: Arc<Registration>) -> Timer {
+        Timer {
+            reg,
+            last: None,
+            due: None,
+            settled: false,
+        }
+    }
+}
+
 fn event_loop(events: &Events, rx: Receiver<Delivery>, interval: Duration) {
     let mut timers: HashMap<usize, Timer> = HashMap::new();
     loop {
@@ -355,6 +370,24 @@ fn event_loop(events: &Events, rx: Receiver<Delivery>, interval: Duration) {
                 Delivery::Shutdown => return,
                 Delivery::Crash => panic!("a panic injected by a test"),
                 Delivery::Completion(reg) => events.emit(Ready::Completion(reg)),
+                Delivery::Greet(reg, id) => {
+                    // A fetch that settled but whose final progress is still to come: that
+                    // call reaches the new listener too, and it sees the final state once.
+                    let final_coming =
+                        reg.result_stored().is_some() && !reg.delivery().final_returned();
+                    if final_coming {
+                        continue;
+                    }
+                    // The greeting is this registration's call of the interval: the next
+                    // progress comes an interval later (the final one at once, as ever).
+                    let key = Arc::as_ptr(&reg) as usize;
+                    let t = timers.entry(key).or_insert_with(|| Timer::new(reg.clone()));
+                    t.last = Some(now);
+                    if !t.settled {
+                        t.due = t.due.map(|d| d.max(now + interval));
+                    }
+                    events.emit(Ready::Greet(reg, id));
+                }
                 Delivery::Progress(reg) | Delivery::Settled(reg) => {
                     if reg.delivery().final_emitted() {
                         continue;
@@ -363,12 +396,7 @@ fn event_loop(events: &Events, rx: Receiver<Delivery>, interval: Duration) {
                         continue;
                     };
                     let key = Arc::as_ptr(&reg) as usize;
-                    let t = timers.entry(key).or_insert_with(|| Timer {
-                        reg: reg.clone(),
-                        last: None,
-                        due: None,
-                        settled: false,
-                    });
+                    let t = timers.entry(key).or_insert_with(|| Timer::new(reg.clone()));
                     t.settled |= settled;
                     // The final progress is not held back by the interval: `wait` returns
                     // after it, so a settled fetch's comes at once.

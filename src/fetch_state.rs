@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::head::ResponseHead;
 use crate::outcome::Outcome;
-use crate::record::RecordState;
+use crate::record::LiveRecord;
 use crate::request::Icon;
 use crate::retry::{Decision, FailureKind, RetryPolicy, RetryState};
 use crate::store::{StoredState, FORMAT_VERSION};
-use crate::web_enum::{FailureReason, FetchResult};
+use crate::web_enum::{FailureReason, FetchResult, RecordState};
 
 /// The counters and states of a registration at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -40,6 +40,28 @@ pub struct Snapshot {
     pub records_available: bool,
     /// Whether the fetch is paused.
     pub paused: bool,
+}
+
+/// What a record is doing, and why it waits (read live).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordStatus {
+    /// Its state.
+    pub state: RecordState,
+    /// Attempts made for it in this session (0: none yet).
+    pub attempts: u32,
+    /// In [`RecordState::RetryWait`]: how long until its next attempt.
+    pub retry_in: Option<Duration>,
+    /// The last failed attempt's message, if one failed.
+    pub last_error: Option<String>,
+}
+
+/// The body bytes a fetch expects, from its response heads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExpectedTotal {
+    /// The sum of the body lengths known (Content-Length, Content-Range).
+    pub bytes: u64,
+    /// Whether every record's length is known (its head arrived and gave one).
+    pub all_known: bool,
 }
 
 /// What the caller does after an event.
@@ -84,7 +106,7 @@ pub(crate) struct FetchState {
     /// The first `bad-status` / `fetch-error`, which becomes the reason once all requests end.
     first_failure: Option<FailureReason>,
     records_available: bool,
-    records: Vec<RecordState>,
+    records: Vec<LiveRecord>,
     /// Indexes of records still to transfer.
     queue: VecDeque<usize>,
     /// Records not finished yet.
@@ -95,6 +117,10 @@ pub(crate) struct FetchState {
     settling: bool,
     /// The fetch is paused (stored: it stays paused across close, open and a crash).
     paused: bool,
+    /// The manager is offline.
+    offline: bool,
+    /// The number of the last failed attempt of any record (see `LiveRecord::error_seq`).
+    errors: u64,
     /// The settled state could not be written while a transfer still held disk space; the
     /// last transfer to end writes it.
     state_unsaved: bool,
@@ -122,7 +148,7 @@ impl FetchState {
         for (i, ((req, head), (stored_len, complete))) in
             stored.requests.iter().zip(heads).zip(sizes).enumerate()
         {
-            let mut r = RecordState::new(req.clone());
+            let mut r = LiveRecord::new(req.clone());
             r.head = head.map(Arc::new);
             r.stored = stored_len;
             r.high_water = stored_len;
@@ -141,10 +167,15 @@ impl FetchState {
                 Outcome::Failed(_) => false,
                 _ => req.integrity.is_none(),
             };
+            if let Outcome::Failed(why) = &outcome {
+                r.last_error = Some(why.clone());
+                r.error_seq = 1;
+            }
             r.outcome = outcome;
             records.push(r);
         }
         let unfinished = queue.len();
+        let errors = records.iter().map(|r| r.error_seq).max().unwrap_or(0);
         let first_failure = records
             .iter()
             .any(|r| r.outcome == Outcome::Done && !r.head.as_ref().is_some_and(|h| h.ok()))
@@ -169,6 +200,8 @@ impl FetchState {
             ui_updated_in_event: false,
             state_unsaved: false,
             paused: stored.paused && !settled,
+            offline: false,
+            errors,
         }
     }
 
@@ -216,13 +249,92 @@ impl FetchState {
     }
 
     /// The records, in request order.
-    pub(crate) fn records(&self) -> &[RecordState] {
+    pub(crate) fn records(&self) -> &[LiveRecord] {
         &self.records
     }
 
     /// Record `index`.
-    pub(crate) fn record(&self, index: usize) -> &RecordState {
+    pub(crate) fn record(&self, index: usize) -> &LiveRecord {
         &self.records[index]
+    }
+
+    /// What record `index` is doing at `now`, and why it waits.
+    pub(crate) fn record_status(&self, index: usize, now: Instant) -> RecordStatus {
+        let r = &self.records[index];
+        let state = self.record_state(r);
+        RecordStatus {
+            state,
+            attempts: r.attempts,
+            retry_in: r
+                .retry_due
+                .filter(|_| state == RecordState::RetryWait)
+                .map(|due| due.saturating_duration_since(now)),
+            last_error: r.last_error.clone(),
+        }
+    }
+
+    fn record_state(&self, r: &LiveRecord) -> RecordState {
+        match r.outcome {
+            Outcome::Done => RecordState::Done,
+            Outcome::Failed(_) | Outcome::Aborted => RecordState::Failed,
+            // A body completing after the fetch stopped.
+            Outcome::Pending if self.settled() => RecordState::Active,
+            Outcome::Pending if self.paused => RecordState::Paused,
+            Outcome::Pending if self.offline => RecordState::Offline,
+            Outcome::Pending if r.waiting => RecordState::RetryWait,
+            Outcome::Pending if r.running || r.syncing => RecordState::Active,
+            Outcome::Pending => RecordState::Queued,
+        }
+    }
+
+    /// The fetch's state: settled, `Done` (success) or `Failed`; else the most alive state of
+    /// its pending records, in the order active, queued, retry-wait, offline, paused.
+    pub(crate) fn state(&self) -> RecordState {
+        match self.result {
+            FetchResult::Success => return RecordState::Done,
+            FetchResult::Failure => return RecordState::Failed,
+            FetchResult::None => {}
+        }
+        const ALIVE: [RecordState; 5] = [
+            RecordState::Active,
+            RecordState::Queued,
+            RecordState::RetryWait,
+            RecordState::Offline,
+            RecordState::Paused,
+        ];
+        let rank = |s: RecordState| ALIVE.iter().position(|&a| a == s);
+        self.records
+            .iter()
+            .filter(|r| r.outcome == Outcome::Pending)
+            .filter_map(|r| rank(self.record_state(r)))
+            .min()
+            .map_or(RecordState::Active, |i| ALIVE[i])
+    }
+
+    /// The latest failed attempt's message of any record that made no progress since.
+    pub(crate) fn last_error(&self) -> Option<&str> {
+        self.records
+            .iter()
+            .filter(|r| r.error_seq > 0)
+            .max_by_key(|r| r.error_seq)
+            .and_then(|r| r.last_error.as_deref())
+    }
+
+    /// The sum of the body lengths known from the records' response heads, and whether every
+    /// record's is known.
+    pub(crate) fn expected_total(&self) -> ExpectedTotal {
+        let lens = self
+            .records
+            .iter()
+            .map(|r| r.head.as_ref().and_then(|h| h.total_len));
+        let (mut bytes, mut all_known) = (0u64, true);
+        for len in lens {
+            match len {
+                Some(l) => bytes = bytes.saturating_add(l),
+                None => all_known = false,
+            }
+        }
+        ExpectedTotal { bytes, all_known }
     }
 
     /// Whether the fetch has a result.
@@ -344,6 +456,7 @@ impl FetchState {
     /// The manager went offline (`true`) or back online at `now`: the retry clocks of the
     /// records stand still while offline.
     pub(crate) fn set_offline(&mut self, offline: bool, now: Instant) {
+        self.offline = offline;
         for retry in self.records.iter_mut().filter_map(|r| r.retry.as_mut()) {
             if offline {
                 retry.freeze(now);
@@ -372,6 +485,7 @@ impl FetchState {
             if let Some(i) = self.queue.pop_front() {
                 let r = &mut self.records[i];
                 r.running = true;
+                r.attempts = r.attempts.saturating_add(1);
                 r.retry
                     .get_or_insert_with(|| RetryState::new(now))
                     .begin_attempt();
@@ -389,6 +503,7 @@ impl FetchState {
             return false;
         }
         r.waiting = false;
+        r.retry_due = None;
         if r.running {
             return false; // its transfer is still ending: `transfer_ended` queues it
         }
@@ -450,6 +565,7 @@ impl FetchState {
         r.stored += n;
         if r.stored > r.high_water {
             r.high_water = r.stored;
+            r.error_seq = 0;
             if let Some(retry) = r.retry.as_mut() {
                 retry.on_progress(now);
             }
@@ -488,14 +604,14 @@ impl FetchState {
         true
     }
 
-    /// An attempt at record `index` failed with `kind` at `now`: the retry policy's decision
-    /// (the record then waits for its next attempt), or `None` if the record or the fetch
-    /// ended meanwhile. `jitter` is in [0, 1).
+    /// An attempt at record `index` failed with `kind` and the message `why` at `now`: the
+    /// retry policy's decision (the record then waits for its next attempt), or `None` if the
+    /// record or the fetch ended meanwhile. `jitter` is in [0, 1).
     pub(crate) fn attempt_failed(
         &mut self,
         index: usize,
         policy: &RetryPolicy,
-        kind: FailureKind,
+        (kind, why): (FailureKind, &str),
         now: Instant,
         jitter: f64,
         retry_after: Option<Duration>,
@@ -503,11 +619,15 @@ impl FetchState {
         if self.must_stop(index) {
             return None;
         }
+        self.errors += 1;
         let r = &mut self.records[index];
+        r.last_error = Some(why.to_string());
+        r.error_seq = self.errors;
         let retry = r.retry.get_or_insert_with(|| RetryState::new(now));
         let d = retry.on_failure(policy, now, kind, jitter, retry_after);
-        if matches!(d, Decision::Retry { .. }) {
+        if let Decision::Retry { after } = d {
             r.waiting = true;
+            r.retry_due = Some(now + after);
         }
         Some(d)
     }
@@ -545,8 +665,12 @@ impl FetchState {
                     self.first_failure = Some(FailureReason::BadStatus);
                 }
             }
-            Outcome::Failed(_) => {
-                self.records[index].exposed = false;
+            Outcome::Failed(why) => {
+                self.errors += 1;
+                let r = &mut self.records[index];
+                r.exposed = false;
+                r.last_error = Some(why.clone());
+                r.error_seq = self.errors;
                 if self.first_failure.is_none() {
                     self.first_failure = Some(FailureReason::FetchError);
                 }
@@ -883,13 +1007,27 @@ mod tests {
         assert_eq!(take_all(&mut f, now), vec![0]);
         let policy = RetryPolicy::default();
         // The delay ends before the transfer: the transfer's end queues it.
-        let d = f.attempt_failed(0, &policy, FailureKind::Transient, now, 0.5, None);
+        let d = f.attempt_failed(
+            0,
+            &policy,
+            (FailureKind::Transient, "reset"),
+            now,
+            0.5,
+            None,
+        );
         assert!(matches!(d, Some(Decision::Retry { .. })));
         assert!(!f.requeue(0), "its transfer is still ending");
         assert_eq!(f.transfer_ended(0), Next::Wake);
         assert_eq!(f.take_next(false, now), Some(0));
         // The transfer ends before the delay: waiting, not queued, until requeue.
-        let d = f.attempt_failed(0, &policy, FailureKind::Transient, now, 0.5, None);
+        let d = f.attempt_failed(
+            0,
+            &policy,
+            (FailureKind::Transient, "reset"),
+            now,
+            0.5,
+            None,
+        );
         assert!(matches!(d, Some(Decision::Retry { .. })));
         assert_eq!(f.transfer_ended(0), Next::Wake);
         assert!(f.take_next(false, now).is_none(), "waiting, not queued");
@@ -897,7 +1035,14 @@ mod tests {
         assert!(!f.requeue(0), "once");
         assert_eq!(f.take_next(false, now), Some(0));
         assert!(f.fail_now(FailureReason::Aborted));
-        let d = f.attempt_failed(0, &policy, FailureKind::Transient, now, 0.5, None);
+        let d = f.attempt_failed(
+            0,
+            &policy,
+            (FailureKind::Transient, "reset"),
+            now,
+            0.5,
+            None,
+        );
         assert!(d.is_none(), "no retry once the fetch failed");
     }
 

@@ -46,7 +46,8 @@ pub use integrity::Integrity;
 pub use manager::Manager;
 pub use record::{Query, QueryOptions, RecordRequest};
 pub use registration::{
-    EventType, FailureReason, FetchResult, ProgressCallback, Registration, Snapshot,
+    EventType, ExpectedTotal, FailureReason, FetchResult, ProgressCallback, RecordState,
+    RecordStatus, Registration, Snapshot,
 };
 pub use request::{FetchOptions, Icon, Request};
 pub use retry::{RetryPolicy, RetryState};

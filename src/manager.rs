@@ -172,6 +172,10 @@ impl Host for Shared {
         self.events.request_progress(reg)
     }
 
+    fn greet_listener(&self, reg: &Arc<Registration>, id: u64) {
+        self.events.send(Delivery::Greet(reg.clone(), id))
+    }
+
     fn send_settled(&self, reg: &Arc<Registration>) {
         self.events.send(Delivery::Settled(reg.clone()))
     }
@@ -496,6 +500,8 @@ impl Manager {
         };
         for reg in &regs {
             reg.set_offline(offline);
+            // Its records' state changed (offline, or back).
+            shared.events.request_progress(reg);
         }
         if !offline {
             shared.delays.all_due_now();

@@ -8,7 +8,7 @@ use crate::store::StoredRequest;
 
 /// A record's live state, kept inside its registration.
 #[derive(Debug, Clone)]
-pub struct RecordState {
+pub struct LiveRecord {
     /// The request.
     pub request: Arc<StoredRequest>,
     /// The response head, once known (and, with integrity metadata, once the body is verified).
@@ -32,11 +32,20 @@ pub struct RecordState {
     pub waiting: bool,
     /// Where its retries stand (from its first attempt on).
     pub retry: Option<crate::retry::RetryState>,
+    /// Attempts made for it in this session.
+    pub attempts: u32,
+    /// The last failed attempt's message.
+    pub last_error: Option<String>,
+    /// When that failure came, in its fetch's order of failures; 0 once the record made
+    /// progress after it (the fetch's last error is the latest of its records' current ones).
+    pub error_seq: u64,
+    /// When its next attempt is due, while it waits for it.
+    pub retry_due: Option<std::time::Instant>,
     /// Whether the head may be shown (false while integrity is unchecked, or after a failure).
     pub exposed: bool,
 }
 
-impl RecordState {
+impl LiveRecord {
     /// Whether every byte of the response body has arrived (the head announced a length and
     /// that many bytes are stored or being written: the host may have seen them counted).
     pub fn all_bytes_arrived(&self) -> bool {
@@ -47,8 +56,8 @@ impl RecordState {
     }
 
     /// A record whose request has not been made yet.
-    pub fn new(request: Arc<StoredRequest>) -> RecordState {
-        RecordState {
+    pub fn new(request: Arc<StoredRequest>) -> LiveRecord {
+        LiveRecord {
             exposed: request.integrity.is_none(),
             request,
             head: None,
@@ -61,6 +70,10 @@ impl RecordState {
             running: false,
             waiting: false,
             retry: None,
+            attempts: 0,
+            last_error: None,
+            error_seq: 0,
+            retry_due: None,
         }
     }
 }
@@ -122,7 +135,7 @@ fn header_of<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str>
 }
 
 /// Whether a record matches a query, by the Cache API's "request matches cached item".
-pub fn matches(query: &Query, record: &RecordState, opts: QueryOptions) -> bool {
+pub fn matches(query: &Query, record: &LiveRecord, opts: QueryOptions) -> bool {
     if !opts.ignore_method
         && (!is_get_or_head(&query.method) || !is_get_or_head(&record.request.method))
     {
@@ -160,8 +173,8 @@ pub fn matches(query: &Query, record: &RecordState, opts: QueryOptions) -> bool 
 mod tests {
     use super::*;
 
-    fn rec(url: &str, method: &str, headers: &[(&str, &str)], vary: Option<&str>) -> RecordState {
-        let mut r = RecordState::new(Arc::new(StoredRequest {
+    fn rec(url: &str, method: &str, headers: &[(&str, &str)], vary: Option<&str>) -> LiveRecord {
+        let mut r = LiveRecord::new(Arc::new(StoredRequest {
             url: url.into(),
             method: method.into(),
             headers: headers

@@ -23,8 +23,8 @@ use crate::record::{matches, Query, QueryOptions};
 use crate::request::Icon;
 use crate::store::{Store, StoredRequest, StoredState};
 
-pub use crate::fetch_state::Snapshot;
-pub use crate::web_enum::{FailureReason, FetchResult};
+pub use crate::fetch_state::{ExpectedTotal, RecordStatus, Snapshot};
+pub use crate::web_enum::{FailureReason, FetchResult, RecordState};
 
 /// Which completion event a settled fetch gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +75,8 @@ pub(crate) trait Host: Send + Sync {
     fn retry_at(&self, reg: &Arc<Registration>, index: usize, due: Instant);
     /// Asks the event thread for a progress callback of `reg` (coalesced).
     fn request_progress(&self, reg: &Arc<Registration>);
+    /// Asks the event thread for one call of `reg`'s progress listener `id` alone.
+    fn greet_listener(&self, reg: &Arc<Registration>, id: u64);
     /// `reg` settled: the event thread delivers its final progress and completion event.
     fn send_settled(&self, reg: &Arc<Registration>);
     /// `reg` settled in an earlier session: its event waits for an event callback.
@@ -103,11 +105,20 @@ pub struct Registration {
     persist_lock: Mutex<()>,
     /// The progress listeners: one per host handle that set a callback (id > 0), and the
     /// registration's own (id 0, [`Registration::set_progress_callback`]).
-    progress_listeners: Mutex<Vec<(u64, ProgressCallback)>>,
+    progress_listeners: Mutex<Vec<Listener>>,
     next_listener: AtomicU64,
     /// The event machinery's delivery state of this fetch (only `events` changes it; `wait`
     /// reads whether the final progress callbacks have returned).
     delivery: DeliveryFlags,
+}
+
+/// A progress listener: a host handle's callback (id > 0) or the registration's own (id 0).
+#[derive(Clone)]
+struct Listener {
+    id: u64,
+    cb: ProgressCallback,
+    /// It was called (its first call, with the current values, is then done).
+    called: bool,
 }
 
 /// Why a transfer must stop writing.
@@ -178,6 +189,30 @@ impl Registration {
     /// Number of records.
     pub fn record_count(&self) -> usize {
         self.state.lock().records().len()
+    }
+
+    /// What record `index` is doing now, and, if it waits, for what and until when.
+    pub fn record_status(&self, index: usize) -> RecordStatus {
+        self.state.lock().record_status(index, Instant::now())
+    }
+
+    /// What the fetch is doing now: settled, [`RecordState::Done`] (success) or
+    /// [`RecordState::Failed`]; else the most alive state of its pending records, in the
+    /// order active, queued, retry-wait, offline, paused.
+    pub fn state(&self) -> RecordState {
+        self.state.lock().state()
+    }
+
+    /// The latest failed attempt's message of any of its records, `None` if none failed since
+    /// that record last made progress.
+    pub fn last_error(&self) -> Option<String> {
+        self.state.lock().last_error().map(str::to_string)
+    }
+
+    /// The body bytes the fetch expects: the sum of the lengths its response heads gave
+    /// (Content-Length, Content-Range), and whether every record's is known.
+    pub fn expected_total(&self) -> ExpectedTotal {
+        self.state.lock().expected_total()
     }
 
     pub(crate) fn shared(&self) -> Result<Arc<dyn Host>> {
@@ -294,7 +329,8 @@ impl Registration {
     /// Sets (or clears) the registration's own progress callback (listener 0; host handles
     /// add listeners of their own with [`Registration::add_progress_listener`]). When this
     /// returns, the previous callback is not running (unless this is called from inside it)
-    /// and will never be called again.
+    /// and will never be called again. A callback set is called once at once with the current
+    /// values (also when the fetch has settled), then on every change.
     pub fn set_progress_callback(self: &Arc<Self>, cb: Option<ProgressCallback>) -> Result<()> {
         self.remove_progress_listener(0);
         if let Some(cb) = cb {
@@ -311,26 +347,34 @@ impl Registration {
         Ok(id)
     }
 
+    /// Adds listener `id`, and has it called once at once with the current values (also for a
+    /// settled fetch: a host that sets it late never misses the final state).
     fn insert_listener(self: &Arc<Self>, id: u64, cb: ProgressCallback) -> Result<()> {
         let shared = self.shared()?;
         // Under the manager's list of listening registrations, so that close lets go of it.
         let mut cb = Some(cb);
         shared.listening(self, &mut || {
             if let Some(cb) = cb.take() {
-                self.progress_listeners.lock().push((id, cb));
+                self.progress_listeners.lock().push(Listener {
+                    id,
+                    cb,
+                    called: false,
+                });
             }
-        })
+        })?;
+        shared.greet_listener(self, id);
+        Ok(())
     }
 
     /// Removes a progress listener. When this returns it is not running (unless this is
     /// called from inside it) and never runs again; the callback is dropped then, on this
     /// thread (or, from inside it, on the event thread once it returns).
     pub fn remove_progress_listener(&self, id: u64) {
-        let removed: Vec<(u64, ProgressCallback)> = {
+        let removed: Vec<Listener> = {
             let mut l = self.progress_listeners.lock();
             let (gone, kept) = std::mem::take(&mut *l)
                 .into_iter()
-                .partition(|(i, _)| *i == id);
+                .partition(|l| l.id == id);
             *l = kept;
             gone
         };
@@ -349,14 +393,27 @@ impl Registration {
         drop(removed);
     }
 
-    /// Runs every progress listener once (event thread or dispatch, under the callback gate).
-    /// A listener removed by an earlier one in this round (from inside it) is not run.
-    pub(crate) fn run_progress_listeners(self: &Arc<Self>) {
-        let listeners: Vec<(u64, ProgressCallback)> = self.progress_listeners.lock().clone();
-        for (id, cb) in listeners {
-            let present = self.progress_listeners.lock().iter().any(|(i, _)| *i == id);
-            if present {
-                crate::panic::contain("progress callback", || cb(self));
+    /// Runs every progress listener once (event thread or dispatch, under the callback gate),
+    /// or, with `first_of`, that listener's first call, unless it was called already. A
+    /// listener removed by an earlier one in this round (from inside it) is not run.
+    pub(crate) fn run_progress_listeners(self: &Arc<Self>, first_of: Option<u64>) {
+        let listeners: Vec<Listener> = self.progress_listeners.lock().clone();
+        let chosen = listeners
+            .into_iter()
+            .filter(|l| first_of.is_none_or(|id| id == l.id));
+        for l in chosen {
+            // Still there, and (for a first call) not called since it was added.
+            let due = {
+                let mut all = self.progress_listeners.lock();
+                let entry = all.iter_mut().find(|e| e.id == l.id);
+                entry.is_some_and(|e| {
+                    let due = first_of.is_none() || !e.called;
+                    e.called = true;
+                    due
+                })
+            };
+            if due {
+                crate::panic::contain("progress callback", || (l.cb)(self));
             }
         }
     }
@@ -542,13 +599,21 @@ impl Registration {
     }
 
     /// Reads body bytes of record `index` at `offset`, blocking until they are stored or the body
-    /// ends. Returns 0 at the end of a complete body.
-    pub fn read_body(&self, index: usize, offset: u64, buf: &mut [u8]) -> Result<usize> {
+    /// ends, up to `timeout` (`None`: no limit; then `Timeout`). Returns 0 at the end of a
+    /// complete body.
+    pub fn read_body(
+        &self,
+        index: usize,
+        offset: u64,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> Result<usize> {
         use std::os::unix::fs::FileExt;
         if buf.is_empty() {
             return Ok(0);
         }
         let shared = self.shared()?;
+        let deadline = wait_deadline(timeout);
         loop {
             let (first, second, avail) = {
                 let mut s = self.state.lock();
@@ -578,7 +643,7 @@ impl Registration {
                         Outcome::Pending => {}
                     }
                     self.blocking_must_end()?;
-                    self.wait_record(&mut s, None)?;
+                    self.wait_record(&mut s, deadline)?;
                 }
             };
             let seen = self.read_point(index);
@@ -642,10 +707,15 @@ impl Registration {
         }
     }
 
-    /// Takes the next record to transfer, or `None`.
-    pub(crate) fn take_next(&self) -> Option<usize> {
+    /// Takes the next record to transfer, or `None` (its state changes: progress is asked
+    /// for).
+    pub(crate) fn take_next(self: &Arc<Self>, shared: &dyn Host) -> Option<usize> {
         let held = self.cancel.is_held();
-        self.state.lock().take_next(held, Instant::now())
+        let next = self.state.lock().take_next(held, Instant::now());
+        if next.is_some() {
+            self.mark_progress(shared);
+        }
+        next
     }
 
     /// Whether a slot should go on to another record.
@@ -765,15 +835,16 @@ impl Registration {
         self.carry_out(shared, next);
     }
 
-    /// Record `index` failed an attempt with `kind`: per the retry policy it waits in the
-    /// delay queue for its next attempt (holding no worker), or the retries are over.
+    /// Record `index` failed an attempt with `kind` (the message `why` is its last error): per
+    /// the retry policy it waits in the delay queue for its next attempt (holding no worker),
+    /// or the retries are over.
     ///
     /// Returns `true` if the record waits for another attempt, `false` if the caller ends it.
     pub(crate) fn attempt_failed(
         self: &Arc<Self>,
         shared: &dyn Host,
         index: usize,
-        kind: crate::retry::FailureKind,
+        (kind, why): (crate::retry::FailureKind, &str),
         retry_after: Option<Duration>,
     ) -> bool {
         let now = Instant::now();
@@ -781,24 +852,28 @@ impl Registration {
         let decision = self.state.lock().attempt_failed(
             index,
             &shared.config().retry,
-            kind,
+            (kind, why),
             now,
             jitter,
             retry_after,
         );
-        match decision {
+        let waits = match decision {
             Some(crate::retry::Decision::Retry { after }) => {
                 shared.retry_at(self, index, now + after);
                 true
             }
             Some(crate::retry::Decision::GiveUp) | None => false,
-        }
+        };
+        // Its state changed (retry-wait), or it is about to end.
+        self.mark_progress(shared);
+        waits
     }
 
     /// Record `index`'s wait for its next attempt is over: back into the queue.
     pub(crate) fn requeue(self: &Arc<Self>, shared: &dyn Host, index: usize) {
         if self.state.lock().requeue(index) {
             shared.kick(self);
+            self.mark_progress(shared);
         }
     }
 
@@ -960,12 +1035,19 @@ impl Registration {
 }
 
 impl Registration {
-    /// Waits for the complete body of record `index`, then copies it to `dest` atomically.
-    pub fn save_body(&self, index: usize, dest: &std::path::Path) -> Result<()> {
+    /// Waits (up to `timeout`; `None`: no limit) for the complete body of record `index`, then
+    /// copies it to `dest` atomically. `Timeout` when the body is not complete in time; `dest`
+    /// is then untouched.
+    pub fn save_body(
+        &self,
+        index: usize,
+        dest: &std::path::Path,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
         if dest.as_os_str().is_empty() {
             return Err(Error::invalid("the destination path is empty"));
         }
-        self.wait_body(index, None)?;
+        self.wait_body(index, timeout)?;
         let shared = self.shared()?;
         shared.store().copy_body_to(&self.key, index, dest)
     }

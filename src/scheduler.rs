@@ -107,7 +107,7 @@ fn worker_loop(shared: &dyn SchedulerHost, rx: &Receiver<Job>) {
         if shared.is_closing() {
             continue;
         }
-        let Some(index) = reg.take_next() else {
+        let Some(index) = reg.take_next(shared) else {
             shared.slots().release(&reg);
             continue;
         };

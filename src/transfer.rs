@@ -132,7 +132,7 @@ pub(crate) fn run(shared: &dyn TransferHost, reg: &Arc<Registration>, index: usi
             retry_after,
         } => (kind, msg, retry_after),
     };
-    if !reg.attempt_failed(shared, index, kind, retry_after) {
+    if !reg.attempt_failed(shared, index, (kind, &msg), retry_after) {
         reg.finish(shared, index, Outcome::Failed(msg));
     }
 }
@@ -437,8 +437,9 @@ fn attempt_once(
     if ask.offset == 0 && shared.config().retry.retry_statuses && is_retryable_status(status) {
         // Opt-in: a transient status waits for another attempt, as long as the policy allows;
         // then it is the response.
-        let kind = FailureKind::Status(status);
-        if reg.attempt_failed(shared, index, kind, answer.retry_after()) {
+        let why = format!("the server answered with status {status}");
+        let failure = (FailureKind::Status(status), why.as_str());
+        if reg.attempt_failed(shared, index, failure, answer.retry_after()) {
             return Err(Fail::Waiting);
         }
     }

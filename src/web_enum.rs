@@ -1,6 +1,7 @@
-//! The web's enumerations (`BackgroundFetchResult`, `BackgroundFetchFailureReason`) as Rust
-//! enums, each defined by ONE table: the variant, its code in the C ABI and its string on the
-//! web, which is also its stored form. The FFI, the store and the header's constants all follow
+//! The web's enumerations (`BackgroundFetchResult`, `BackgroundFetchFailureReason`), and the
+//! state of a record, as Rust enums, each defined by ONE table: the variant, its code in the C
+//! ABI and its string on the web (for the record state: in the Python wrapper), which is also
+//! its stored form. The FFI, the store and the header's constants all follow
 //! the table (the header's `#define`s are checked against it at compile time in `ffi::status`).
 
 use std::ffi::CStr;
@@ -110,6 +111,28 @@ web_enum! {
     }
 }
 
+web_enum! {
+    /// What a record is doing, or waiting for (API.md, "What a fetch waits for"). A fetch's
+    /// state is the most alive of its records' (see [`crate::Registration::state`]).
+    pub enum RecordState {
+        /// `"queued"`: waiting for a connection slot.
+        #[default]
+        Queued = 0, c"queued";
+        /// `"active"`: connecting, sending or receiving.
+        Active = 1, c"active";
+        /// `"retry-wait"`: an attempt failed transiently; the next comes after `retry_in`.
+        RetryWait = 2, c"retry-wait";
+        /// `"offline"`: the host said the network is gone.
+        Offline = 3, c"offline";
+        /// `"paused"`: its fetch is paused.
+        Paused = 4, c"paused";
+        /// `"done"`: its response is complete (whatever its status).
+        Done = 5, c"done";
+        /// `"failed"`: it will never have a complete response (failed, aborted).
+        Failed = 6, c"failed";
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +149,10 @@ mod tests {
         for (v, code, _) in FetchResult::TABLE {
             assert_eq!(FetchResult::from_code(*code), Some(*v));
             assert_eq!(FetchResult::parse(v.as_str()), Some(*v));
+        }
+        for (v, code, _) in RecordState::TABLE {
+            assert_eq!(RecordState::from_code(*code), Some(*v));
+            assert_eq!(RecordState::parse(v.as_str()), Some(*v));
         }
         assert_eq!(FailureReason::from_code(99), None);
         assert!(serde_json::from_str::<FetchResult>("\"maybe\"").is_err());

@@ -53,7 +53,7 @@ fn try_body(reg: &Registration, index: usize) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut buf = vec![0u8; 4096];
     loop {
-        let n = reg.read_body(index, out.len() as u64, &mut buf)?;
+        let n = reg.read_body(index, out.len() as u64, &mut buf, None)?;
         if n == 0 {
             return Ok(out);
         }
@@ -273,7 +273,7 @@ fn a_symlinked_body_or_head_is_never_read_through() {
             Err(e) => assert!(!e.message().contains("SECRET"), "{planted}: {e}"),
         }
         let copy = dir.join("copy");
-        if reg.save_body(0, &copy).is_ok() {
+        if reg.save_body(0, &copy, None).is_ok() {
             assert!(
                 std::fs::read(&copy).unwrap() == pattern(1000, 0),
                 "{planted}"

@@ -93,7 +93,7 @@ fn release_racing_a_fetch_of_the_same_id_never_loses_a_live_fetch() {
         let mut got = Vec::new();
         let mut buf = vec![0u8; 4096];
         let read = loop {
-            match reg.read_body(0, got.len() as u64, &mut buf) {
+            match reg.read_body(0, got.len() as u64, &mut buf, None) {
                 Ok(0) => break Ok(()),
                 Ok(n) => got.extend_from_slice(&buf[..n]),
                 Err(e) => break Err(e),
@@ -152,12 +152,12 @@ fn reading_a_missing_complete_body_is_an_io_error_not_an_endless_read() {
         .unwrap();
     let r = reg.clone();
     let read = within("a read of a deleted body", move || {
-        r.read_body(0, 0, &mut [0u8; 100])
+        r.read_body(0, 0, &mut [0u8; 100], None)
     });
     assert!(matches!(read, Err(Error::Io(_))), "{read:?}");
     let r = reg.clone();
     let read = within("a read past a truncated body", move || {
-        r.read_body(1, 10_000, &mut [0u8; 100])
+        r.read_body(1, 10_000, &mut [0u8; 100], None)
     });
     assert!(matches!(read, Err(Error::Io(_))), "{read:?}");
     // Inside an event callback too: the event thread is not wedged, close returns.
@@ -165,7 +165,7 @@ fn reading_a_missing_complete_body_is_an_io_error_not_an_endless_read() {
     let tx = Mutex::new(tx);
     m.set_event_callback(Some(Arc::new(move |_, reg: &Arc<Registration>| {
         let read = reg
-            .read_body(0, 0, &mut [0u8; 10])
+            .read_body(0, 0, &mut [0u8; 10], None)
             .map_err(|e| status_of(&e));
         let _ = tx.lock().unwrap().send(read);
     })))
@@ -196,7 +196,7 @@ fn a_blocking_read_in_a_running_callback_returns_closed_once_close_begins() {
         }
         let _ = entered_tx.lock().unwrap().send(());
         let read = r
-            .read_body(0, 99_999, &mut [0u8; 1])
+            .read_body(0, 99_999, &mut [0u8; 1], None)
             .map_err(|e| status_of(&e));
         let _ = read_tx.lock().unwrap().send(read);
     })))
@@ -355,7 +355,7 @@ fn a_body_reported_whole_stays_readable_when_the_fetch_is_aborted_at_once() {
             let mut got = Vec::new();
             let mut buf = vec![0u8; 65536];
             loop {
-                match reg.read_body(0, got.len() as u64, &mut buf) {
+                match reg.read_body(0, got.len() as u64, &mut buf, None) {
                     Ok(0) => break,
                     Ok(n) => got.extend_from_slice(&buf[..n]),
                     Err(e) => panic!("fetch {i}: the whole body then {e:?}"),

@@ -434,7 +434,7 @@ static inline uint8_t *h_read_all(const bgfetch_response *res, size_t *out_len) 
             buf = (uint8_t *)realloc(buf, cap);
         }
         /* read in odd-sized pieces to exercise offsets */
-        st = bgfetch_response_read(res, (uint64_t)len, buf + len, 4093, &n);
+        st = bgfetch_response_read(res, (uint64_t)len, buf + len, 4093, -1, &n);
         if (st != BGFETCH_OK) {
             h_diag("bgfetch_response_read(offset %zu) failed: %s: %s", len, h_stname(st),
                    bgfetch_last_error());

@@ -124,7 +124,7 @@ static void t_abort_stalled_body(void) {
             ok &= EXPECT_U64(bgfetch_registration_downloaded(r), 5000);
         }
         if (res && bgfetch_response_body_size(res) >= 5000) {
-            ok &= EXPECT_ST(bgfetch_response_read(res, 4990, buf, 10, &n), BGFETCH_OK);
+            ok &= EXPECT_ST(bgfetch_response_read(res, 4990, buf, 10, -1, &n), BGFETCH_OK);
             ok &= EXPECT_U64(n, 10);
             if (n == 10) ok &= EXPECT(buf[0] == h_pattern_byte(4990, 3) && buf[9] == h_pattern_byte(4999, 3));
             ok &= EXPECT(!bgfetch_response_complete(res));
@@ -139,7 +139,7 @@ static void t_abort_stalled_body(void) {
             bgfetch_status st;
             n = 99;
             /* reading past the stored bytes no longer blocks: it reports the abort */
-            st = bgfetch_response_read(res, 6000, buf, 10, &n);
+            st = bgfetch_response_read(res, 6000, buf, 10, -1, &n);
             ok &= EXPECT(st == BGFETCH_E_ABORTED || (st == BGFETCH_OK && n == 0));
             ok &= EXPECT_ST(bgfetch_response_wait(res, H_WAIT_MS), BGFETCH_E_ABORTED);
         }

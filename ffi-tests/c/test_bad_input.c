@@ -90,6 +90,16 @@ static int bi_icontains(const char *hay, const char *needle) {
 }
 
 /* The last error is a non-empty message (mentioning `word`, unless NULL). */
+/* A call that succeeded: no message in bgfetch_last_error(). */
+static int bi_no_message(const char *what) {
+    const char *e = bgfetch_last_error();
+    if (!e || e[0]) {
+        h_diag("%s: succeeded, but bgfetch_last_error() is \"%.300s\"", what, e ? e : "(NULL)");
+        return 0;
+    }
+    return 1;
+}
+
 static int bi_has_message(const char *what, const char *word) {
     const char *e = bgfetch_last_error();
     if (!e) {
@@ -317,6 +327,16 @@ static void null_bgfetch_failure_reason_str(void) {
         ok &= EXPECT(v != NULL && strcmp(v, "") == 0);
     }
     CHECK(ok, "bgfetch_failure_reason_str: no pointer arguments; returns \"\" for NONE");
+}
+
+/* const char *bgfetch_state_str(bgfetch_state v) */
+static void null_bgfetch_state_str(void) {
+    int ok = 1;
+    {
+        const char *v = bgfetch_state_str(0);
+        ok &= EXPECT(v != NULL && strcmp(v, "queued") == 0);
+    }
+    CHECK(ok, "bgfetch_state_str: no pointer arguments; returns \"queued\" for QUEUED");
 }
 
 /* void bgfetch_string_free(char *s) */
@@ -1713,6 +1733,55 @@ static void null_bgfetch_registration_failure_reason(void) {
     CHECK(ok, "NULL in each pointer argument of bgfetch_registration_failure_reason (r)");
 }
 
+/* bgfetch_state bgfetch_registration_state(const bgfetch_registration *r) */
+static void null_bgfetch_registration_state(void) {
+    int ok = 1;
+    { /* bgfetch_registration_state(r=NULL) */
+        bi_clear_error();
+        bgfetch_state v = bgfetch_registration_state(NULL);
+        ok &= bi_default(v == BGFETCH_RECORD_FAILED, "bgfetch_registration_state(r=NULL)", "BGFETCH_RECORD_FAILED");
+    }
+    CHECK(ok, "NULL in each pointer argument of bgfetch_registration_state (r)");
+}
+
+/* size_t bgfetch_registration_last_error(const bgfetch_registration *r, char *buf, size_t cap) */
+static void null_bgfetch_registration_last_error(void) {
+    int ok = 1;
+    { /* bgfetch_registration_last_error(r=NULL) */
+        char buf[64];
+        bi_clear_error();
+        size_t v = bgfetch_registration_last_error(NULL, buf, sizeof buf);
+        ok &= bi_default(v == 0, "bgfetch_registration_last_error(r=NULL)", "0");
+    }
+    { /* bgfetch_registration_last_error(buf=NULL) */
+        char buf[64];
+        bi_clear_error();
+        size_t v = bgfetch_registration_last_error(F_R, NULL, sizeof buf);
+        (void)v;
+        ok &= bi_no_message("bgfetch_registration_last_error(buf=NULL)");
+    }
+    CHECK(ok, "NULL in each pointer argument of bgfetch_registration_last_error (r, buf?)");
+}
+
+/* uint64_t bgfetch_registration_expected_total(const bgfetch_registration *r, bool *all_known) */
+static void null_bgfetch_registration_expected_total(void) {
+    int ok = 1;
+    { /* bgfetch_registration_expected_total(r=NULL) */
+        bool o_all_known = (bool)true;
+        bi_clear_error();
+        uint64_t v = bgfetch_registration_expected_total(NULL, &o_all_known);
+        ok &= bi_default(v == 0, "bgfetch_registration_expected_total(r=NULL)", "0");
+        ok &= bi_out_reset(!o_all_known, "bgfetch_registration_expected_total(r=NULL)", "*all_known");
+    }
+    { /* bgfetch_registration_expected_total(all_known=NULL) */
+        bi_clear_error();
+        uint64_t v = bgfetch_registration_expected_total(F_R, NULL);
+        (void)v;
+        ok &= bi_no_message("bgfetch_registration_expected_total(all_known=NULL)");
+    }
+    CHECK(ok, "NULL in each pointer argument of bgfetch_registration_expected_total (r, all_known?)");
+}
+
 /* bool bgfetch_registration_records_available(const bgfetch_registration *r) */
 static void null_bgfetch_registration_records_available(void) {
     int ok = 1;
@@ -2117,6 +2186,58 @@ static void null_bgfetch_record_response(void) {
     CHECK(ok, "NULL in each pointer argument of bgfetch_record_response (rec, out)");
 }
 
+/* bgfetch_state bgfetch_record_state(const bgfetch_record *rec) */
+static void null_bgfetch_record_state(void) {
+    int ok = 1;
+    { /* bgfetch_record_state(rec=NULL) */
+        bi_clear_error();
+        bgfetch_state v = bgfetch_record_state(NULL);
+        ok &= bi_default(v == BGFETCH_RECORD_FAILED, "bgfetch_record_state(rec=NULL)", "BGFETCH_RECORD_FAILED");
+    }
+    CHECK(ok, "NULL in each pointer argument of bgfetch_record_state (rec)");
+}
+
+/* uint32_t bgfetch_record_attempts(const bgfetch_record *rec) */
+static void null_bgfetch_record_attempts(void) {
+    int ok = 1;
+    { /* bgfetch_record_attempts(rec=NULL) */
+        bi_clear_error();
+        uint32_t v = bgfetch_record_attempts(NULL);
+        ok &= bi_default(v == 0, "bgfetch_record_attempts(rec=NULL)", "0");
+    }
+    CHECK(ok, "NULL in each pointer argument of bgfetch_record_attempts (rec)");
+}
+
+/* int64_t bgfetch_record_retry_in_ms(const bgfetch_record *rec) */
+static void null_bgfetch_record_retry_in_ms(void) {
+    int ok = 1;
+    { /* bgfetch_record_retry_in_ms(rec=NULL) */
+        bi_clear_error();
+        int64_t v = bgfetch_record_retry_in_ms(NULL);
+        ok &= bi_default(v == -1, "bgfetch_record_retry_in_ms(rec=NULL)", "-1");
+    }
+    CHECK(ok, "NULL in each pointer argument of bgfetch_record_retry_in_ms (rec)");
+}
+
+/* size_t bgfetch_record_last_error(const bgfetch_record *rec, char *buf, size_t cap) */
+static void null_bgfetch_record_last_error(void) {
+    int ok = 1;
+    { /* bgfetch_record_last_error(rec=NULL) */
+        char buf[64];
+        bi_clear_error();
+        size_t v = bgfetch_record_last_error(NULL, buf, sizeof buf);
+        ok &= bi_default(v == 0, "bgfetch_record_last_error(rec=NULL)", "0");
+    }
+    { /* bgfetch_record_last_error(buf=NULL) */
+        char buf[64];
+        bi_clear_error();
+        size_t v = bgfetch_record_last_error(F_REC, NULL, sizeof buf);
+        (void)v;
+        ok &= bi_no_message("bgfetch_record_last_error(buf=NULL)");
+    }
+    CHECK(ok, "NULL in each pointer argument of bgfetch_record_last_error (rec, buf?)");
+}
+
 /* void bgfetch_record_free(bgfetch_record *rec) */
 static void null_bgfetch_record_free(void) {
     int ok = 1;
@@ -2291,41 +2412,41 @@ static void null_bgfetch_response_body_path(void) {
     CHECK(ok, "NULL in each pointer argument of bgfetch_response_body_path (res)");
 }
 
-/* bgfetch_status bgfetch_response_read(const bgfetch_response *res, uint64_t offset, uint8_t *buf, size_t cap, size_t *n_read) */
+/* bgfetch_status bgfetch_response_read(const bgfetch_response *res, uint64_t offset, uint8_t *buf, size_t cap, int64_t timeout_ms, size_t *n_read) */
 static void null_bgfetch_response_read(void) {
     int ok = 1;
     { /* bgfetch_response_read(res=NULL) */
         uint8_t buf[64];
         size_t o_n_read = (size_t)12345;
         bi_clear_error();
-        ok &= bi_refused(bgfetch_response_read(NULL, 0, buf, sizeof buf, &o_n_read), "bgfetch_response_read(res=NULL)", "null");
+        ok &= bi_refused(bgfetch_response_read(NULL, 0, buf, sizeof buf, 0, &o_n_read), "bgfetch_response_read(res=NULL)", "null");
         ok &= bi_out_reset(!o_n_read, "bgfetch_response_read(res=NULL)", "*n_read");
     }
     { /* bgfetch_response_read(buf=NULL) */
         uint8_t buf[64];
         size_t o_n_read = (size_t)12345;
         bi_clear_error();
-        ok &= bi_refused(bgfetch_response_read(F_RES, 0, NULL, sizeof buf, &o_n_read), "bgfetch_response_read(buf=NULL)", "null");
+        ok &= bi_refused(bgfetch_response_read(F_RES, 0, NULL, sizeof buf, 0, &o_n_read), "bgfetch_response_read(buf=NULL)", "null");
         ok &= bi_out_reset(!o_n_read, "bgfetch_response_read(buf=NULL)", "*n_read");
     }
     { /* bgfetch_response_read(n_read=NULL) */
         uint8_t buf[64];
         bi_clear_error();
-        ok &= bi_refused(bgfetch_response_read(F_RES, 0, buf, sizeof buf, NULL), "bgfetch_response_read(n_read=NULL)", "null");
+        ok &= bi_refused(bgfetch_response_read(F_RES, 0, buf, sizeof buf, 0, NULL), "bgfetch_response_read(n_read=NULL)", "null");
     }
     CHECK(ok, "NULL in each pointer argument of bgfetch_response_read (res, buf, n_read)");
 }
 
-/* bgfetch_status bgfetch_response_save(const bgfetch_response *res, const char *dest_path) */
+/* bgfetch_status bgfetch_response_save(const bgfetch_response *res, const char *dest_path, int64_t timeout_ms) */
 static void null_bgfetch_response_save(void) {
     int ok = 1;
     { /* bgfetch_response_save(res=NULL) */
         bi_clear_error();
-        ok &= bi_refused(bgfetch_response_save(NULL, P("saved-by-null-args").s), "bgfetch_response_save(res=NULL)", "null");
+        ok &= bi_refused(bgfetch_response_save(NULL, P("saved-by-null-args").s, 0), "bgfetch_response_save(res=NULL)", "null");
     }
     { /* bgfetch_response_save(dest_path=NULL) */
         bi_clear_error();
-        ok &= bi_refused(bgfetch_response_save(F_RES, NULL), "bgfetch_response_save(dest_path=NULL)", "null");
+        ok &= bi_refused(bgfetch_response_save(F_RES, NULL, 0), "bgfetch_response_save(dest_path=NULL)", "null");
     }
     CHECK(ok, "NULL in each pointer argument of bgfetch_response_save (res, dest_path)");
 }
@@ -2334,27 +2455,27 @@ static void utf8_bgfetch_response_save(void) {
     int ok = 1;
     { /* bgfetch_response_save(dest_path=BI_BAD_LEAD) */
         bi_clear_error();
-        ok &= bi_refused(bgfetch_response_save(F_RES, BI_BAD_LEAD), "bgfetch_response_save(dest_path=BI_BAD_LEAD)", "utf");
+        ok &= bi_refused(bgfetch_response_save(F_RES, BI_BAD_LEAD, 0), "bgfetch_response_save(dest_path=BI_BAD_LEAD)", "utf");
     }
     { /* bgfetch_response_save(dest_path=BI_BAD_OVERLONG_SLASH) */
         bi_clear_error();
-        ok &= bi_refused(bgfetch_response_save(F_RES, BI_BAD_OVERLONG_SLASH), "bgfetch_response_save(dest_path=BI_BAD_OVERLONG_SLASH)", "utf");
+        ok &= bi_refused(bgfetch_response_save(F_RES, BI_BAD_OVERLONG_SLASH, 0), "bgfetch_response_save(dest_path=BI_BAD_OVERLONG_SLASH)", "utf");
     }
     { /* bgfetch_response_save(dest_path=BI_BAD_OVERLONG_NUL) */
         bi_clear_error();
-        ok &= bi_refused(bgfetch_response_save(F_RES, BI_BAD_OVERLONG_NUL), "bgfetch_response_save(dest_path=BI_BAD_OVERLONG_NUL)", "utf");
+        ok &= bi_refused(bgfetch_response_save(F_RES, BI_BAD_OVERLONG_NUL, 0), "bgfetch_response_save(dest_path=BI_BAD_OVERLONG_NUL)", "utf");
     }
     { /* bgfetch_response_save(dest_path=BI_BAD_SURROGATE) */
         bi_clear_error();
-        ok &= bi_refused(bgfetch_response_save(F_RES, BI_BAD_SURROGATE), "bgfetch_response_save(dest_path=BI_BAD_SURROGATE)", "utf");
+        ok &= bi_refused(bgfetch_response_save(F_RES, BI_BAD_SURROGATE, 0), "bgfetch_response_save(dest_path=BI_BAD_SURROGATE)", "utf");
     }
     { /* bgfetch_response_save(dest_path=BI_BAD_TRUNCATED) */
         bi_clear_error();
-        ok &= bi_refused(bgfetch_response_save(F_RES, BI_BAD_TRUNCATED), "bgfetch_response_save(dest_path=BI_BAD_TRUNCATED)", "utf");
+        ok &= bi_refused(bgfetch_response_save(F_RES, BI_BAD_TRUNCATED, 0), "bgfetch_response_save(dest_path=BI_BAD_TRUNCATED)", "utf");
     }
     { /* bgfetch_response_save(dest_path=BI_BAD_TOO_BIG) */
         bi_clear_error();
-        ok &= bi_refused(bgfetch_response_save(F_RES, BI_BAD_TOO_BIG), "bgfetch_response_save(dest_path=BI_BAD_TOO_BIG)", "utf");
+        ok &= bi_refused(bgfetch_response_save(F_RES, BI_BAD_TOO_BIG, 0), "bgfetch_response_save(dest_path=BI_BAD_TOO_BIG)", "utf");
     }
     CHECK(ok, "invalid UTF-8 in each string argument of bgfetch_response_save (dest_path)");
 }
@@ -2401,13 +2522,14 @@ static void null_bgfetch_strings_free(void) {
     CHECK(ok, "NULL in each pointer argument of bgfetch_strings_free (s?)");
 }
 
-/* 104 functions of include/bgfetch.h */
+/* 112 functions of include/bgfetch.h */
 static void gen_null_arguments(void) {
     null_bgfetch_status_name();
     null_bgfetch_last_error();
     null_bgfetch_version();
     null_bgfetch_result_str();
     null_bgfetch_failure_reason_str();
+    null_bgfetch_state_str();
     null_bgfetch_string_free();
     null_bgfetch_config_new();
     null_bgfetch_config_free();
@@ -2465,6 +2587,9 @@ static void gen_null_arguments(void) {
     null_bgfetch_registration_downloaded();
     null_bgfetch_registration_result();
     null_bgfetch_registration_failure_reason();
+    null_bgfetch_registration_state();
+    null_bgfetch_registration_last_error();
+    null_bgfetch_registration_expected_total();
     null_bgfetch_registration_records_available();
     null_bgfetch_registration_title();
     null_bgfetch_registration_icons();
@@ -2490,6 +2615,10 @@ static void gen_null_arguments(void) {
     null_bgfetch_record_body_size();
     null_bgfetch_record_read_body();
     null_bgfetch_record_response();
+    null_bgfetch_record_state();
+    null_bgfetch_record_attempts();
+    null_bgfetch_record_retry_in_ms();
+    null_bgfetch_record_last_error();
     null_bgfetch_record_free();
     null_bgfetch_response_status();
     null_bgfetch_response_ok();
@@ -2585,7 +2714,7 @@ static void t_empty_strings(void) {
     }
     ok &= REFUSED(bgfetch_options_add_icon(o, "", NULL, NULL, NULL)); /* src is required */
     ok &= EXPECT_ST(bgfetch_options_set_title(o, ""), BGFETCH_OK);
-    ok &= REFUSED(bgfetch_response_save(F_RES, ""));
+    ok &= REFUSED(bgfetch_response_save(F_RES, "", -1));
     /* "" resolves to the base URL itself: no record has it */
     ok &= EXPECT_ST(bgfetch_registration_match_url(F_R, "", 0, &rec), BGFETCH_OK);
     ok &= EXPECT(rec == NULL);
@@ -3442,12 +3571,12 @@ static void t_after_close(void) {
     ok3 &= FAILS(bgfetch_response_wait(res_done, 0), BGFETCH_E_CLOSED);
     ok3 &= FAILS(bgfetch_response_wait(res_slow, -1), BGFETCH_E_CLOSED);
     n = 99;
-    ok3 &= FAILS(bgfetch_response_read(res_done, 0, buf, sizeof buf, &n), BGFETCH_E_CLOSED);
+    ok3 &= FAILS(bgfetch_response_read(res_done, 0, buf, sizeof buf, -1, &n), BGFETCH_E_CLOSED);
     ok3 &= EXPECT(n == 0);
     n = 99;
-    ok3 &= FAILS(bgfetch_response_read(res_slow, 4999999, buf, sizeof buf, &n), BGFETCH_E_CLOSED);
+    ok3 &= FAILS(bgfetch_response_read(res_slow, 4999999, buf, sizeof buf, -1, &n), BGFETCH_E_CLOSED);
     ok3 &= EXPECT(n == 0);
-    ok3 &= FAILS(bgfetch_response_save(res_done, P("saved-after-close").s), BGFETCH_E_CLOSED);
+    ok3 &= FAILS(bgfetch_response_save(res_done, P("saved-after-close").s, -1), BGFETCH_E_CLOSED);
     ok3 &= EXPECT(access(P("saved-after-close").s, F_OK) != 0);
     /* setting a callback that can never run: either is fine, but not another status */
     st = bgfetch_registration_set_progress_callback(done, bi_noop_progress, NULL, NULL);

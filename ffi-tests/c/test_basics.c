@@ -423,14 +423,14 @@ static void t_null_response(void) {
     ok &= EXPECT_ST(bgfetch_response_wait(NULL, 0), BGFETCH_E_INVALID_ARGUMENT);
     ok &= EXPECT_U64(bgfetch_response_body_size(NULL), 0);
     ok &= EXPECT(bgfetch_response_body_path(NULL) == NULL);
-    ok &= EXPECT_ST(bgfetch_response_read(NULL, 0, buf, sizeof buf, &got), BGFETCH_E_INVALID_ARGUMENT);
+    ok &= EXPECT_ST(bgfetch_response_read(NULL, 0, buf, sizeof buf, -1, &got), BGFETCH_E_INVALID_ARGUMENT);
     ok &= EXPECT_U64(got, 0);
     got = 777;
-    ok &= EXPECT_ST(bgfetch_response_read(RES, 0, NULL, sizeof buf, &got), BGFETCH_E_INVALID_ARGUMENT);
+    ok &= EXPECT_ST(bgfetch_response_read(RES, 0, NULL, sizeof buf, -1, &got), BGFETCH_E_INVALID_ARGUMENT);
     ok &= EXPECT_U64(got, 0);
-    ok &= EXPECT_ST(bgfetch_response_read(RES, 0, buf, sizeof buf, NULL), BGFETCH_E_INVALID_ARGUMENT);
-    ok &= EXPECT_ST(bgfetch_response_save(NULL, P("saved-null").s), BGFETCH_E_INVALID_ARGUMENT);
-    ok &= EXPECT_ST(bgfetch_response_save(RES, NULL), BGFETCH_E_INVALID_ARGUMENT);
+    ok &= EXPECT_ST(bgfetch_response_read(RES, 0, buf, sizeof buf, -1, NULL), BGFETCH_E_INVALID_ARGUMENT);
+    ok &= EXPECT_ST(bgfetch_response_save(NULL, P("saved-null").s, -1), BGFETCH_E_INVALID_ARGUMENT);
+    ok &= EXPECT_ST(bgfetch_response_save(RES, NULL, -1), BGFETCH_E_INVALID_ARGUMENT);
     /* out of range header index */
     n = (const char *)SENTINEL;
     v = (const char *)SENTINEL;
@@ -510,7 +510,7 @@ static void t_bad_utf8(void) {
     ok &= EXPECT_ST(bgfetch_registration_match_url(R, bad_url, 0, &rec), BGFETCH_E_INVALID_ARGUMENT);
     ok &= EXPECT(rec == NULL);
     ok &= EXPECT(bgfetch_response_header(RES, bad) == NULL);
-    ok &= EXPECT_ST(bgfetch_response_save(RES, bad), BGFETCH_E_INVALID_ARGUMENT);
+    ok &= EXPECT_ST(bgfetch_response_save(RES, bad, -1), BGFETCH_E_INVALID_ARGUMENT);
     ok &= EXPECT(bgfetch_config_new(bad) == NULL);
 
     ok &= EXPECT_ST(bgfetch_get_ids(M, &after), BGFETCH_OK);

@@ -830,11 +830,11 @@ static void t_integrity(void) {
                 /* a response object may exist (headers came first), but no body bytes are exposed */
                 uint8_t buf[16];
                 size_t n = 0;
-                bgfetch_status rst = bgfetch_response_read(res, 0, buf, sizeof buf, &n);
+                bgfetch_status rst = bgfetch_response_read(res, 0, buf, sizeof buf, -1, &n);
                 ok &= EXPECT_ST(bgfetch_response_wait(res, H_WAIT_MS), BGFETCH_E_FETCH_FAILED);
                 ok &= EXPECT(rst != BGFETCH_OK || n == 0);
                 ok &= EXPECT(!bgfetch_response_complete(res));
-                ok &= EXPECT(bgfetch_response_save(res, P("sri-bad.bin").s) != BGFETCH_OK);
+                ok &= EXPECT(bgfetch_response_save(res, P("sri-bad.bin").s, -1) != BGFETCH_OK);
             } else {
                 ok &= EXPECT_ST(st, BGFETCH_E_FETCH_FAILED);
             }

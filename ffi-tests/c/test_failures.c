@@ -423,7 +423,7 @@ static void t_truncated(void) {
         if (st == BGFETCH_OK) {
             ok &= EXPECT_ST(bgfetch_response_wait(res, H_WAIT_MS), BGFETCH_E_FETCH_FAILED);
             ok &= EXPECT(!bgfetch_response_complete(res));
-            ok &= EXPECT(bgfetch_response_save(res, P("truncated.bin").s) != BGFETCH_OK);
+            ok &= EXPECT(bgfetch_response_save(res, P("truncated.bin").s, -1) != BGFETCH_OK);
             {
                 struct stat sb;
                 ok &= EXPECT(stat(P("truncated.bin").s, &sb) != 0); /* all or nothing */
@@ -439,7 +439,9 @@ static void t_truncated(void) {
 
 static void t_reset_mid_body(void) {
     int ok = 1;
-    h_str u = U("bytes/50000?seed=15&reset_at=20000");
+    /* A server that ignores Range and resets at the same byte: the attempt after the first
+       (which made progress, so it is not counted) brings no new byte and is final. */
+    h_str u = U("bytes/50000?seed=15&noranges=1&reset_at=20000");
     const char *urls[1];
     bgfetch_registration *r;
     urls[0] = u.s;

@@ -105,17 +105,17 @@ static void t_read_semantics(void) {
     if (res) {
         uint8_t buf[64];
         size_t n = 999;
-        ok &= EXPECT_ST(bgfetch_response_read(res, 990, buf, sizeof buf, &n), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_response_read(res, 990, buf, sizeof buf, -1, &n), BGFETCH_OK);
         ok &= EXPECT_U64(n, 10);
         if (n == 10) ok &= EXPECT(buf[0] == h_pattern_byte(990, 1) && buf[9] == h_pattern_byte(999, 1));
         n = 999;
-        ok &= EXPECT_ST(bgfetch_response_read(res, 1000, buf, sizeof buf, &n), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_response_read(res, 1000, buf, sizeof buf, -1, &n), BGFETCH_OK);
         ok &= EXPECT_U64(n, 0);
         n = 999;
-        ok &= EXPECT_ST(bgfetch_response_read(res, 5000000, buf, sizeof buf, &n), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_response_read(res, 5000000, buf, sizeof buf, -1, &n), BGFETCH_OK);
         ok &= EXPECT_U64(n, 0);
         n = 999;
-        ok &= EXPECT_ST(bgfetch_response_read(res, 0, buf, 0, &n), BGFETCH_OK);
+        ok &= EXPECT_ST(bgfetch_response_read(res, 0, buf, 0, -1, &n), BGFETCH_OK);
         ok &= EXPECT_U64(n, 0);
         bgfetch_response_free(res);
     }
@@ -150,12 +150,12 @@ static void t_bodies_via_save(void) {
             size_t len = 0;
             h_str dest = P("saved-%d.bin", i);
             uint8_t *b;
-            ok &= EXPECT_ST(bgfetch_response_save(res, dest.s), BGFETCH_OK);
+            ok &= EXPECT_ST(bgfetch_response_save(res, dest.s, -1), BGFETCH_OK);
             b = h_read_file(dest.s, &len);
             ok &= EXPECT(h_is_pattern(b, len, SIZES[i], SEEDS[i]));
             free(b);
             /* saving again over an existing file replaces it */
-            ok &= EXPECT_ST(bgfetch_response_save(res, dest.s), BGFETCH_OK);
+            ok &= EXPECT_ST(bgfetch_response_save(res, dest.s, -1), BGFETCH_OK);
             b = h_read_file(dest.s, &len);
             ok &= EXPECT(h_is_pattern(b, len, SIZES[i], SEEDS[i]));
             free(b);
@@ -169,7 +169,7 @@ static void t_save_bad_dest(void) {
     int ok = 1;
     bgfetch_response *res = R3 ? h_response_of(R3, URLS[0].s) : NULL;
     if (res) {
-        bgfetch_status st = bgfetch_response_save(res, P("no-such-dir/sub/x.bin").s);
+        bgfetch_status st = bgfetch_response_save(res, P("no-such-dir/sub/x.bin").s, -1);
         ok &= EXPECT(st != BGFETCH_OK);
         if (st != BGFETCH_OK) ok &= EXPECT(bgfetch_last_error()[0] != '\0');
         bgfetch_response_free(res);

@@ -203,10 +203,10 @@ static void t_persistence(void) {
             if (res2 && res2 != (bgfetch_response *)&ok2) bgfetch_response_free(res2);
         }
         if (res) {
-            ok2 &= EXPECT_ST(bgfetch_response_read(res, 0, buf, sizeof buf, &n), BGFETCH_E_CLOSED);
+            ok2 &= EXPECT_ST(bgfetch_response_read(res, 0, buf, sizeof buf, -1, &n), BGFETCH_E_CLOSED);
             ok2 &= EXPECT_U64(n, 0);
             ok2 &= EXPECT_ST(bgfetch_response_wait(res, 0), BGFETCH_E_CLOSED);
-            ok2 &= EXPECT_ST(bgfetch_response_save(res, P("after-close.bin").s), BGFETCH_E_CLOSED);
+            ok2 &= EXPECT_ST(bgfetch_response_save(res, P("after-close.bin").s, -1), BGFETCH_E_CLOSED);
         }
         CHECK(ok2 && rec && res,
               "records / responses surviving close: record_response / response_read / response_wait / response_save -> CLOSED");

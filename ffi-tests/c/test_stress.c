@@ -160,7 +160,7 @@ static void read_record(const bgfetch_record *rec, int mode, const char *who) {
     while (off < limit && rounds++ < 100000) {
         size_t n = 0, k, cap = sizeof buf;
         if (limit - off < cap) cap = (size_t)(limit - off);
-        st = bgfetch_response_read(res, off, buf, cap, &n);
+        st = bgfetch_response_read(res, off, buf, cap, -1, &n);
         /* OK; ABORTED / FETCH_FAILED: the body stops short of off; INVALID_STATE: released */
         if (!allowed(st, ALLOW_READ, call)) break;
         if (st == BGFETCH_E_INVALID_STATE) {

@@ -957,7 +957,7 @@ static void read_fn(void *p) {
     read_call *x = (read_call *)p;
     uint8_t buf[4096];
     size_t n = 0;
-    x->st = bgfetch_response_read(x->res, x->offset, buf, sizeof buf, &n);
+    x->st = bgfetch_response_read(x->res, x->offset, buf, sizeof buf, -1, &n);
     copy_last_error(x->msg, sizeof x->msg);
 }
 
@@ -1069,7 +1069,7 @@ static void on_read_event(void *ud, bgfetch_event_type type, bgfetch_registratio
         if (st == BGFETCH_OK) {
             uint8_t buf[4096];
             size_t n = 0;
-            st = bgfetch_response_read(res, 0, buf, sizeof buf, &n);
+            st = bgfetch_response_read(res, 0, buf, sizeof buf, -1, &n);
         }
         bgfetch_response_free(res);
     } else if (st == BGFETCH_OK) {
@@ -1195,7 +1195,7 @@ static void *race_a(void *arg) {
             int bad = 0, complete = 0, rounds = 0;
             for (;;) {
                 size_t n = 0, k;
-                st = bgfetch_response_read(res, off, buf, sizeof buf, &n);
+                st = bgfetch_response_read(res, off, buf, sizeof buf, -1, &n);
                 if (st == BGFETCH_E_INVALID_STATE) break;
                 if (st != BGFETCH_OK) {
                     race_fail(x, "A: bgfetch_response_read", st);

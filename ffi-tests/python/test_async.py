@@ -148,7 +148,7 @@ class ResponseAsync(AsyncTestCase):
             with self.assertRaises(bgfetch.Aborted):
                 await task
         run(main())
-        bad = self.fetch_done(m, "bad", "/bytes/100000?reset_at=30000&t=rra-short")
+        bad = self.fetch_done(m, "bad", "/bytes/100000?noranges=1&reset_at=30000&t=rra-short")
         self.assertEqual(bad.failure_reason, "fetch-error")
 
         async def short():
@@ -265,7 +265,11 @@ class LoopIntegration(AsyncTestCase):
                     self.addCleanup(reg.close)
                     task = asyncio.ensure_future(reg.wait_async())
                     gen = reg.progress_async()
-                    await gen.__anext__()
+                    # Up to the request being active (a state change is progress too):
+                    # then nothing changes while the server stalls.
+                    seen = await gen.__anext__()
+                    while seen.state != "active":
+                        seen = await gen.__anext__()
                     nxt = asyncio.ensure_future(gen.__anext__())
                     await asyncio.sleep(0.1)
                     m.close()

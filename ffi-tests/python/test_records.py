@@ -256,7 +256,7 @@ class Responses(StoreTestCase):
 
     def test_body_stopping_short_raises_on_read_and_wait(self):
         m = self.open()
-        path = "/bytes/100000?reset_at=30000&t=short"
+        path = "/bytes/100000?noranges=1&reset_at=30000&t=short"
         reg = self.fetch_done(m, "short", path)
         self.assertEqual(reg.failure_reason, "fetch-error")
         rec = reg.match(path)

@@ -19,7 +19,7 @@ Pure ``ctypes`` over the C ABI (``include/bgfetch.h``), standard library only, t
 Installing
     ``pip install ./python`` builds the library with cargo and bundles it in the package.
     How ``import bgfetch`` finds a library otherwise (``BGFETCH_LIB``, the soname
-    ``libbgfetch.so.0.2``, a source checkout's ``target/``): see ``bgfetch._lib``;
+    ``libbgfetch.so.0.3``, a source checkout's ``target/``): see ``bgfetch._lib``;
     ``library_path()`` says which file was loaded. The library's version must have this
     package's MAJOR.MINOR (checked at import).
 

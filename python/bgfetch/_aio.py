@@ -4,8 +4,8 @@
 How a wait is woken: each wait opens a private handle of its fetch (``bgfetch_get`` of the
 id; the 0.2 ABI gives every handle a progress callback of its own, so the user's
 ``on_progress`` is untouched) and sets an internal progress callback on it. The library calls
-it when ``uploaded``, ``downloaded``, ``result`` or ``failure_reason`` change, and always once
-for the final state. The callback only schedules a check on the loop
+it once when it is set, then when ``uploaded``, ``downloaded``, ``result``, ``failure_reason``,
+``paused`` or a record's state change, and always once for the final state. The callback only schedules a check on the loop
 (``loop.call_soon_threadsafe``); the check, on the loop's thread, reads the live state (result
 set? response ready? body complete?) and completes the waiting future. The state is also read
 once right after the callback is set, so a change that came before is not missed.
@@ -31,7 +31,7 @@ later than the blocking ``response_ready`` would return.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, AsyncIterator, Callable, List, Optional
+from typing import TYPE_CHECKING, AsyncIterator, Callable, List, Optional, Tuple
 
 from . import _cbtable as _cb
 from ._bindings import c
@@ -190,14 +190,29 @@ async def progress_async(reg: "Registration") -> AsyncIterator["Registration"]:
     watch = Watch(manager, reg.id, loop)
     try:
         watch.listeners.append(changed.set)
+        shown = None
         while True:
             changed.clear()
             if watch.manager_gone:
                 raise _closed()
-            final = bool(c.registration_result(reg._ptr()))
-            yield reg
+            now = _progress_values(reg)
+            final = bool(now[0])
+            if now != shown:
+                # Only a change is yielded: a callback may also come with the same values
+                # (the first call of the internal callback, with the current values).
+                shown = now
+                yield reg
             if final:
                 return
             await changed.wait()
     finally:
         watch.close()
+
+
+def _progress_values(reg: "Registration") -> Tuple[int, ...]:
+    """What a progress change changes: result first (non-zero once settled), then the
+    failure reason, the counters, paused and the state."""
+    rp = reg._ptr()
+    return (int(c.registration_result(rp)), int(c.registration_failure_reason(rp)),
+            int(c.registration_uploaded(rp)), int(c.registration_downloaded(rp)),
+            int(c.registration_paused(rp)), int(c.registration_state(rp)))

@@ -4,11 +4,11 @@ Where the library is looked for, in this order; the first that exists is used:
 
 1. **bundled**: ``libbgfetch.so`` in this package's directory (what ``pip install ./python``
    puts there). When it is there, it is the one: the wheel was built for it.
-2. ``$BGFETCH_LIB``: a library file, or a directory holding ``libbgfetch.so.0.2`` (the soname)
+2. ``$BGFETCH_LIB``: a library file, or a directory holding ``libbgfetch.so.0.3`` (the soname)
    or ``libbgfetch.so`` (a cargo target directory, a ``make install`` libdir).
    Set but wrong (missing, not a library, not libbgfetch, another version): ``ImportError``;
    nothing else is tried.
-3. the system's search: ``libbgfetch.so.0.2`` by its soname through the dynamic loader
+3. the system's search: ``libbgfetch.so.0.3`` by its soname through the dynamic loader
    (``LD_LIBRARY_PATH``, the ``ldconfig`` cache, the default directories), then
    ``ctypes.util.find_library("bgfetch")``.
 4. a source checkout: ``target/release`` then ``target/debug`` of the repository this
@@ -16,7 +16,7 @@ Where the library is looked for, in this order; the first that exists is used:
    ``PYTHONPATH=python`` runs.
 
 In 3 and 4 a library of another version is skipped (and listed). The soname carries the
-ABI: ``0.MINOR`` during 0.x (``libbgfetch.so.0.2``), ``MAJOR`` from 1.0 on; it is derived from
+ABI: ``0.MINOR`` during 0.x (``libbgfetch.so.0.3``), ``MAJOR`` from 1.0 on; it is derived from
 this package's version. The library's ``bgfetch_version()`` must have this package's
 MAJOR.MINOR; otherwise ``ImportError``. When nothing is found, the ``ImportError`` lists
 every place tried and why each was refused.
@@ -42,7 +42,7 @@ def abi_version(version: str = __version__) -> str:
 
 
 def soname(version: str = __version__) -> str:
-    """The library's soname for ``version``: ``libbgfetch.so.0.2`` for 0.2.x."""
+    """The library's soname for ``version``: ``libbgfetch.so.0.3`` for 0.2.x."""
     if sys.platform == "darwin":
         return "libbgfetch.%s.dylib" % abi_version(version)
     return "%s.%s" % (LIB_FILE, abi_version(version))

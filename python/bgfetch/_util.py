@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import math
 import os
+import time
 from typing import Callable, NoReturn, Optional, Union
 
 from ._bindings import c
@@ -142,17 +143,34 @@ def owned_str(ptr: Optional[int]) -> Optional[str]:
 def blocking(call: Callable[[int], int], timeout: Optional[float]) -> None:
     """Runs ``call(ms) -> status`` honouring ``timeout`` (seconds, None = forever).
 
-    Forever is done in slices so that signals are handled and callback exceptions surface.
+    Every wait is done in slices of at most ``SLICE_MS``, until the call answers something
+    other than ``Timeout`` or the time is up, so that Ctrl-C raises ``KeyboardInterrupt`` at
+    once and callback exceptions surface promptly, whatever the timeout.
     """
     ms = timeout_ms(timeout)
-    if ms >= 0:
-        status = call(ms)
+    deadline = None if ms < 0 else time.monotonic() + ms / 1000.0
+    while True:
+        if deadline is None:
+            slice_ms = SLICE_MS
+        else:
+            left = max(0.0, deadline - time.monotonic())
+            slice_ms = min(SLICE_MS, int(math.ceil(left * 1000.0)))
+        status = call(slice_ms)
         raise_pending()
+        if status == Timeout.status and (deadline is None or time.monotonic() < deadline):
+            continue
         check(status)
         return
-    while True:
-        status = call(SLICE_MS)
-        raise_pending()
-        if status != Timeout.status:
-            check(status)
-            return
+
+
+def copied_text(copy: Callable[[Optional[ctypes.Array[ctypes.c_char]], int], int]) -> str:
+    """A message the C ABI copies out as ``snprintf`` does (``copy(buf, cap)`` returns its
+    full length): asked for its length, then copied (again if it grew meanwhile)."""
+    need = int(copy(None, 0))
+    while need > 0:
+        buf = ctypes.create_string_buffer(need + 1)
+        got = int(copy(buf, need + 1))
+        if got <= need:
+            return buf.value.decode("utf-8", "replace")
+        need = got
+    return ""

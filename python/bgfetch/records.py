@@ -9,13 +9,15 @@ import io
 import json
 import os
 import threading
+import time
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 from . import _bindings as _b
 from ._bindings import c
 from ._managed import Managed
 from ._cbtable import raise_pending
-from ._util import StrPath, blocking, check, dec, dec_str, enc, enc_path
+from ._util import (StrPath, blocking, check, copied_text, dec, dec_str, enc, enc_path,
+                    timeout_ms)
 from .errors import InvalidArgument
 from .request import Headers, Request
 
@@ -119,6 +121,32 @@ class Record(Managed["RecordPtr"]):
             parts.append(bytes(buf[:n.value]))
             offset += n.value
         return b"".join(parts)
+
+    @property
+    def state(self) -> str:
+        """What the record is doing now: ``"queued"`` (waiting for a connection slot),
+        ``"active"`` (connecting, sending or receiving), ``"retry-wait"`` (an attempt failed
+        transiently; the next comes after ``retry_in``), ``"offline"`` (the manager is
+        offline), ``"paused"`` (its fetch is paused), ``"done"`` (its response is complete,
+        whatever its status) or ``"failed"`` (it will never have a complete response)."""
+        return dec_str(c.state_str(c.record_state(self._ptr())))
+
+    @property
+    def attempts(self) -> int:
+        """Attempts made for this record in its fetch since the manager was opened."""
+        return int(c.record_attempts(self._ptr()))
+
+    @property
+    def retry_in(self) -> Optional[float]:
+        """In ``"retry-wait"``: seconds until the next attempt; else ``None``."""
+        ms = int(c.record_retry_in_ms(self._ptr()))
+        return None if ms < 0 else ms / 1000.0
+
+    @property
+    def last_error(self) -> str:
+        """The last failed attempt's message (``""`` if none failed), e.g. why it waits."""
+        rp = self._ptr()
+        return copied_text(lambda buf, cap: c.record_last_error(rp, buf, cap))
 
     def _try_response(self, ms: int) -> Tuple[int, Optional["Response"]]:
         """One ``bgfetch_record_response`` call: (status, the Response on success)."""
@@ -233,23 +261,31 @@ class Response(Managed["ResponsePtr"]):
         from ._aio import response_wait_async
         await response_wait_async(self, timeout)
 
-    def _read_into(self, offset: int, buf: Any, cap: int) -> int:
+    def _read_into(self, offset: int, buf: Any, cap: int, deadline: Optional[float]) -> int:
+        """One ``bgfetch_response_read``, waiting in slices until ``deadline`` (a
+        ``time.monotonic()`` value; ``None``: no limit)."""
         n = _b.size(0)
-        check(c.response_read(self._ptr(), offset, buf, cap, ctypes.byref(n)))
+        rp = self._ptr()
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        blocking(lambda ms: int(c.response_read(rp, offset, buf, cap, ms, ctypes.byref(n))),
+                 left)
         return int(n.value)
 
-    def read(self, size: int = -1, offset: int = 0) -> bytes:
+    def read(self, size: int = -1, offset: int = 0, timeout: Optional[float] = None) -> bytes:
         """Up to ``size`` bytes from ``offset`` (all the rest if ``size`` < 0), blocking until
-        they are stored; fewer only at the end of the body."""
+        they are stored; fewer only at the end of the body. ``Timeout`` if they are not all
+        stored within ``timeout`` seconds (``None``: no limit; the wait is in short slices, so
+        Ctrl-C raises ``KeyboardInterrupt`` at once)."""
         self._ptr()
         if offset < 0:
             raise InvalidArgument("offset must not be negative", 1)
+        deadline = _deadline(timeout)
         chunks = []
         want = size
         buf = (_b.u8 * _READ_CHUNK)()
         while want != 0:
             ask = _READ_CHUNK if want < 0 else min(_READ_CHUNK, want)
-            got = self._read_into(offset, buf, ask)
+            got = self._read_into(offset, buf, ask, deadline)
             if got == 0:
                 break
             chunks.append(ctypes.string_at(buf, got))
@@ -258,13 +294,14 @@ class Response(Managed["ResponsePtr"]):
                 want -= got
         return b"".join(chunks)
 
-    def read_all(self) -> bytes:
-        """The whole body (waits for it)."""
-        return self.read(-1, 0)
+    def read_all(self, timeout: Optional[float] = None) -> bytes:
+        """The whole body (waits for it; ``Timeout`` after ``timeout`` seconds)."""
+        return self.read(-1, 0, timeout)
 
-    def text(self, encoding: Optional[str] = None, errors: str = "strict") -> str:
+    def text(self, encoding: Optional[str] = None, errors: str = "strict",
+             timeout: Optional[float] = None) -> str:
         """The whole body decoded: with ``encoding`` if given, else the ``charset`` of the
-        Content-Type header (if Python knows it), else UTF-8."""
+        Content-Type header (if Python knows it), else UTF-8. ``Timeout`` as ``read_all``."""
         if encoding is None:
             encoding = _charset(self.headers.get("content-type"))
             if encoding is not None:
@@ -272,34 +309,47 @@ class Response(Managed["ResponsePtr"]):
                     codecs.lookup(encoding)
                 except LookupError:
                     encoding = None
-        return self.read_all().decode(encoding or "utf-8", errors)
+        return self.read_all(timeout).decode(encoding or "utf-8", errors)
 
-    def json(self, **kwargs: Any) -> Any:
+    def json(self, timeout: Optional[float] = None, **kwargs: Any) -> Any:
         """The whole body parsed as JSON (``json.loads``, which detects UTF-8/16/32);
         ``kwargs`` go to ``json.loads``. ``ValueError`` (``json.JSONDecodeError``) if the body
-        is not JSON."""
-        return json.loads(self.read_all(), **kwargs)
+        is not JSON; ``Timeout`` as ``read_all``."""
+        return json.loads(self.read_all(timeout), **kwargs)
 
-    def open(self) -> io.BufferedReader:
+    def open(self, timeout: Optional[float] = None) -> io.BufferedReader:
         """The body as a binary file object (``io.BufferedReader`` over a raw reader of
         ``bgfetch_response_read``): ``read``, ``readinto``, ``readline``, iteration, ``seek``
-        and ``tell``. Reads block until the bytes are stored, as ``read()`` does; the end of
-        the body is the end of file. ``seek(0, io.SEEK_END)`` waits for the complete body.
-        Closing the reader does not close the response; the reader keeps it alive."""
+        and ``tell``. Reads block until the bytes are stored, as ``read()`` does, each at most
+        ``timeout`` seconds (``None``: no limit; ``Timeout`` then); the end of the body is the
+        end of file. ``seek(0, io.SEEK_END)`` waits for the complete body. Closing the reader
+        does not close the response; the reader keeps it alive."""
         self._ptr()
-        return io.BufferedReader(_BodyReader(self), buffer_size=_READ_CHUNK)
+        timeout_ms(timeout)
+        return io.BufferedReader(_BodyReader(self, timeout), buffer_size=_READ_CHUNK)
 
-    def save(self, path: StrPath) -> None:
-        """Waits for the complete body, then writes ``path`` atomically (all or nothing)."""
-        check(c.response_save(self._ptr(), enc_path(path)))
+    def save(self, path: StrPath, timeout: Optional[float] = None) -> None:
+        """Waits for the complete body, then writes ``path`` atomically (all or nothing).
+        ``Timeout`` if the body is not complete within ``timeout`` seconds (``path`` is then
+        untouched)."""
+        rp = self._ptr()
+        dest = enc_path(path)
+        blocking(lambda ms: int(c.response_save(rp, dest, ms)), timeout)
+
+
+def _deadline(timeout: Optional[float]) -> Optional[float]:
+    """The ``time.monotonic()`` value ``timeout`` seconds from now (``None``: no limit)."""
+    ms = timeout_ms(timeout)
+    return None if ms < 0 else time.monotonic() + ms / 1000.0
 
 
 class _BodyReader(io.RawIOBase):
     """A raw, seekable reader of a response body (see ``Response.open``)."""
 
-    def __init__(self, response: Response) -> None:
+    def __init__(self, response: Response, timeout: Optional[float]) -> None:
         super().__init__()
         self._response = response
+        self._timeout = timeout
         self._pos = 0
 
     @property
@@ -323,7 +373,7 @@ class _BodyReader(io.RawIOBase):
         if view.readonly:
             raise TypeError("readinto() needs a writable buffer")
         buf = (_b.u8 * n).from_buffer(view)
-        got = self._response._read_into(self._pos, buf, n)
+        got = self._response._read_into(self._pos, buf, n, _deadline(self._timeout))
         self._pos += got
         return got
 
@@ -340,7 +390,7 @@ class _BodyReader(io.RawIOBase):
         elif whence == io.SEEK_CUR:
             pos = self._pos + offset
         elif whence == io.SEEK_END:
-            self._response.wait()
+            self._response.wait(self._timeout)
             pos = self._response.body_size + offset
         else:
             raise ValueError("invalid whence (%r)" % (whence,))

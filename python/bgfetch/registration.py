@@ -9,8 +9,8 @@ from . import _bindings as _b
 from . import _cbtable as _cb
 from ._bindings import c
 from ._managed import Managed
-from ._util import blocking, check, dec_str, enc, owned_str
-from .errors import Closed
+from ._util import blocking, check, copied_text, dec_str, enc, owned_str
+from .errors import Closed, FetchFailed
 from .records import Record, _RecordList
 from .request import Icons, Request, free_request, make_options, query_flags
 
@@ -146,7 +146,40 @@ class Registration(Managed["RegistrationPtr"]):
         finally:
             c.icons_free(out)
 
+    @property
+    def state(self) -> str:
+        """What the fetch is doing now: settled, ``"done"`` (success) or ``"failed"``; else the
+        most alive state of its pending records, in the order ``"active"``, ``"queued"``,
+        ``"retry-wait"``, ``"offline"``, ``"paused"`` (see ``Record.state``)."""
+        return dec_str(c.state_str(c.registration_state(self._ptr())))
+
+    @property
+    def last_error(self) -> str:
+        """The latest failed attempt's message of any of its records (``""`` if none failed
+        since that record last made progress): why the fetch waits, or why it failed."""
+        rp = self._ptr()
+        return copied_text(lambda buf, cap: c.registration_last_error(rp, buf, cap))
+
+    @property
+    def expected_total(self) -> Optional[int]:
+        """The body bytes the fetch expects (the lengths its response heads gave: show a
+        percentage against it), or ``None`` until every record's length is known."""
+        known = _b.c_bool(False)
+        total = int(c.registration_expected_total(self._ptr(), ctypes.byref(known)))
+        return total if known.value else None
+
     # -- methods
+
+    def raise_for_result(self) -> None:
+        """Raises ``FetchFailed`` (with the failure reason and the last error) if the fetch
+        failed; nothing while it runs or once it succeeded. ``wait()`` itself returns normally
+        for a failed fetch, as on the web, where the result is a value."""
+        if self.result != "failure":
+            return
+        why = self.last_error
+        raise FetchFailed("the fetch %r failed: %s%s" % (self.id, self.failure_reason,
+                                                         ": " + why if why else ""),
+                          FetchFailed.status)
 
     def abort(self) -> bool:
         """``True`` if the fetch was running and is now aborted, ``False`` if it had settled."""
@@ -174,8 +207,10 @@ class Registration(Managed["RegistrationPtr"]):
         return progress_async(self)
 
     def on_progress(self, fn: Optional[ProgressCallback]) -> None:
-        """Sets ``fn(reg)``, called when uploaded, downloaded, result or failure_reason change
-        (at most once per progress interval, always for the final change); ``None`` clears.
+        """Sets ``fn(reg)``, called once at once with the current values (also for a settled
+        fetch: a callback set after ``fetch`` never misses the final state), then when
+        uploaded, downloaded, result, failure_reason, paused or a record's state change (at
+        most once per progress interval, always for the final change); ``None`` clears.
         The callback belongs to this object (the web's per-object ``onprogress``): another
         ``Registration`` of the same fetch has its own, and ``close()`` of this one (or its
         garbage collection) removes it. ``wait()`` returns after the final call."""

@@ -213,6 +213,20 @@ pub(crate) fn read_into<T>(
     Ok(())
 }
 
+/// Copies `text` to `buf` as `snprintf` does: at most `cap - 1` bytes and a NUL (nothing when
+/// `buf` is NULL or `cap` is 0); returns the full length, so that a caller can size its buffer.
+pub(crate) fn copy_text_out(text: &str, buf: *mut c_char, cap: usize) -> usize {
+    if !buf.is_null() && cap > 0 {
+        let n = text.len().min(cap - 1);
+        // SAFETY: `buf` holds `cap` writable bytes (the C contract), and n < cap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(text.as_ptr().cast::<c_char>(), buf, n);
+            *buf.add(n) = 0;
+        }
+    }
+    text.len()
+}
+
 /// A C timeout in milliseconds (-1 = forever) as a duration (`None` = forever).
 pub(crate) fn timeout_of(ms: i64) -> Result<Option<Duration>, Error> {
     match ms {

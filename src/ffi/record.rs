@@ -6,7 +6,8 @@ use std::sync::Arc;
 use super::response::bgfetch_response;
 use super::status::*;
 use super::{
-    boundary, boundary_value, cstring, free_raw, into_raw, read_into, timeout_of, try_out, try_ref,
+    boundary, boundary_value, copy_text_out, cstring, free_raw, into_raw, read_into, timeout_of,
+    try_out, try_ref,
 };
 use crate::error::Error;
 use crate::registration::Registration;
@@ -174,6 +175,66 @@ pub extern "C" fn bgfetch_record_response(
         let head = rec.reg.response_head(rec.index, timeout_of(timeout_ms)?)?;
         *out = into_raw(bgfetch_response::new(rec.reg.clone(), rec.index, head));
         Ok(())
+    })
+}
+
+/// 0.3. What the record is doing, read live: `BGFETCH_RECORD_QUEUED` (waiting for a
+/// connection slot), `_ACTIVE` (connecting, sending or receiving), `_RETRY_WAIT` (an attempt
+/// failed transiently; the next comes after `bgfetch_record_retry_in_ms`), `_OFFLINE` (the
+/// host said offline), `_PAUSED` (its fetch is paused), `_DONE` (its response is complete,
+/// whatever its status), `_FAILED` (it will never have a complete response: failed, aborted).
+/// `BGFETCH_RECORD_FAILED` for NULL.
+#[no_mangle]
+pub extern "C" fn bgfetch_record_state(rec: *const bgfetch_record) -> bgfetch_state {
+    boundary_value(BGFETCH_RECORD_FAILED, || {
+        let rec = try_ref(rec, "record")?;
+        Ok(rec.reg.record_status(rec.index).state.code())
+    })
+}
+
+/// 0.3. Attempts made for the record in this fetch since the manager was opened (0: none yet).
+/// 0 for NULL.
+#[no_mangle]
+pub extern "C" fn bgfetch_record_attempts(rec: *const bgfetch_record) -> u32 {
+    boundary_value(0, || {
+        let rec = try_ref(rec, "record")?;
+        Ok(rec.reg.record_status(rec.index).attempts)
+    })
+}
+
+/// 0.3. In `BGFETCH_RECORD_RETRY_WAIT`: milliseconds until the next attempt (0 when it is due);
+/// -1 in any other state, and for NULL.
+#[no_mangle]
+pub extern "C" fn bgfetch_record_retry_in_ms(rec: *const bgfetch_record) -> i64 {
+    boundary_value(-1, || {
+        let rec = try_ref(rec, "record")?;
+        Ok(rec
+            .reg
+            .record_status(rec.index)
+            .retry_in
+            .map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
+    })
+}
+
+/// 0.3. The last failed attempt's message (`""` if none failed), copied into `buf` as
+/// `snprintf` does: at most `cap - 1` bytes and a NUL (nothing when `buf` is NULL or `cap` is
+/// 0). Returns the message's full length in bytes: a return `>= cap` means it was truncated.
+/// 0 (and `""` in `buf`) for a NULL record.
+#[no_mangle]
+pub extern "C" fn bgfetch_record_last_error(
+    rec: *const bgfetch_record,
+    buf: *mut c_char,
+    cap: usize,
+) -> usize {
+    boundary_value(0, || {
+        // `buf` gets "" for a NULL record too.
+        let rec = try_ref(rec, "record");
+        let text = rec
+            .as_ref()
+            .ok()
+            .and_then(|r| r.reg.record_status(r.index).last_error);
+        let len = copy_text_out(text.as_deref().unwrap_or(""), buf, cap);
+        rec.map(|_| len)
     })
 }
 

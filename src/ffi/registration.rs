@@ -9,8 +9,8 @@ use super::record::{bgfetch_record, bgfetch_records};
 use super::request::bgfetch_request;
 use super::status::*;
 use super::{
-    bgfetch_free_callback, boundary, boundary_value, cstring, free_raw, into_raw, timeout_of,
-    try_out, try_ref, try_str, UserData,
+    bgfetch_free_callback, boundary, boundary_value, copy_text_out, cstring, free_raw, into_raw,
+    timeout_of, try_out, try_ref, try_str, UserData,
 };
 use crate::error::Error;
 use crate::record::{Query, QueryOptions};
@@ -62,9 +62,13 @@ pub const BGFETCH_QUERY_IGNORE_VARY: u32 = 4;
 ///
 /// - Runs on the manager's event thread (`BGFETCH_DISPATCH_THREAD`) or inside
 ///   `bgfetch_manager_dispatch` (`BGFETCH_DISPATCH_MANUAL`); never while a library lock is held.
-/// - Fires when `uploaded`, `downloaded`, `result` or `failure_reason` changed, at most once
+/// - Fires once as soon as it is set, with the current values (also for a fetch that has
+///   settled: a host that sets it after `bgfetch_fetch` never misses the final state); then
+///   when `uploaded`, `downloaded`, `result`, `failure_reason`, `paused` or the state of a
+///   record (`bgfetch_record_state`: a retry wait, going offline, ...) changed, at most once
 ///   per progress interval per registration, and always once for the final state (then never
-///   again). Read the values with the getters on `r`.
+///   again, but for the first call of a callback set later). Read the values with the getters
+///   on `r`.
 /// - `r` is a handle borrowed for the call (not the one the callback was set on; do not free
 ///   it). The callback may call any `bgfetch_` function, on this registration too (abort it,
 ///   release it, free the handle it was set on), except `bgfetch_manager_close` of its own
@@ -121,6 +125,59 @@ pub extern "C" fn bgfetch_registration_failure_reason(
 ) -> bgfetch_failure_reason {
     boundary_value(BGFETCH_FAILURE_NONE, || {
         Ok(snapshot(r)?.failure_reason.code())
+    })
+}
+
+/// 0.3. What the fetch is doing, read live: settled, `BGFETCH_RECORD_DONE` (success) or
+/// `BGFETCH_RECORD_FAILED`; else the most alive state of its pending records, in the order
+/// `_ACTIVE`, `_QUEUED`, `_RETRY_WAIT`, `_OFFLINE`, `_PAUSED` (see `bgfetch_record_state`).
+/// `BGFETCH_RECORD_FAILED` for NULL.
+#[no_mangle]
+pub extern "C" fn bgfetch_registration_state(r: *const bgfetch_registration) -> bgfetch_state {
+    boundary_value(BGFETCH_RECORD_FAILED, || {
+        Ok(try_ref(r, "registration")?.inner.state().code())
+    })
+}
+
+/// 0.3. The latest failed attempt's message of any of its records (`""` if none failed since
+/// that record last made progress), copied into `buf` as `snprintf` does (see
+/// `bgfetch_record_last_error`). Returns the message's full length. 0 (and `""` in `buf`) for
+/// NULL.
+#[no_mangle]
+pub extern "C" fn bgfetch_registration_last_error(
+    r: *const bgfetch_registration,
+    buf: *mut c_char,
+    cap: usize,
+) -> usize {
+    boundary_value(0, || {
+        // `buf` gets "" for a NULL registration too.
+        let r = try_ref(r, "registration");
+        let text = r.as_ref().ok().and_then(|r| r.inner.last_error());
+        let len = copy_text_out(text.as_deref().unwrap_or(""), buf, cap);
+        r.map(|_| len)
+    })
+}
+
+/// 0.3. The body bytes the fetch expects: the sum of the response bodies' lengths known from
+/// their heads (Content-Length, Content-Range), read live. `*all_known` (may be NULL) is set to
+/// whether every record's length is known: until then the sum is a lower bound (show a
+/// percentage only once it is true). 0 (and `*all_known` false) for NULL.
+#[no_mangle]
+pub extern "C" fn bgfetch_registration_expected_total(
+    r: *const bgfetch_registration,
+    all_known: *mut bool,
+) -> u64 {
+    if !all_known.is_null() {
+        // SAFETY: a writable bool (the C contract).
+        unsafe { *all_known = false };
+    }
+    boundary_value(0, || {
+        let t = try_ref(r, "registration")?.inner.expected_total();
+        if !all_known.is_null() {
+            // SAFETY: as above.
+            unsafe { *all_known = t.all_known };
+        }
+        Ok(t.bytes)
     })
 }
 
@@ -223,6 +280,8 @@ pub extern "C" fn bgfetch_registration_wait(
 ///   callback is not running and will never run again.
 /// - In THREAD dispatch, `bgfetch_registration_wait` returns only after the final progress
 ///   callbacks have returned.
+/// - 0.3: a callback set is called once soon after this returns (on the event thread, or in
+///   the next `bgfetch_manager_dispatch`), with the current values.
 #[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_registration_set_progress_callback(

@@ -176,9 +176,11 @@ pub extern "C" fn bgfetch_response_body_path(res: *const bgfetch_response) -> *c
     })
 }
 
-/// Reads up to `cap` body bytes at `offset` into `buf`, blocking until bytes at `offset` are
-/// stored or the body is complete; `*n_read = 0` at the end of a complete body.
-/// `BGFETCH_E_ABORTED` / `BGFETCH_E_FETCH_FAILED` if the body stops short of `offset`.
+/// 0.3. Reads up to `cap` body bytes at `offset` into `buf`, blocking (up to `timeout_ms`: -1
+/// forever, 0 poll) until bytes at `offset` are stored or the body is complete; `*n_read = 0`
+/// at the end of a complete body. `BGFETCH_E_TIMEOUT` when no byte at `offset` was stored in
+/// time (a paused fetch stores none); `BGFETCH_E_ABORTED` / `BGFETCH_E_FETCH_FAILED` if the
+/// body stops short of `offset`.
 #[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_response_read(
@@ -186,27 +188,34 @@ pub extern "C" fn bgfetch_response_read(
     offset: u64,
     buf: *mut u8,
     cap: usize,
+    timeout_ms: i64,
     n_read: *mut usize,
 ) -> bgfetch_status {
     boundary(|| {
-        read_into(buf, cap, n_read, try_ref(res, "response"), |res, slice| {
-            res.reg.read_body(res.index, offset, slice)
+        let source = try_ref(res, "response").and_then(|res| Ok((res, timeout_of(timeout_ms)?)));
+        read_into(buf, cap, n_read, source, |(res, timeout), slice| {
+            res.reg.read_body(res.index, offset, slice, timeout)
         })
     })
 }
 
-/// Waits for the complete body, then writes it to `dest_path` atomically: a temporary file in
-/// the same directory, synced, renamed over `dest_path`. All or nothing.
+/// 0.3. Waits (up to `timeout_ms`: -1 forever, 0 poll) for the complete body, then writes it
+/// to `dest_path` atomically: a temporary file in the same directory, synced, renamed over
+/// `dest_path`. All or nothing. `BGFETCH_E_TIMEOUT` when the body is not complete in time:
+/// `dest_path` is then untouched.
 #[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_response_save(
     res: *const bgfetch_response,
     dest_path: *const c_char,
+    timeout_ms: i64,
 ) -> bgfetch_status {
     boundary(|| {
         let res = try_ref(res, "response")?;
         let dest = try_str(dest_path, "dest_path")?;
-        res.reg.save_body(res.index, std::path::Path::new(dest))
+        let timeout = timeout_of(timeout_ms)?;
+        res.reg
+            .save_body(res.index, std::path::Path::new(dest), timeout)
     })
 }
 

@@ -59,6 +59,27 @@ pub const BGFETCH_FAILURE_QUOTA_EXCEEDED: bgfetch_failure_reason = 4;
 /// `"download-total-exceeded"`: the responses would exceed the fetch's download total.
 pub const BGFETCH_FAILURE_DOWNLOAD_TOTAL_EXCEEDED: bgfetch_failure_reason = 5;
 
+/// 0.3. What a record (or a fetch) is doing: `BGFETCH_RECORD_*` (returned by
+/// `bgfetch_record_state` and `bgfetch_registration_state`). API.md named this type
+/// `bgfetch_record_state`, like the function; C cannot have a type and a function of one name,
+/// so the type is `bgfetch_state` and the function keeps its name.
+pub type bgfetch_state = u32;
+/// Waiting for a connection slot (`"queued"`).
+pub const BGFETCH_RECORD_QUEUED: bgfetch_state = 0;
+/// Connecting, sending or receiving (`"active"`).
+pub const BGFETCH_RECORD_ACTIVE: bgfetch_state = 1;
+/// An attempt failed transiently; the next comes after `bgfetch_record_retry_in_ms`
+/// (`"retry-wait"`).
+pub const BGFETCH_RECORD_RETRY_WAIT: bgfetch_state = 2;
+/// The host said offline (`"offline"`).
+pub const BGFETCH_RECORD_OFFLINE: bgfetch_state = 3;
+/// Its fetch is paused (`"paused"`).
+pub const BGFETCH_RECORD_PAUSED: bgfetch_state = 4;
+/// Its response is complete, whatever its status (`"done"`).
+pub const BGFETCH_RECORD_DONE: bgfetch_state = 5;
+/// It will never have a complete response: failed, aborted (`"failed"`).
+pub const BGFETCH_RECORD_FAILED: bgfetch_state = 6;
+
 /// The completion event of a settled fetch: `BGFETCH_EVENT_*`.
 pub type bgfetch_event_type = u32;
 /// `backgroundfetchsuccess`.
@@ -121,6 +142,14 @@ const _: () = {
     assert!(BGFETCH_FAILURE_FETCH_ERROR == R::FetchError as u32);
     assert!(BGFETCH_FAILURE_QUOTA_EXCEEDED == R::QuotaExceeded as u32);
     assert!(BGFETCH_FAILURE_DOWNLOAD_TOTAL_EXCEEDED == R::DownloadTotalExceeded as u32);
+    use crate::web_enum::RecordState as S;
+    assert!(BGFETCH_RECORD_QUEUED == S::Queued as u32);
+    assert!(BGFETCH_RECORD_ACTIVE == S::Active as u32);
+    assert!(BGFETCH_RECORD_RETRY_WAIT == S::RetryWait as u32);
+    assert!(BGFETCH_RECORD_OFFLINE == S::Offline as u32);
+    assert!(BGFETCH_RECORD_PAUSED == S::Paused as u32);
+    assert!(BGFETCH_RECORD_DONE == S::Done as u32);
+    assert!(BGFETCH_RECORD_FAILED == S::Failed as u32);
 };
 
 /// The name of a status code, e.g. `"BGFETCH_E_TIMEOUT"`; `"BGFETCH_E_UNKNOWN"` for a value
@@ -136,7 +165,8 @@ pub extern "C" fn bgfetch_status_name(s: bgfetch_status) -> *const c_char {
 
 /// This thread's last error message: `""` after a successful call (getters and `_free`
 /// included; the pure functions `bgfetch_status_name`, `bgfetch_version`,
-/// `bgfetch_result_str`, `bgfetch_failure_reason_str` and this one leave it as it is). Never
+/// `bgfetch_result_str`, `bgfetch_failure_reason_str`, `bgfetch_state_str` and this one
+/// leave it as it is). Never
 /// NULL. The string is valid until the next `bgfetch_` call on this thread.
 #[no_mangle]
 pub extern "C" fn bgfetch_last_error() -> *const c_char {
@@ -163,6 +193,15 @@ pub extern "C" fn bgfetch_result_str(v: bgfetch_result) -> *const c_char {
 #[no_mangle]
 pub extern "C" fn bgfetch_failure_reason_str(v: bgfetch_failure_reason) -> *const c_char {
     crate::web_enum::FailureReason::from_code(v)
+        .map_or(c"", |r| r.c_str())
+        .as_ptr()
+}
+
+/// 0.3. The name of a record state: `"queued"`, `"active"`, `"retry-wait"`, `"offline"`,
+/// `"paused"`, `"done"`, `"failed"` (`""` for an unknown value). Static.
+#[no_mangle]
+pub extern "C" fn bgfetch_state_str(v: bgfetch_state) -> *const c_char {
+    crate::web_enum::RecordState::from_code(v)
         .map_or(c"", |r| r.c_str())
         .as_ptr()
 }

@@ -48,7 +48,9 @@ pub fn body(reg: &Registration, index: usize) -> Vec<u8> {
     let mut out = Vec::new();
     let mut buf = vec![0u8; 7919];
     loop {
-        let n = reg.read_body(index, out.len() as u64, &mut buf).unwrap();
+        let n = reg
+            .read_body(index, out.len() as u64, &mut buf, None)
+            .unwrap();
         if n == 0 {
             return out;
         }
