@@ -1230,3 +1230,101 @@ fn redirect_raw_sends_non_ascii_location_bytes_unescaped() {
     assert!(contains(&raw, b"\r\nLocation: /bytes/10?name=\xE9\r\n"));
     assert_eq!(&raw[header_end(&raw)..], b"");
 }
+
+#[test]
+fn rogue_ssh_banner_sends_its_banner_and_waits() {
+    let rogue = Rogue::ssh_banner();
+    let mut c = Client::connect(rogue.port());
+    c.request("GET", "/", &[]);
+    let mut banner = vec![0u8; SSH_BANNER.len()];
+    c.r.read_exact(&mut banner).unwrap();
+    assert_eq!(banner, SSH_BANNER);
+    // Nothing more: the read times out (an observation window).
+    c.w.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut more = [0u8; 16];
+    let e = c.r.read(&mut more).unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ),
+        "{e:?}"
+    );
+    assert_eq!(rogue.connections(), 1);
+    assert!(rogue.lives()[0].closed.is_none());
+    drop(c);
+    wait_closed(&rogue, 0);
+}
+
+/// Waits (at most 10 s) until the rogue saw connection `i` close.
+fn wait_closed(rogue: &Rogue, i: usize) {
+    let t0 = Instant::now();
+    while rogue.lives()[i].closed.is_none() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "never closed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn rogue_bad_request_answers_anything_with_400_and_closes() {
+    let rogue = Rogue::bad_request();
+    let mut c = Client::connect(rogue.port());
+    // The start of a TLS ClientHello.
+    c.send(&[
+        0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1, 0x03, 0x03,
+    ]);
+    let (raw, err) = c.drain();
+    assert_eq!(err, None);
+    assert!(raw.starts_with(b"HTTP/1.1 400 Bad Request\r\n"));
+    assert!(contains(&raw, b"\r\nConnection: close\r\n"));
+    assert_eq!(rogue.answered(), 1);
+    wait_closed(&rogue, 0);
+    assert_eq!(rogue.connections(), 1);
+}
+
+#[test]
+fn rogue_trickle_head_never_ends_and_sees_the_close() {
+    let rogue = Rogue::trickle_head();
+    let mut c = Client::connect(rogue.port());
+    let t0 = Instant::now();
+    c.request("GET", "/x", &[]);
+    let status_line = b"HTTP/1.1 200 OK\r\n";
+    let mut got = vec![0u8; status_line.len() + 5];
+    c.r.read_exact(&mut got).unwrap();
+    // One byte per 100 ms: 22 bytes take at least 2.1 s.
+    assert!(
+        t0.elapsed() >= Duration::from_millis(2000),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert!(got.starts_with(status_line));
+    assert_eq!(&got[status_line.len()..], b"X-Tri");
+    assert!(rogue.lives()[0].closed.is_none());
+    let closed_at = Instant::now();
+    drop(c);
+    wait_closed(&rogue, 0);
+    let life = rogue.lives()[0];
+    assert!(life.closed.unwrap() >= closed_at);
+    assert!(life.duration() < t0.elapsed() + Duration::from_secs(1));
+    assert_eq!(rogue.request_lines(), vec!["GET /x HTTP/1.1".to_string()]);
+}
+
+#[test]
+fn rogue_stale_keep_alive_answers_once_per_connection() {
+    let rogue = Rogue::stale_keep_alive();
+    for round in 0..2u64 {
+        let mut c = Client::connect(rogue.port());
+        let r = c.get(&format!("/bytes/100?seed={round}"), &[]);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-length"), Some("100"));
+        assert_eq!(r.header("connection"), None, "advertised as keep-alive");
+        assert_eq!(r.body, pattern(100, round));
+        // The next request on the same connection: read, then the connection closes.
+        c.request("GET", "/bytes/100", &[]);
+        assert_eq!(c.drain(), (vec![], None));
+    }
+    assert_eq!(rogue.connections(), 2);
+    assert_eq!(rogue.answered(), 2);
+    assert_eq!(rogue.dropped(), 2);
+}
