@@ -167,6 +167,53 @@ pub fn tls_server_with(
             )?;
         }
     }
+    start_s_server(dir, "ca.pem", files)
+}
+
+/// A TLS server whose certificate is self-signed (no CA: `ca` is the certificate itself), for
+/// `san`.
+pub fn self_signed_tls_server(
+    dir: &Path,
+    san: &str,
+    files: &[(&str, String)],
+) -> std::result::Result<TlsServer, String> {
+    let san_ext = format!("subjectAltName={san}");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-nodes",
+            "-days",
+            "2",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.pem",
+            "-subj",
+            "/CN=bgfetch self-signed test server",
+            "-addext",
+            &san_ext,
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-addext",
+            "extendedKeyUsage=serverAuth",
+        ],
+    )?;
+    start_s_server(dir, "leaf.pem", files)
+}
+
+/// Writes `files` into `dir` and starts `openssl s_server -HTTP` there with `leaf.pem` and
+/// `leaf.key`; `ca` names the file that [`TlsServer::ca`] points to.
+fn start_s_server(
+    dir: &Path,
+    ca: &str,
+    files: &[(&str, String)],
+) -> std::result::Result<TlsServer, String> {
     for (name, content) in files {
         std::fs::write(dir.join(name), content).unwrap();
     }
@@ -187,7 +234,7 @@ pub fn tls_server_with(
         let mut server = TlsServer {
             child,
             port,
-            ca: dir.join("ca.pem"),
+            ca: dir.join(ca),
         };
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(10) {
