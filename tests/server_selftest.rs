@@ -1328,3 +1328,40 @@ fn rogue_stale_keep_alive_answers_once_per_connection() {
     assert_eq!(rogue.answered(), 2);
     assert_eq!(rogue.dropped(), 2);
 }
+
+#[test]
+fn range_ignoring_cutters_cut_at_the_same_place_every_time() {
+    let srv = TestServer::start();
+    let full = pattern(1000, 0);
+    for _ in 0..2 {
+        // noranges + reset_at: the whole body from byte 0, reset after 300 bytes.
+        let (raw, err) = raw_get(
+            srv.port(),
+            "/bytes/1000?noranges=1&reset_at=300",
+            &[("Range", "bytes=300-")],
+        );
+        assert_eq!(err, Some(io::ErrorKind::ConnectionReset));
+        assert!(raw.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        assert!(contains(&raw, b"\r\nContent-Length: 1000\r\n"));
+        assert_eq!(&raw[header_end(&raw)..], &full[..300]);
+        // noranges + cl_delta=100: 100 bytes announced that never come, then a clean close.
+        let (raw, err) = raw_get(
+            srv.port(),
+            "/bytes/1000?noranges=1&cl_delta=100",
+            &[("Range", "bytes=300-")],
+        );
+        assert_eq!(err, None);
+        assert!(contains(&raw, b"\r\nContent-Length: 1100\r\n"));
+        assert_eq!(&raw[header_end(&raw)..], &full[..]);
+        // noranges + bad_chunk_at: the malformed chunk at byte 300 of the content.
+        let (raw, _) = raw_get(
+            srv.port(),
+            "/bytes/1000?noranges=1&bad_chunk_at=300",
+            &[("Range", "bytes=300-")],
+        );
+        assert!(raw.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        let (data, rest) = dechunk_prefix(&raw[header_end(&raw)..]);
+        assert_eq!(data, &full[..300]);
+        assert!(rest.starts_with(b"zz-not-hex\r\n"));
+    }
+}
