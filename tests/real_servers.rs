@@ -366,6 +366,7 @@ fn host_range_cut_once(extra: &str, name: &str) {
         let reg = m.fetch("f", &reqs, &FetchOptions::default()).unwrap();
         settle(&reg, LONG, name);
         for (i, (range, start, end, seed)) in cases.iter().enumerate() {
+            assert_record(&reg, i, &want(*start, *end, *seed), range);
             let log = requests_for(&server, &url(*seed));
             for r in &log {
                 assert_eq!(
@@ -387,7 +388,6 @@ fn host_range_cut_once(extra: &str, name: &str) {
                 resumed_end == *end || (end.is_none() && resumed_end == Some(199_999)),
                 "{range}: resumed up to {resumed_end:?}"
             );
-            assert_record(&reg, i, &want(*start, *end, *seed), range);
         }
         m.close();
     }
