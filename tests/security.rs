@@ -6,10 +6,8 @@ mod common;
 use common::*;
 
 use std::io::Write;
-use std::net::TcpStream;
 use std::os::unix::fs::{symlink, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -547,144 +545,6 @@ fn there_is_no_option_to_turn_tls_verification_off() {
             assert!(!f.contains(word), "{f}");
         }
     }
-}
-
-/// `openssl s_server -HTTP` on 127.0.0.1 with a certificate for 127.0.0.1 signed by a test
-/// CA, serving the response files in its directory. Killed on drop.
-struct TlsServer {
-    child: Child,
-    port: u16,
-    ca: PathBuf,
-}
-
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn openssl(dir: &Path, args: &[&str]) -> std::result::Result<(), String> {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("openssl: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "openssl {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
-/// Starts a TLS server whose files are `files` (name, complete HTTP response). `san` is the
-/// subjectAltName of its certificate. `Err` when openssl is not usable here.
-fn tls_server(
-    dir: &Path,
-    san: &str,
-    files: &[(&str, String)],
-) -> std::result::Result<TlsServer, String> {
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
-    let mut ca = vec!["req", "-x509", "-nodes", "-days", "2"];
-    ca.extend(ec);
-    ca.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-subj",
-        "/CN=bgfetch test CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-    openssl(dir, &ca)?;
-    let mut csr = vec!["req", "-nodes"];
-    csr.extend(ec);
-    csr.extend([
-        "-keyout",
-        "leaf.key",
-        "-out",
-        "leaf.csr",
-        "-subj",
-        "/CN=bgfetch test server",
-    ]);
-    openssl(dir, &csr)?;
-    std::fs::write(
-        dir.join("leaf.ext"),
-        format!(
-            "subjectAltName={san}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n\
-             extendedKeyUsage=serverAuth\n"
-        ),
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "leaf.ext",
-            "-out",
-            "leaf.pem",
-        ],
-    )?;
-    for (name, content) in files {
-        std::fs::write(dir.join(name), content).unwrap();
-    }
-    // The port is free when chosen; should another process take it first, s_server exits
-    // and another port is tried.
-    for _ in 0..3 {
-        let port = closed_port();
-        let child = Command::new("openssl")
-            .args(["s_server", "-quiet", "-HTTP", "-cert", "leaf.pem"])
-            .args(["-key", "leaf.key", "-accept"])
-            .arg(format!("127.0.0.1:{port}"))
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("openssl s_server: {e}"))?;
-        let mut server = TlsServer {
-            child,
-            port,
-            ca: dir.join("ca.pem"),
-        };
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(10) {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(server);
-            }
-            if !matches!(server.child.try_wait(), Ok(None)) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-    Err("openssl s_server did not start".into())
-}
-
-fn http_response(status: &str, headers: &str, body: &str) -> String {
-    format!(
-        "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
 }
 
 #[test]

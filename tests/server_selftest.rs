@@ -941,3 +941,427 @@ fn drop_during_transfers() {
     }
     assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 18: servers that misbehave as real ones do.
+// ---------------------------------------------------------------------------------------------
+
+/// Sends `GET target` with `Connection: close` and extra `headers`, and returns everything the
+/// server sent (head and body, raw) and how the connection ended.
+fn raw_get(port: u16, target: &str, headers: &[(&str, &str)]) -> (Vec<u8>, Option<io::ErrorKind>) {
+    let mut c = Client::connect(port);
+    let mut all = vec![("Connection", "close")];
+    all.extend_from_slice(headers);
+    c.request("GET", target, &all);
+    c.drain()
+}
+
+/// Whether `hay` contains `needle`.
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Decodes the chunks at the start of `raw` (a chunked body) until a line that is not a chunk
+/// size; returns the data and the rest of `raw` from that line on.
+fn dechunk_prefix(raw: &[u8]) -> (Vec<u8>, &[u8]) {
+    let mut data = Vec::new();
+    let mut at = 0;
+    loop {
+        let rest = &raw[at..];
+        let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") else {
+            return (data, rest);
+        };
+        let Some(size) = std::str::from_utf8(&rest[..eol])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s, 16).ok())
+        else {
+            return (data, rest);
+        };
+        data.extend_from_slice(&rest[eol + 2..eol + 2 + size]);
+        at += eol + 2 + size + 2;
+        if size == 0 {
+            return (data, &raw[at..]);
+        }
+    }
+}
+
+#[test]
+fn close_delimited_and_http10_bodies() {
+    let srv = TestServer::start();
+    let full = pattern(100_000, 2);
+    // HTTP/1.1 with Connection: close, neither Content-Length nor chunked: the end is the FIN.
+    let mut c = Client::connect(srv.port());
+    c.request("GET", "/bytes/100000?seed=2&close_delimited=1", &[]);
+    let (status, headers) = c.read_head().unwrap();
+    assert_eq!(status, 200);
+    let has = |n: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(n));
+    assert!(
+        !has("content-length") && !has("transfer-encoding"),
+        "{headers:?}"
+    );
+    assert!(headers.contains(&("Connection".into(), "close".into())));
+    assert!(headers.contains(&("ETag".into(), "\"100000-2\"".into())));
+    let (body, err) = c.drain();
+    assert_eq!(err, None, "not a clean end");
+    assert!(body == full);
+
+    // HTTP/1.0: the same with a 1.0 status line and no Connection header.
+    let (raw, err) = raw_get(srv.port(), "/bytes/100000?seed=2&http10=1", &[]);
+    assert_eq!(err, None);
+    assert!(raw.starts_with(b"HTTP/1.0 200 OK\r\n"));
+    let end = header_end(&raw);
+    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+    assert!(
+        !head.contains("content-length") && !head.contains("connection"),
+        "{head}"
+    );
+    assert!(raw[end..] == full[..]);
+
+    // A Range request gets a 206 with Content-Range and Content-Length, then the close.
+    let mut c = Client::connect(srv.port());
+    let r = c.get(
+        "/bytes/100000?seed=2&close_delimited=1",
+        &[("Range", "bytes=90000-")],
+    );
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("content-range"), Some("bytes 90000-99999/100000"));
+    assert_eq!(r.header("content-length"), Some("10000"));
+    assert!(r.body == full[90_000..]);
+    assert_eq!(c.drain(), (vec![], None), "the connection stays open");
+    let (raw, _) = raw_get(
+        srv.port(),
+        "/bytes/100000?seed=2&http10=1",
+        &[("Range", "bytes=10-19")],
+    );
+    assert!(raw.starts_with(b"HTTP/1.0 206 Partial Content\r\n"));
+    assert!(raw[header_end(&raw)..] == full[10..20]);
+    // noranges: the whole body, close-delimited.
+    let (raw, _) = raw_get(
+        srv.port(),
+        "/bytes/100000?seed=2&close_delimited=1&noranges=1",
+        &[("Range", "bytes=10-")],
+    );
+    assert!(raw.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    assert!(raw[header_end(&raw)..] == full[..]);
+
+    // A reset mid-body, on the first request only.
+    let t = "/bytes/100000?seed=2&close_delimited=1&reset_at=30000&fail_times=1";
+    let (raw, err) = raw_get(srv.port(), t, &[]);
+    assert_eq!(err, Some(io::ErrorKind::ConnectionReset));
+    assert!(raw[header_end(&raw)..] == full[..30_000]);
+    let (raw, err) = raw_get(srv.port(), t, &[]);
+    assert_eq!(err, None);
+    assert!(raw[header_end(&raw)..] == full[..]);
+
+    // Throttled.
+    let t0 = Instant::now();
+    let (raw, _) = raw_get(srv.port(), "/bytes/20000?close_delimited=1&rate=50000", &[]);
+    assert!(raw[header_end(&raw)..] == pattern(20_000, 0)[..]);
+    assert!(t0.elapsed() >= Duration::from_millis(350));
+}
+
+#[test]
+fn the_last_of_two_range_headers_and_unasked_or_short_206s() {
+    let srv = TestServer::start();
+    let full = pattern(1000, 1);
+    let two = [("Range", "bytes=0-9"), ("Range", "bytes=100-109")];
+    // By default the first Range header counts; with range=last the last one.
+    let r = get(&srv, "/bytes/1000?seed=1", &two);
+    assert_eq!(r.header("content-range"), Some("bytes 0-9/1000"));
+    let r = get(&srv, "/bytes/1000?seed=1&range=last", &two);
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("content-range"), Some("bytes 100-109/1000"));
+    assert_eq!(r.body, &full[100..110]);
+    let log = srv.requests();
+    assert_eq!(
+        log[1].header_values("range"),
+        vec!["bytes=0-9", "bytes=100-109"]
+    );
+
+    // sub206: a 206 to a request without Range; a request with Range is answered as usual.
+    let r = get(&srv, "/bytes/1000?seed=1&sub206=100-199", &[]);
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("content-range"), Some("bytes 100-199/1000"));
+    assert_eq!(r.header("content-length"), Some("100"));
+    assert_eq!(r.body, &full[100..200]);
+    let r = get(&srv, "/bytes/1000?seed=1&sub206=900-5000", &[]);
+    assert_eq!(r.header("content-range"), Some("bytes 900-999/1000"));
+    let r = get(
+        &srv,
+        "/bytes/1000?seed=1&sub206=100-199",
+        &[("Range", "bytes=10-")],
+    );
+    assert_eq!(r.header("content-range"), Some("bytes 10-999/1000"));
+
+    // max_range: every 206 is short, and says so.
+    let r = get(
+        &srv,
+        "/bytes/1000?seed=1&max_range=100",
+        &[("Range", "bytes=50-")],
+    );
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("content-range"), Some("bytes 50-149/1000"));
+    assert_eq!(r.header("content-length"), Some("100"));
+    assert_eq!(r.body, &full[50..150]);
+    let r = get(
+        &srv,
+        "/bytes/1000?seed=1&max_range=100",
+        &[("Range", "bytes=950-")],
+    );
+    assert_eq!(r.header("content-range"), Some("bytes 950-999/1000"));
+    let r = get(&srv, "/bytes/1000?seed=1&max_range=100", &[]);
+    assert_eq!((r.status, r.body.len()), (200, 1000));
+}
+
+#[test]
+fn statuses_and_empty_200s_for_range_requests_only() {
+    let srv = TestServer::start();
+    let full = pattern(1000, 0);
+    let t = "/bytes/1000?range_status=503&range_fail_times=2&retry_after=3";
+    let range = [("Range", "bytes=500-")];
+    // A request without Range is not counted and gets the body.
+    assert_eq!(get(&srv, t, &[]).body, full);
+    for _ in 0..2 {
+        let r = get(&srv, t, &range);
+        assert_eq!(r.status, 503);
+        assert_eq!(r.header("retry-after"), Some("3"));
+        assert_eq!(r.text(), "status 503\n");
+    }
+    let r = get(&srv, t, &range);
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, &full[500..]);
+    assert_eq!(r.header("retry-after"), None);
+    // Without range_fail_times every Range request; fail_times does not gate it.
+    let t = "/bytes/1000?range_status=429&fail_times=0";
+    for _ in 0..3 {
+        assert_eq!(get(&srv, t, &range).status, 429);
+    }
+
+    // range_empty200: a 200 with Content-Length: 0 and the same validators.
+    let t = "/bytes/1000?range_empty200=1";
+    let r = get(&srv, t, &range);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-length"), Some("0"));
+    assert_eq!(r.header("etag"), Some("\"1000-0\""));
+    assert_eq!(
+        r.header("last-modified"),
+        Some("Wed, 21 Oct 2015 07:28:00 GMT")
+    );
+    assert!(r.body.is_empty());
+    let r = get(&srv, t, &range);
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, &full[500..]);
+
+    // Each logged request has the time it was received, in order.
+    let log = srv.requests();
+    assert!(log.windows(2).all(|w| w[0].at <= w[1].at));
+}
+
+#[test]
+fn malformed_chunks_conflicting_lengths_and_odd_header_lines() {
+    let srv = TestServer::start();
+    let full = pattern(1000, 0);
+    // A malformed chunk once the body reaches byte 300, then the close.
+    let (raw, err) = raw_get(srv.port(), "/bytes/1000?bad_chunk_at=300", &[]);
+    assert_eq!(err, None);
+    let end = header_end(&raw);
+    assert!(contains(&raw[..end], b"Transfer-Encoding: chunked\r\n"));
+    let (data, rest) = dechunk_prefix(&raw[end..]);
+    assert_eq!(data, &full[..300]);
+    assert!(rest.starts_with(b"zz-not-hex\r\n"), "{rest:?}");
+    // At once when it is at 0, or for a range that starts past it.
+    let (raw, _) = raw_get(srv.port(), "/bytes/1000?bad_chunk_at=0", &[]);
+    assert!(raw[header_end(&raw)..].starts_with(b"zz-not-hex\r\n"));
+    let (raw, _) = raw_get(
+        srv.port(),
+        "/bytes/1000?bad_chunk_at=300",
+        &[("Range", "bytes=500-")],
+    );
+    assert!(raw.starts_with(b"HTTP/1.1 206"));
+    assert!(raw[header_end(&raw)..].starts_with(b"zz-not-hex\r\n"));
+    // A fault: with fail_times, the next request is a proper chunked body.
+    let t = "/bytes/1000?bad_chunk_at=300&fail_times=1";
+    let _ = raw_get(srv.port(), t, &[]);
+    let r = get(&srv, t, &[]);
+    assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(r.body, full);
+
+    // Two Content-Length headers that disagree; the body has the first one's length.
+    let (raw, err) = raw_get(srv.port(), "/bytes/100?cl_conflict=10", &[]);
+    assert_eq!(err, None);
+    let end = header_end(&raw);
+    assert!(contains(
+        &raw[..end],
+        b"Content-Length: 100\r\nContent-Length: 110\r\n"
+    ));
+    assert_eq!(&raw[end..], &pattern(100, 0)[..]);
+
+    // obs-fold and a space before the colon.
+    let (raw, _) = raw_get(srv.port(), "/bytes/10?fold=1&space_colon=1", &[]);
+    let end = header_end(&raw);
+    assert!(contains(
+        &raw[..end],
+        b"\r\nX-Folded: first part\r\n second part\r\n"
+    ));
+    assert!(contains(&raw[..end], b"\r\nX-Spaced : value\r\n"));
+    assert_eq!(&raw[end..], &pattern(10, 0)[..]);
+
+    // A head over 64 KiB.
+    let (raw, _) = raw_get(srv.port(), "/headers-flood?kb=65", &[]);
+    assert!(header_end(&raw) > 65 * 1024);
+}
+
+#[test]
+fn redirect_raw_sends_non_ascii_location_bytes_unescaped() {
+    let srv = TestServer::start();
+    let (raw, _) = raw_get(
+        srv.port(),
+        "/redirect-raw?to=%2Fbytes%2F10%3Fname%3D%C3%A9",
+        &[],
+    );
+    assert!(raw.starts_with(b"HTTP/1.1 302 Found\r\n"));
+    assert!(contains(&raw, b"\r\nLocation: /bytes/10?name=\xC3\xA9\r\n"));
+    let (raw, _) = raw_get(
+        srv.port(),
+        "/redirect-raw?to=%2Fbytes%2F10%3Fname%3D%E9&code=301",
+        &[],
+    );
+    assert!(raw.starts_with(b"HTTP/1.1 301 Moved Permanently\r\n"));
+    assert!(contains(&raw, b"\r\nLocation: /bytes/10?name=\xE9\r\n"));
+    assert_eq!(&raw[header_end(&raw)..], b"");
+}
+
+#[test]
+fn rogue_ssh_banner_sends_its_banner_and_waits() {
+    let rogue = Rogue::ssh_banner();
+    let mut c = Client::connect(rogue.port());
+    c.request("GET", "/", &[]);
+    let mut banner = vec![0u8; SSH_BANNER.len()];
+    c.r.read_exact(&mut banner).unwrap();
+    assert_eq!(banner, SSH_BANNER);
+    // Nothing more: the read times out (an observation window).
+    c.w.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut more = [0u8; 16];
+    let e = c.r.read(&mut more).unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ),
+        "{e:?}"
+    );
+    assert_eq!(rogue.connections(), 1);
+    assert!(rogue.lives()[0].closed.is_none());
+    drop(c);
+    wait_closed(&rogue, 0);
+}
+
+/// Waits (at most 10 s) until the rogue saw connection `i` close.
+fn wait_closed(rogue: &Rogue, i: usize) {
+    let t0 = Instant::now();
+    while rogue.lives()[i].closed.is_none() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "never closed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn rogue_bad_request_answers_anything_with_400_and_closes() {
+    let rogue = Rogue::bad_request();
+    let mut c = Client::connect(rogue.port());
+    // The start of a TLS ClientHello.
+    c.send(&[
+        0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1, 0x03, 0x03,
+    ]);
+    let (raw, err) = c.drain();
+    assert_eq!(err, None);
+    assert!(raw.starts_with(b"HTTP/1.1 400 Bad Request\r\n"));
+    assert!(contains(&raw, b"\r\nConnection: close\r\n"));
+    assert_eq!(rogue.answered(), 1);
+    wait_closed(&rogue, 0);
+    assert_eq!(rogue.connections(), 1);
+}
+
+#[test]
+fn rogue_trickle_head_never_ends_and_sees_the_close() {
+    let rogue = Rogue::trickle_head();
+    let mut c = Client::connect(rogue.port());
+    let t0 = Instant::now();
+    c.request("GET", "/x", &[]);
+    let status_line = b"HTTP/1.1 200 OK\r\n";
+    let mut got = vec![0u8; status_line.len() + 5];
+    c.r.read_exact(&mut got).unwrap();
+    // One byte per 100 ms: 22 bytes take at least 2.1 s.
+    assert!(
+        t0.elapsed() >= Duration::from_millis(2000),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert!(got.starts_with(status_line));
+    assert_eq!(&got[status_line.len()..], b"X-Tri");
+    assert!(rogue.lives()[0].closed.is_none());
+    let closed_at = Instant::now();
+    drop(c);
+    wait_closed(&rogue, 0);
+    let life = rogue.lives()[0];
+    assert!(life.closed.unwrap() >= closed_at);
+    assert!(life.duration() < t0.elapsed() + Duration::from_secs(1));
+    assert_eq!(rogue.request_lines(), vec!["GET /x HTTP/1.1".to_string()]);
+}
+
+#[test]
+fn rogue_stale_keep_alive_answers_once_per_connection() {
+    let rogue = Rogue::stale_keep_alive();
+    for round in 0..2u64 {
+        let mut c = Client::connect(rogue.port());
+        let r = c.get(&format!("/bytes/100?seed={round}"), &[]);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-length"), Some("100"));
+        assert_eq!(r.header("connection"), None, "advertised as keep-alive");
+        assert_eq!(r.body, pattern(100, round));
+        // The next request on the same connection: read, then the connection closes.
+        c.request("GET", "/bytes/100", &[]);
+        assert_eq!(c.drain(), (vec![], None));
+    }
+    assert_eq!(rogue.connections(), 2);
+    assert_eq!(rogue.answered(), 2);
+    assert_eq!(rogue.dropped(), 2);
+}
+
+#[test]
+fn range_ignoring_cutters_cut_at_the_same_place_every_time() {
+    let srv = TestServer::start();
+    let full = pattern(1000, 0);
+    for _ in 0..2 {
+        // noranges + reset_at: the whole body from byte 0, reset after 300 bytes.
+        let (raw, err) = raw_get(
+            srv.port(),
+            "/bytes/1000?noranges=1&reset_at=300",
+            &[("Range", "bytes=300-")],
+        );
+        assert_eq!(err, Some(io::ErrorKind::ConnectionReset));
+        assert!(raw.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        assert!(contains(&raw, b"\r\nContent-Length: 1000\r\n"));
+        assert_eq!(&raw[header_end(&raw)..], &full[..300]);
+        // noranges + cl_delta=100: 100 bytes announced that never come, then a clean close.
+        let (raw, err) = raw_get(
+            srv.port(),
+            "/bytes/1000?noranges=1&cl_delta=100",
+            &[("Range", "bytes=300-")],
+        );
+        assert_eq!(err, None);
+        assert!(contains(&raw, b"\r\nContent-Length: 1100\r\n"));
+        assert_eq!(&raw[header_end(&raw)..], &full[..]);
+        // noranges + bad_chunk_at: the malformed chunk at byte 300 of the content.
+        let (raw, _) = raw_get(
+            srv.port(),
+            "/bytes/1000?noranges=1&bad_chunk_at=300",
+            &[("Range", "bytes=300-")],
+        );
+        assert!(raw.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        let (data, rest) = dechunk_prefix(&raw[header_end(&raw)..]);
+        assert_eq!(data, &full[..300]);
+        assert!(rest.starts_with(b"zz-not-hex\r\n"));
+    }
+}

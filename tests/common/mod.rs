@@ -5,9 +5,13 @@ pub mod connect_proxy;
 pub mod ffi_runner;
 pub mod fixtures;
 pub mod proxy;
+pub mod rogue;
 pub mod server;
+pub mod tls;
 
 pub use connect_proxy::*;
 pub use fixtures::*;
 pub use proxy::*;
+pub use rogue::*;
 pub use server::*;
+pub use tls::*;

@@ -9,14 +9,42 @@
 //!   `reset_at`, `reset_before_headers`, `close_mid_headers`, `fail_times`, `stall_ms`,
 //!   `stall_at`, `vary`, `header=Name:Value` (repeatable), `ct`. With `fail_times=N` the
 //!   faults (and `status`) apply to the first N requests of that target only.
+//!   Servers as real ones misbehave (issue 18):
+//!   - `close_delimited=1`: a 200 has neither Content-Length nor chunking; `Connection: close`,
+//!     and the body ends when the server closes the connection (FIN). `http10=1`: the same
+//!     with an `HTTP/1.0` status line (and no Connection header). A 206 still carries
+//!     Content-Range and Content-Length (then the connection closes too). Combines with `rate`,
+//!     `reset_at` (a RST mid-body), `fail_times`, Range, `noranges`, `etag`.
+//!   - `range=last`: of several `Range` headers the LAST one is used (the default: the first).
+//!   - `sub206=A-B`: a request without a Range header gets a 206 for bytes A..=B (clamped to
+//!     the body), with `Content-Range: bytes A-B/n`.
+//!   - `max_range=N`: every 206 body is at most N bytes; Content-Range says the shorter range.
+//!   - `range_status=C` (`range_fail_times=K`, `retry_after=S`): the first K requests of that
+//!     target that carry a Range header (all of them without K) get status C with a short
+//!     text body (and `Retry-After: S`), whatever `fail_times` says.
+//!   - `range_empty200=K`: the first K Range requests of that target get a 200 with
+//!     `Content-Length: 0` and the same validators (ETag, Last-Modified). Range requests are
+//!     counted per target apart from `fail_times` (one counter for both modes).
+//!   - `bad_chunk_at=N` (implies `chunked`): a malformed chunk-size line once the body reaches
+//!     byte N of the content (at once for a range that starts at or after N), then the
+//!     connection closes. A fault: `fail_times` applies.
+//!   - `cl_conflict=D`: a second Content-Length header, D more than the first (which is
+//!     right); the connection closes after the body. A fault: `fail_times` applies.
+//!   - `fold=1`: an obs-fold header (`X-Folded: first` continued on a line starting with a
+//!     space); `space_colon=1`: a header with a space before its colon (`X-Spaced : value`).
 //! - `/redirect?to=..&n=K&code=C`, `/redirect-loop`, `/redirect-scheme`.
+//! - `/redirect-raw?to=..&code=C`: a redirect whose Location is `to` percent-DECODED to raw
+//!   bytes and sent unescaped: `to=%2Fbytes%2F10%3Fname%3D%C3%A9` sends the UTF-8 bytes C3 A9,
+//!   `...%3D%E9` the single Latin-1 byte E9.
 //! - `ANY /echo` (JSON: method, length, sum, headers; `read_rate`, `vary`, `header`).
-//! - `/status/<code>`, `/headers-flood?kb=N`, `/bad-chunked`, `/_stats`, `/_reset`; else 404.
+//! - `/status/<code>`, `/headers-flood?kb=N` (N KiB of headers: over 64 KiB with `kb=65`),
+//!   `/bad-chunked`, `/_stats`, `/_reset`; else 404.
 //!
 //! Notes: `/_stats` and `/_reset` are neither logged nor counted. With `status=C` the Range
 //! header is ignored (full body). Statuses 1xx/204/304 never carry a body. If-Range uses the
 //! strong comparison (a weak ETag never matches). `connections` counts connections that carried
-//! at least one counted request since the start or the last reset.
+//! at least one counted request since the start or the last reset. Each logged request has the
+//! time it was received (`at`), after its head and body were read.
 
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
@@ -60,6 +88,8 @@ pub struct LoggedRequest {
     pub headers: Vec<(String, String)>,
     /// Length of the (de-chunked) request body.
     pub body_len: u64,
+    /// When the server had read the request (head and body), before answering it.
+    pub at: Instant,
 }
 
 impl LoggedRequest {
@@ -69,6 +99,15 @@ impl LoggedRequest {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of the headers named `name` (case-insensitive), in order.
+    pub fn header_values(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 }
 
@@ -138,6 +177,9 @@ struct Shared {
     log: Mutex<Vec<LoggedRequest>>,
     /// Requests seen per request-target, for `fail_times`.
     fail_counts: Mutex<HashMap<String, u64>>,
+    /// Requests with a Range header seen per request-target, for `range_status` and
+    /// `range_empty200`.
+    range_counts: Mutex<HashMap<String, u64>>,
     /// Clones of live connections, shut down when the server is dropped.
     conns: Mutex<HashMap<u64, TcpStream>>,
 }
@@ -209,6 +251,7 @@ impl TestServer {
             epoch: AtomicU64::new(0),
             log: Mutex::new(Vec::new()),
             fail_counts: Mutex::new(HashMap::new()),
+            range_counts: Mutex::new(HashMap::new()),
             conns: Mutex::new(HashMap::new()),
         });
         let sh = Arc::clone(&shared);
@@ -250,7 +293,8 @@ impl TestServer {
         lock(&self.shared.log).clone()
     }
 
-    /// Zeroes the counters and clears the request log (`fail_times` counters are kept).
+    /// Zeroes the counters and clears the request log (`fail_times` and Range counters are
+    /// kept).
     pub fn reset_stats(&self) {
         self.shared.reset();
     }
@@ -398,6 +442,15 @@ impl Request {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Value of the last header named `name` (case-insensitive).
+    fn last_header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .rev()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     /// Whether any `name` header contains the comma-separated token `token`.
     fn has_token(&self, name: &str, token: &str) -> bool {
         self.headers
@@ -497,6 +550,11 @@ fn sanitize(s: &str) -> String {
 }
 
 fn percent_decode(s: &str) -> String {
+    String::from_utf8_lossy(&percent_decode_bytes(s)).into_owned()
+}
+
+/// `%XX` escapes decoded to bytes; anything else kept as it is.
+fn percent_decode_bytes(s: &str) -> Vec<u8> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -514,7 +572,7 @@ fn percent_decode(s: &str) -> String {
         out.push(b[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 fn reason(code: u16) -> &'static str {
@@ -927,6 +985,7 @@ impl Conn<'_> {
                     target: req.target.clone(),
                     headers: req.headers.clone(),
                     body_len,
+                    at: Instant::now(),
                 });
                 self.shared.requests.fetch_add(1, Ordering::SeqCst);
                 let epoch = self.shared.epoch.load(Ordering::SeqCst);
@@ -1017,6 +1076,30 @@ impl Conn<'_> {
                 self.redirect(&ctx, code, &location)
             }
             "/redirect-loop" => self.redirect(&ctx, 302, "/redirect-loop"),
+            "/redirect-raw" => {
+                let Some(to) = query.raw("to") else {
+                    return self.simple(&ctx, 400, text_ct(), b"missing to\n");
+                };
+                let code = query
+                    .u64("code")
+                    .filter(|c| (300..=399).contains(c))
+                    .unwrap_or(302) as u16;
+                // The Location value as raw bytes, unescaped on the wire (CR and LF left out).
+                let location: Vec<u8> = percent_decode_bytes(to)
+                    .into_iter()
+                    .filter(|b| *b != b'\r' && *b != b'\n')
+                    .collect();
+                let mut head =
+                    format!("HTTP/1.1 {code} {}\r\nLocation: ", reason(code)).into_bytes();
+                head.extend_from_slice(&location);
+                head.extend_from_slice(b"\r\nContent-Length: 0\r\n");
+                if let Some(c) = ctx.conn_hdr {
+                    head.extend_from_slice(format!("Connection: {c}\r\n").as_bytes());
+                }
+                head.extend_from_slice(b"\r\n");
+                self.writer.write_all(&head)?;
+                Ok(Next::Keep)
+            }
             "/redirect-scheme" => self.redirect(&ctx, 302, "ftp://127.0.0.1/x"),
             "/headers-flood" => {
                 let kb = query.u64("kb").unwrap_or(1).min(1 << 20);
@@ -1111,6 +1194,20 @@ impl Conn<'_> {
                 *c <= t
             }
         };
+        // Requests with a Range header are counted apart (`range_status`, `range_empty200`).
+        let range_header = if q.get("range") == Some("last") {
+            req.last_header("range")
+        } else {
+            req.header("range")
+        };
+        let range_n = if range_header.is_some() {
+            let mut counts = lock(&self.shared.range_counts);
+            let c = counts.entry(req.target.clone()).or_insert(0);
+            *c += 1;
+            *c
+        } else {
+            0
+        };
         if faults && q.flag("reset_before_headers") {
             return Ok(Next::Reset);
         }
@@ -1141,7 +1238,10 @@ impl Conn<'_> {
             .u64("status")
             .filter(|c| faults && (100..=999).contains(c))
             .map(|c| c as u16);
-        let chunked = q.flag("chunked");
+        let bad_chunk_at = if faults { q.u64("bad_chunk_at") } else { None };
+        let chunked = q.flag("chunked") || q.get("bad_chunk_at").is_some();
+        let http10 = q.flag("http10");
+        let close_delimited = http10 || q.flag("close_delimited");
         let content_type = q
             .get("ct")
             .map(sanitize)
@@ -1156,15 +1256,37 @@ impl Conn<'_> {
             extra.push(("Last-Modified".into(), lm.into()));
         }
 
+        // Answers to Range requests only.
+        if range_header.is_some() {
+            let status = q.u64("range_status").filter(|c| (100..=999).contains(c));
+            if let (Some(code), true) = (
+                status,
+                q.u64("range_fail_times").is_none_or(|k| range_n <= k),
+            ) {
+                let mut h = text_ct();
+                if let Some(s) = q.get("retry_after") {
+                    h.push(("Retry-After".into(), sanitize(s)));
+                }
+                let body = format!("status {code}\n");
+                return self.simple(ctx, code as u16, h, body.as_bytes());
+            }
+            if q.u64("range_empty200").is_some_and(|k| range_n <= k) {
+                headers.append(&mut extra);
+                return self.simple(ctx, 200, headers, b"");
+            }
+        }
+
         // Range handling.
         let mut code = 200u16;
         let mut start = 0u64;
         let mut len = n;
         let range = if status_override.is_none() && !q.flag("noranges") {
-            req.header("range").and_then(parse_range)
+            range_header.and_then(parse_range)
         } else {
             None
         };
+        // The bytes of a 206 (first, last), before `max_range`.
+        let mut partial: Option<(u64, u64)> = None;
         if let Some(spec) = range {
             let if_range_ok = match req.header("if-range").map(str::trim) {
                 None => true,
@@ -1176,13 +1298,7 @@ impl Conn<'_> {
             };
             if if_range_ok {
                 match resolve_range(&spec, n) {
-                    Some((first, last)) => {
-                        code = 206;
-                        start = first;
-                        len = last - first + 1;
-                        let shown = if q.flag("badrange") { first + 1 } else { first };
-                        extra.push(("Content-Range".into(), format!("bytes {shown}-{last}/{n}")));
-                    }
+                    Some(r) => partial = Some(r),
                     None => {
                         extra.push(("Content-Range".into(), format!("bytes */{n}")));
                         headers.append(&mut extra);
@@ -1191,6 +1307,23 @@ impl Conn<'_> {
                     }
                 }
             }
+        } else if range_header.is_none() && status_override.is_none() {
+            // `sub206`: a part the client did not ask for.
+            partial = q.get("sub206").and_then(|v| {
+                let (a, b) = v.split_once('-')?;
+                let (a, b): (u64, u64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+                (a <= b && a < n).then(|| (a, b.min(n - 1)))
+            });
+        }
+        if let Some((first, mut last)) = partial {
+            if let Some(max) = q.u64("max_range").filter(|&m| m > 0) {
+                last = last.min(first + max - 1);
+            }
+            code = 206;
+            start = first;
+            len = last - first + 1;
+            let shown = if q.flag("badrange") { first + 1 } else { first };
+            extra.push(("Content-Range".into(), format!("bytes {shown}-{last}/{n}")));
         }
         let code = status_override.unwrap_or(code);
         let bodiless = bodiless_status(code);
@@ -1200,7 +1333,13 @@ impl Conn<'_> {
         } else {
             0
         };
-        if chunked && !bodiless {
+        let cl_conflict = if faults { q.u64("cl_conflict") } else { None };
+        // A close-delimited body: no length, no chunks, the end is the connection's end.
+        let until_close = close_delimited && code != 206 && !bodiless;
+        let chunked = chunked && !until_close;
+        if until_close {
+            // Neither Content-Length nor Transfer-Encoding.
+        } else if chunked && !bodiless {
             headers.push(("Transfer-Encoding".into(), "chunked".into()));
         } else if code != 204 && !(100..200).contains(&code) {
             let declared = if bodiless {
@@ -1209,10 +1348,26 @@ impl Conn<'_> {
                 (len as i128 + cl_delta as i128).max(0) as u64
             };
             headers.push(("Content-Length".into(), declared.to_string()));
+            if let Some(d) = cl_conflict {
+                headers.push(("Content-Length".into(), (declared + d).to_string()));
+            }
         }
         headers.append(&mut extra);
         q.extra_headers(&mut headers);
-        let head = build_head(code, &headers, ctx.conn_hdr);
+        if q.flag("fold") {
+            // obs-fold: the value continues on a line that starts with a space.
+            headers.push(("X-Folded".into(), "first part\r\n second part".into()));
+        }
+        if q.flag("space_colon") {
+            headers.push(("X-Spaced ".into(), "value".into()));
+        }
+        let conn_hdr = match (http10, close_delimited) {
+            (true, _) => None,
+            (false, true) => Some("close"),
+            (false, false) => ctx.conn_hdr,
+        };
+        let version = if http10 { "HTTP/1.0" } else { "HTTP/1.1" };
+        let head = build_head_version(version, code, &headers, conn_hdr);
 
         if faults && q.flag("close_mid_headers") {
             let half = (head.len() / 2).max(1);
@@ -1227,10 +1382,16 @@ impl Conn<'_> {
             self.writer.flush()?;
             return Ok(if reset_at.is_some() {
                 Next::Reset
+            } else if close_delimited {
+                Next::Close
             } else {
                 Next::Keep
             });
         }
+        // Bytes of this response before the malformed chunk, if it comes before any reset.
+        let bad_after = bad_chunk_at
+            .map(|at| at.saturating_sub(start))
+            .filter(|&b| chunked && b < len && reset_at.is_none_or(|r| b < r));
         let plan = BodyPlan {
             start,
             len,
@@ -1238,13 +1399,18 @@ impl Conn<'_> {
             chunked,
             rate: q.u64("rate").filter(|&r| r > 0),
             stall: stall_ms.and_then(|ms| stall_at.map(|at| (at, ms))),
-            limit: reset_at,
+            limit: bad_after.or(reset_at),
         };
         self.send_body(&plan)?;
+        if bad_after.is_some() {
+            self.writer.write_all(b"zz-not-hex\r\nworld\r\n")?;
+            self.writer.flush()?;
+            return Ok(Next::Close);
+        }
         self.writer.flush()?;
         if reset_at.is_some() {
             Ok(Next::Reset)
-        } else if cl_delta != 0 && !chunked {
+        } else if close_delimited || cl_conflict.is_some() || (cl_delta != 0 && !chunked) {
             Ok(Next::Close)
         } else {
             Ok(Next::Keep)
@@ -1323,7 +1489,17 @@ fn text_ct() -> Vec<(String, String)> {
 }
 
 fn build_head(code: u16, headers: &[(String, String)], conn_hdr: Option<&str>) -> Vec<u8> {
-    let mut s = format!("HTTP/1.1 {code} {}\r\n", reason(code));
+    build_head_version("HTTP/1.1", code, headers, conn_hdr)
+}
+
+/// A response head whose status line starts with `version` (`HTTP/1.1`, `HTTP/1.0`).
+fn build_head_version(
+    version: &str,
+    code: u16,
+    headers: &[(String, String)],
+    conn_hdr: Option<&str>,
+) -> Vec<u8> {
+    let mut s = format!("{version} {code} {}\r\n", reason(code));
     for (n, v) in headers {
         s.push_str(n);
         s.push_str(": ");
