@@ -82,7 +82,7 @@ fn try_body(reg: &Registration, index: usize) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = reg.read_body(index, out.len() as u64, &mut buf)?;
+        let n = reg.read_body(index, out.len() as u64, &mut buf, None)?;
         if n == 0 {
             return Ok(out);
         }
