@@ -9,8 +9,9 @@ Pure ``ctypes`` over the C ABI (``include/bgfetch.h``), standard library only, t
                       title="Episode 5: Interesting things.",
                       icons=[{"src": "/ep-5-icon.png", "sizes": "300x300", "type": "image/png"}],
                       download_total=60 * 1024 * 1024, exist_ok=True)
-        reg.on_progress(lambda r: print(r.downloaded, "/", r.download_total))
-        reg.wait()
+        reg.on_progress(lambda r: print(r.downloaded, "/", r.expected_total, r.state))
+        reg.wait()                              # returns for a failed fetch too
+        reg.raise_for_result()                  # FetchFailed if it failed
         rec = reg.match("/ep-5.mp3")            # None if no match
         res = rec.response_ready(timeout=5.0)   # Response: status, ok, url, headers, read(),
         res.save("ep-5.mp3")                    #   text(), json(), open(), save()
@@ -38,8 +39,10 @@ Durations
     waits forever, ``0`` or less polls; rounded up to whole milliseconds), and the
     ``Manager`` settings ``timeouts=(connect, read)``, ``retries=(attempts, backoff)``,
     ``max_backoff``, ``no_progress_timeout`` and ``progress_interval`` (rounded to whole
-    milliseconds). Waiting forever is done in short slices so that Ctrl-C works and callback
-    exceptions surface promptly.
+    milliseconds). Every wait is done in short slices (a finite one too) so that Ctrl-C raises
+    ``KeyboardInterrupt`` at once and callback exceptions surface promptly; the blocking calls
+    are ``wait``, ``response_ready``, ``Response.wait``, ``read``, ``read_all``, ``text``,
+    ``json``, ``save``, the reads of ``open(timeout=...)`` and ``Manager.dispatch``.
 
 Callbacks
     ``Manager.on_event(fn(kind, reg))`` and ``Registration.on_progress(fn(reg))``. With
@@ -78,8 +81,18 @@ Exceptions raised inside a callback
     dropped meanwhile (they were logged). ``close()`` never raises them, and closing a
     manager drops those of its callbacks not re-raised yet.
 
+What a fetch waits for
+    ``Registration.state`` and ``Record.state`` (``"queued"``, ``"active"``, ``"retry-wait"``,
+    ``"offline"``, ``"paused"``, ``"done"``, ``"failed"``), ``Record.attempts``,
+    ``Record.retry_in``, ``Record.last_error``, ``Registration.last_error`` and
+    ``Registration.expected_total`` (the body bytes the response heads announce, ``None``
+    until every length is known) are read live. The progress callback also fires when a
+    record's state changes, and once as soon as it is set.
+
 Errors
-    Every failure status becomes an ``Error`` subclass named after it, which also subclasses
+    A fetch that fails is a result, not an exception: ``wait()`` returns, ``result`` is
+    ``"failure"``; ``raise_for_result()`` raises ``FetchFailed`` for those who want one.
+    Every failure status of a call becomes an ``Error`` subclass named after it, which also subclasses
     the matching built-in exception (``InvalidArgument`` is a ``ValueError``, ``Timeout`` a
     ``TimeoutError``, ``StoreError``/``Busy`` are ``OSError``s...: the table is in
     ``bgfetch.errors``). ``str(e)`` is the library's message (``bgfetch_last_error()``);

@@ -134,7 +134,8 @@ pub extern "C" fn bgfetch_config_set_timeouts(
 /// gives the verifier's reason), redirect errors, integrity mismatch, a full disk.
 /// Fail after `max_attempts` consecutive attempts, without waiting for the no-progress
 /// timeout: answers that are not well-formed HTTP (bad chunk framing, conflicting
-/// Content-Lengths, a head over 64 KiB, a non-HTTP answer, TLS spoken to a plain-HTTP port).
+/// Content-Lengths, a head over 64 KiB, a non-HTTP answer, TLS spoken to a plain-HTTP port;
+/// also folded header lines and a space before a header's colon, which the parser refuses).
 /// The outage rule is for a network that cannot be reached, not for a server that answers
 /// wrongly. No backoff (the next attempt at once, not counted as a failure): an attempt that
 /// made progress and ended early (a short 206, a cut after new bytes), and a reused keep-alive
