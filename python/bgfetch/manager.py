@@ -65,8 +65,11 @@ class Manager(Managed["ManagerPtr"]):
     the manager's event thread) or ``"manual"`` (callbacks run inside ``dispatch()``, or on
     an asyncio loop: ``attach_loop``).
 
-    Opening resumes unfinished fetches; completion events of unreleased fetches are delivered
-    again once ``on_event`` sets a callback. ``Busy`` if the store is open elsewhere.
+    ``store_dir`` is made absolute once, here (so ``Response.body_path`` is absolute), and
+    created (mode 0700) if it is missing, but not its parents, as ``mkdir`` without ``-p``:
+    a missing parent raises ``InvalidArgument``. Opening resumes unfinished fetches;
+    completion events of unreleased fetches are delivered again once ``on_event`` sets a
+    callback. ``Busy`` if the store is open elsewhere.
     """
 
     _what = "manager"

@@ -209,7 +209,9 @@ class Response(Managed["ResponsePtr"]):
 
     @property
     def body_path(self) -> Optional[str]:
-        """The stored body file (read-only; valid until the records are released)."""
+        """The absolute path of the stored body file (read-only; it exists once the body is
+        complete and stays valid until the records are released), also for a store opened
+        with a relative path: the store's directory is resolved once, at open."""
         p = c.response_body_path(self._ptr())
         return None if p is None else os.fsdecode(p)
 
