@@ -6,8 +6,10 @@ pub mod ffi_runner;
 pub mod fixtures;
 pub mod proxy;
 pub mod server;
+pub mod socks_proxy;
 
 pub use connect_proxy::*;
 pub use fixtures::*;
 pub use proxy::*;
 pub use server::*;
+pub use socks_proxy::*;
