@@ -17,7 +17,11 @@
  *     unpause ID          resume a paused fetch and wait for it with a progress bar
  *     records ID          one line per record: METHOD URL STATUS SIZE (a failed record: its
  *                         message)
- *     save ID URL DEST    write the body of the record matching URL to DEST (atomically)
+ *     save ID URL DEST    write the body of the record matching URL to DEST (atomically).
+ *                         Without --base, a URL without a scheme names the record whose URL
+ *                         has that path and query ("/ep-5.mp3"), or ends with "/URL" when URL
+ *                         has no leading slash ("ep-5.mp3"); when several records match, they
+ *                         are listed and nothing is saved (exit 1)
  *     release ID          forget a finished fetch and free its stored files
  *     resume              open the store, wait for every unfinished fetch that is not paused,
  *                         print the results
@@ -25,6 +29,7 @@
  * Options (anywhere on the line; `--opt=value` works too; `--` ends the options):
  *     -s, --store DIR     the store directory (default ./bgfetch-store)
  *     --base URL          the base URL that relative URLs resolve against (fetch, save)
+ *                         (save without it: see save)
  *     --limit-rate RATE   the bandwidth cap in bytes/s, with a suffix k, M or G (x1024) as
  *                         curl takes it; 0 = none
  *     --proxy URL         the proxy (http://host:port or socks5://host:port; "" = none even
@@ -44,7 +49,7 @@
  *
  * Exit status (also in --help):
  *     0        success
- *     1        usage error
+ *     1        usage error (also: save's URL matches several records)
  *     2        a fetch finished with result "failure" (fetch, unpause, resume)
  *     3        no fetch with that ID, or no record matching URL
  *     130      interrupted by Ctrl-C (the fetch goes on at the next open of the store)
@@ -54,6 +59,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <inttypes.h>
@@ -94,7 +100,10 @@ static const char USAGE[] =
     "  pause ID            pause a fetch (it stays paused in the store across runs)\n"
     "  unpause ID          resume a paused fetch and wait for it with a progress bar\n"
     "  records ID          one line per record: METHOD URL STATUS SIZE\n"
-    "  save ID URL DEST    save the body of the record matching URL to DEST\n"
+    "  save ID URL DEST    save the body of the record matching URL to DEST. Without\n"
+    "                      --base, a URL without a scheme names the record whose URL has\n"
+    "                      that path (/ep-5.mp3), or ends with /URL (ep-5.mp3); if several\n"
+    "                      match, they are listed and nothing is saved (exit 1)\n"
     "  release ID          forget a finished fetch and free its stored files\n"
     "  resume              wait for every unfinished fetch of the store that is not paused,\n"
     "                      print the results\n"
@@ -111,7 +120,8 @@ static const char USAGE[] =
     "  -h, --help          show this help\n"
     "\n"
     "exit status:\n"
-    "  0 success; 1 usage error; 2 a fetch finished with result \"failure\";\n"
+    "  0 success; 1 usage error (also: save's URL matches several records);\n"
+    "  2 a fetch finished with result \"failure\";\n"
     "  3 no such fetch or no matching record; 130 interrupted (the fetch resumes at the next\n"
     "  open); 10+N the library returned status N (11 INVALID_ARGUMENT, 12 DUPLICATE_ID,\n"
     "  13 QUOTA_EXCEEDED, 14 INVALID_STATE, 15 ABORTED, 16 FETCH_FAILED, 17 TIMEOUT, 18 IO,\n"
@@ -418,6 +428,27 @@ static bgfetch_registration *get_or_report(bgfetch_manager *m, const char *id, i
     return r;
 }
 
+/* After DUPLICATE_ID: what to do with the fetch of that id already in the store (typically
+   one that an interrupted `fetch` left to finish). */
+static void print_duplicate_hint(bgfetch_manager *m, const char *id, const char *store) {
+    bgfetch_registration *r = NULL;
+    if (bgfetch_get(m, id, &r) != BGFETCH_OK || !r) return;
+    bool paused = bgfetch_registration_paused(r);
+    if (bgfetch_registration_result(r) == BGFETCH_RESULT_NONE)
+        fprintf(stderr,
+                "bgfetch: '%s' is already in the store, not finished (an earlier 'fetch' was\n"
+                "         interrupted?): see it with 'bgfetch -s %s status %s', finish it with\n"
+                "         'bgfetch -s %s %s%s'\n",
+                id, store, id, store, paused ? "unpause " : "resume", paused ? id : "");
+    else
+        fprintf(stderr,
+                "bgfetch: '%s' is already in the store, finished: see it with\n"
+                "         'bgfetch -s %s status %s', then 'bgfetch -s %s release %s' before\n"
+                "         fetching it again\n",
+                id, store, id, store, id);
+    bgfetch_registration_free(r);
+}
+
 static int cmd_fetch(bgfetch_manager *m, const struct args *a) {
     const char *id = a->pos[0];
     int rc = 0;
@@ -428,11 +459,14 @@ static int cmd_fetch(bgfetch_manager *m, const struct args *a) {
     if (!rc && a->have_download_total)
         rc = fail(bgfetch_options_set_download_total(opts, a->download_total),
                   "setting the download total");
-    if (!rc)
-        rc = fail(bgfetch_fetch_urls(m, id, (const char *const *)(a->pos + 1),
-                                     (size_t)(a->npos - 1), opts, &reg),
-                  "bgfetch_fetch_urls");
+    bgfetch_status s = BGFETCH_OK;
+    if (!rc) {
+        s = bgfetch_fetch_urls(m, id, (const char *const *)(a->pos + 1), (size_t)(a->npos - 1),
+                               opts, &reg);
+        rc = fail(s, "bgfetch_fetch_urls");
+    }
     bgfetch_options_free(opts);
+    if (s == BGFETCH_E_DUPLICATE_ID) print_duplicate_hint(m, id, a->store);
     if (rc) return rc;
 
     printf("started '%s' (%d request%s)\n", id, a->npos - 1, a->npos == 2 ? "" : "s");
@@ -455,7 +489,7 @@ static int cmd_ids(bgfetch_manager *m) {
     return 0;
 }
 
-/* One line per record: "  METHOD URL: STATE, N attempts[, next in S s][: last error]". */
+/* One line per record: "  METHOD URL: STATE[, N attempts][, next in S s][: last error]". */
 static void print_record_states(bgfetch_registration *r) {
     bgfetch_records *rs = NULL;
     if (bgfetch_registration_match_all(r, NULL, 0, &rs) != BGFETCH_OK) return;
@@ -463,9 +497,10 @@ static void print_record_states(bgfetch_registration *r) {
     for (size_t i = 0; i < bgfetch_records_len(rs); i++) {
         const bgfetch_record *rec = bgfetch_records_get(rs, i);
         uint32_t attempts = bgfetch_record_attempts(rec);
-        printf("  %s %s: %s, %u attempt%s", bgfetch_record_method(rec), bgfetch_record_url(rec),
-               bgfetch_state_str(bgfetch_record_state(rec)), attempts,
-               attempts == 1 ? "" : "s");
+        printf("  %s %s: %s", bgfetch_record_method(rec), bgfetch_record_url(rec),
+               bgfetch_state_str(bgfetch_record_state(rec)));
+        /* Attempts count in this session: none yet for a record settled in an earlier one. */
+        if (attempts) printf(", %u attempt%s", attempts, attempts == 1 ? "" : "s");
         int64_t in_ms = bgfetch_record_retry_in_ms(rec);
         if (in_ms >= 0) printf(", next in %.1f s", (double)in_ms / 1000.0);
         char why[512];
@@ -498,15 +533,16 @@ static int cmd_status(bgfetch_manager *m, const char *id) {
     printf("result:            ");
     print_result(stdout, r);
     printf("\nstate:             %s\n", bgfetch_state_str(bgfetch_registration_state(r)));
-    printf("downloaded:        %" PRIu64 " / %" PRIu64 " bytes%s\n",
-           bgfetch_registration_downloaded(r), bgfetch_registration_download_total(r),
-           bgfetch_registration_download_total(r) ? "" : " (no download total)");
+    uint64_t done = bgfetch_registration_downloaded(r), total = bgfetch_registration_download_total(r);
     bool all_known = false;
     uint64_t expected = bgfetch_registration_expected_total(r, &all_known);
-    if (all_known)
-        printf("expected total:    %" PRIu64 " bytes (from the response heads)\n", expected);
+    if (total)
+        printf("downloaded:        %" PRIu64 " / %" PRIu64 " bytes\n", done, total);
+    else if (all_known)
+        /* No download total: the total the response heads announce, once all are known. */
+        printf("downloaded:        %" PRIu64 " / %" PRIu64 " bytes expected\n", done, expected);
     else
-        printf("expected total:    unknown until every response head has come\n");
+        printf("downloaded:        %" PRIu64 " bytes\n", done);
     printf("uploaded:          %" PRIu64 " / %" PRIu64 " bytes\n", bgfetch_registration_uploaded(r),
            bgfetch_registration_upload_total(r));
     printf("paused:            %s\n", bgfetch_registration_paused(r) ? "yes" : "no");
@@ -592,13 +628,84 @@ static int cmd_records(bgfetch_manager *m, const char *id) {
     return rc;
 }
 
-static int cmd_save(bgfetch_manager *m, const char *id, const char *url, const char *dest) {
+/* Whether `u` starts with a URL scheme ("http:", "https:"...): an absolute URL. */
+static bool has_scheme(const char *u) {
+    if (!isalpha((unsigned char)u[0])) return false;
+    while (isalnum((unsigned char)*u) || *u == '+' || *u == '-' || *u == '.') u++;
+    return *u == ':';
+}
+
+/* The path and query of an absolute URL: what follows its scheme and host ("/" if nothing). */
+static const char *url_path(const char *url) {
+    const char *p = strstr(url, "://");
+    if (!p) return url;
+    p = strchr(p + 3, '/');
+    return p ? p : "/";
+}
+
+/* Whether the record URL `url` is one that `arg` (a URL without a scheme) names: its path
+   (and query) is `arg` when `arg` starts with '/', else it ends with "/arg". */
+static bool path_matches(const char *url, const char *arg) {
+    const char *path = url_path(url);
+    if (arg[0] == '/') return strcmp(path, arg) == 0;
+    size_t lp = strlen(path), la = strlen(arg);
+    return la > 0 && lp > la && path[lp - la - 1] == '/' && strcmp(path + lp - la, arg) == 0;
+}
+
+/* `save` without --base: the one record of `r` whose URL `arg` names (see path_matches). On a
+   unique match *out is that record's absolute URL (free it); none: EXIT_NOT_FOUND; several:
+   they are listed and the result is EXIT_USAGE (the argument must say which). */
+static int find_by_path(bgfetch_registration *r, const char *id, const char *arg, char **out) {
+    bgfetch_records *rs = NULL;
+    *out = NULL;
+    int rc = fail(bgfetch_registration_match_all(r, NULL, 0, &rs), "bgfetch_registration_match_all");
+    if (rc) return rc;
+    size_t n = 0;
+    const char *first = NULL;
+    for (size_t i = 0; i < bgfetch_records_len(rs); i++) {
+        const char *u = bgfetch_record_url(bgfetch_records_get(rs, i));
+        if (path_matches(u, arg) && n++ == 0) first = u;
+    }
+    if (n == 1) {
+        *out = strdup(first);
+        if (!*out) rc = usage_error("%s", "out of memory");
+    } else if (n == 0) {
+        fprintf(stderr,
+                "bgfetch: no record of '%s' has a URL with the path %s\n"
+                "         (without --base, a URL without a scheme is matched against the path of\n"
+                "         each record's URL; 'bgfetch records %s' lists them)\n",
+                id, arg, id);
+        rc = EXIT_NOT_FOUND;
+    } else {
+        fprintf(stderr, "bgfetch: %s matches %zu records of '%s'; give the whole URL of one:\n", arg,
+                n, id);
+        for (size_t i = 0; i < bgfetch_records_len(rs); i++) {
+            const char *u = bgfetch_record_url(bgfetch_records_get(rs, i));
+            if (path_matches(u, arg)) fprintf(stderr, "  %s\n", u);
+        }
+        rc = EXIT_USAGE;
+    }
+    bgfetch_records_free(rs);
+    return rc;
+}
+
+static int cmd_save(bgfetch_manager *m, const char *id, const char *url, const char *dest,
+                    bool have_base) {
     int rc;
     bgfetch_registration *r = get_or_report(m, id, &rc);
     if (!r) return rc;
     bgfetch_record *rec = NULL;
     bgfetch_response *res = NULL;
     bgfetch_status s = BGFETCH_OK;
+    char *found = NULL; /* the absolute URL a path matched, without --base */
+    if (!have_base && !has_scheme(url)) {
+        rc = find_by_path(r, id, url, &found);
+        if (rc) {
+            bgfetch_registration_free(r);
+            return rc;
+        }
+        url = found;
+    }
     rc = fail(bgfetch_registration_match_url(r, url, 0, &rec), "bgfetch_registration_match_url");
     if (!rc && !rec) {
         fprintf(stderr, "bgfetch: no record of '%s' matches %s\n", id, url);
@@ -622,14 +729,23 @@ static int cmd_save(bgfetch_manager *m, const char *id, const char *url, const c
     bgfetch_response_free(res);
     bgfetch_record_free(rec);
     bgfetch_registration_free(r);
+    free(found);
     return rc;
 }
 
-static int cmd_release(bgfetch_manager *m, const char *id) {
+static int cmd_release(bgfetch_manager *m, const char *id, const char *store) {
     int rc;
     bgfetch_registration *r = get_or_report(m, id, &rc);
     if (!r) return rc;
-    rc = fail(bgfetch_registration_release(r), "bgfetch_registration_release");
+    bgfetch_status s = bgfetch_registration_release(r);
+    rc = fail(s, "bgfetch_registration_release");
+    if (s == BGFETCH_E_INVALID_STATE && bgfetch_registration_result(r) == BGFETCH_RESULT_NONE) {
+        bool paused = bgfetch_registration_paused(r);
+        fprintf(stderr,
+                "bgfetch: '%s' has not finished: abort it first (bgfetch -s %s abort %s),\n"
+                "         or let it finish (bgfetch -s %s %s%s)\n",
+                id, store, id, store, paused ? "unpause " : "resume", paused ? id : "");
+    }
     if (!rc) printf("released '%s'\n", id);
     bgfetch_registration_free(r);
     return rc;
@@ -854,8 +970,9 @@ int main(int argc, char **argv) {
         else if (strcmp(cmd, "status") == 0) rc = cmd_status(m, a.pos[0]);
         else if (strcmp(cmd, "abort") == 0) rc = cmd_abort(m, a.pos[0]);
         else if (strcmp(cmd, "records") == 0) rc = cmd_records(m, a.pos[0]);
-        else if (strcmp(cmd, "save") == 0) rc = cmd_save(m, a.pos[0], a.pos[1], a.pos[2]);
-        else if (strcmp(cmd, "release") == 0) rc = cmd_release(m, a.pos[0]);
+        else if (strcmp(cmd, "save") == 0)
+            rc = cmd_save(m, a.pos[0], a.pos[1], a.pos[2], a.base != NULL);
+        else if (strcmp(cmd, "release") == 0) rc = cmd_release(m, a.pos[0], a.store);
         else if (strcmp(cmd, "resume") == 0) rc = cmd_resume(m, a.store);
         else if (strcmp(cmd, "pause") == 0) rc = cmd_pause(m, a.pos[0]);
         else if (strcmp(cmd, "unpause") == 0) rc = cmd_unpause(m, a.pos[0], a.store);

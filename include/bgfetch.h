@@ -430,9 +430,11 @@ const char *bgfetch_state_str(bgfetch_state v);
 void bgfetch_string_free(char *s);
 
 /**
- * A configuration with defaults for the store directory `store_dir` (created at open, mode
- * 0700). Returns NULL if `store_dir` is NULL, empty or not UTF-8 (see `bgfetch_last_error`).
- * Owned: free with `bgfetch_config_free`.
+ * A configuration with defaults for the store directory `store_dir`. A relative path is
+ * resolved against the current directory once, by `bgfetch_manager_open`, which creates the
+ * directory (mode 0700) if it is missing: only the directory itself, as `mkdir` without `-p`
+ * (a missing parent is `BGFETCH_E_INVALID_ARGUMENT` at open). Returns NULL if `store_dir` is
+ * NULL, empty or not UTF-8 (see `bgfetch_last_error`). Owned: free with `bgfetch_config_free`.
  */
 bgfetch_config *bgfetch_config_new(const char *store_dir);
 
@@ -596,11 +598,14 @@ bgfetch_status bgfetch_config_set_allow_https_to_http(bgfetch_config *c,
                                                       bool allow);
 
 /**
- * Opens the manager of `c`'s store: creates the directory (0700) if needed, takes the store
- * lock (`BGFETCH_E_BUSY` if another manager of this or another process holds it), loads every
- * registration, resumes unfinished fetches, and holds the completion events of settled,
- * unreleased fetches until an event callback is set. `*out` is owned: close it with
- * `bgfetch_manager_close`.
+ * Opens the manager of `c`'s store: makes the store path absolute (a relative one is taken
+ * against the current directory, once: every path the manager hands out is absolute), creates
+ * the store directory (0700) if it is missing, takes the store lock (`BGFETCH_E_BUSY` if
+ * another manager of this or another process holds it), loads every registration, resumes
+ * unfinished fetches, and holds the completion events of settled, unreleased fetches until an
+ * event callback is set. Only the store directory itself is created, as `mkdir` without `-p`
+ * does: if its parent does not exist, `BGFETCH_E_INVALID_ARGUMENT` and nothing is created.
+ * `*out` is owned: close it with `bgfetch_manager_close`.
  */
 BGFETCH_NODISCARD
 bgfetch_status bgfetch_manager_open(const bgfetch_config *c,
@@ -1187,8 +1192,9 @@ bgfetch_status bgfetch_response_wait(const bgfetch_response *res,
 uint64_t bgfetch_response_body_size(const bgfetch_response *res);
 
 /**
- * The path of the stored body file: it exists once the body is complete. Read it, never
- * write it. Borrowed from the response; the file is valid until the records are released.
+ * The absolute path of the stored body file (the store directory is made absolute at open):
+ * it exists once the body is complete. Read it, never write it. Borrowed from the response;
+ * the file is valid until the records are released.
  */
 const char *bgfetch_response_body_path(const bgfetch_response *res);
 

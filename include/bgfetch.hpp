@@ -410,8 +410,10 @@ private:
  */
 class config {
 public:
-    /** Defaults for the store directory `store_dir` (created at open, mode 0700); throws
-        error(invalid_argument) if it is empty or not UTF-8. */
+    /** Defaults for the store directory `store_dir`; throws error(invalid_argument) if it is
+        empty or not UTF-8. The manager's constructor makes the path absolute and creates the
+        directory (mode 0700) if it is missing, but not its parents (as `mkdir` without `-p`:
+        a missing parent throws error(invalid_argument)). */
     explicit config(const std::string &store_dir)
         : h_(bgfetch_config_new(detail::c_str(store_dir))) {
         if (!h_) detail::check(BGFETCH_E_INVALID_ARGUMENT);
@@ -696,8 +698,9 @@ public:
     }
     /** Body bytes stored so far. */
     std::uint64_t body_size() const noexcept { return bgfetch_response_body_size(h_.get()); }
-    /** The path of the stored body file (read it, never write it); it exists once the body is
-        complete and stays valid until the records are released. Borrowed from the response. */
+    /** The absolute path of the stored body file (read it, never write it); it exists once the
+        body is complete and stays valid until the records are released. Borrowed from the
+        response. */
     std::string_view body_path() const noexcept {
         return detail::view(bgfetch_response_body_path(h_.get()));
     }

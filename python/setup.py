@@ -10,6 +10,11 @@ as ``bgfetch/libbgfetch.so``, which ``bgfetch/_lib.py`` loads with ctypes.
   ``SETUPTOOLS_RUST_CARGO_PROFILE`` picks another cargo profile (``dist``: the LTO'd,
   stripped profile ``make install`` uses; ``dev``: a quick debug build, as the tests do);
   ``CARGO_TARGET_DIR`` another target directory (the build then reuses what is there).
+- cargo's output goes to stderr as it comes (``quiet=False``: setuptools-rust then leaves
+  cargo's stderr alone instead of capturing it). pip shows a build backend's output only
+  with ``-v``: ``pip install -v ./python`` shows cargo compiling each crate, which is most of
+  the minute or so a first build takes; without ``-v`` pip shows "Building wheel ..." only.
+  ``tests/ffi_python.rs`` checks that ``pip wheel -v`` shows it.
 - The library is not a Python extension module: it is named ``libbgfetch.so`` (no
   ``cpython-3XX`` suffix) and the wheel is tagged ``py3-none-<platform>``: one wheel serves
   every Python 3 of that platform.
@@ -75,6 +80,7 @@ setup(
             binding=Binding.NoBinding,
             py_limited_api=False,
             strip=Strip.Debug,
+            quiet=False,  # cargo's progress on stderr, shown by `pip install -v`
         )
     ],
     cmdclass={"build_rust": build_rust, "bdist_wheel": bdist_wheel},

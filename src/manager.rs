@@ -236,7 +236,8 @@ pub struct Manager {
 }
 
 impl Manager {
-    /// Opens the store (creating it, mode 0700), takes its lock, loads every registration,
+    /// Opens the store (creating its directory, mode 0700, but not missing parents: those are
+    /// `InvalidArgument`; its path made absolute once, here), takes its lock, loads every registration,
     /// resumes unfinished ones and holds the completion events of settled, unreleased ones
     /// until an event callback is set.
     pub fn open(config: Config) -> Result<Manager> {

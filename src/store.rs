@@ -391,10 +391,36 @@ fn copy_out_atomic(from: &Path, dest: &Path) -> Result<()> {
     .map_err(|e| Error::io("writing the destination", e))
 }
 
+/// Creates the store directory itself (mode 0700) unless it exists, as `mkdir` without `-p`
+/// does: its parent must exist (`InvalidArgument` otherwise), so a mistyped path never
+/// silently becomes a tree of new directories.
+fn create_store_dir(dir: &Path) -> Result<()> {
+    let created = fs::DirBuilder::new().mode(0o700).create(dir);
+    match created {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let parent = dir.parent().unwrap_or(dir);
+            Err(Error::invalid(format!(
+                "cannot create the store directory {}: its parent {} does not exist (only the \
+                 store directory itself is created, as mkdir without -p)",
+                dir.display(),
+                parent.display()
+            )))
+        }
+        Err(e) => Err(Error::io(&format!("creating {}", dir.display()), e)),
+    }
+}
+
 impl Store {
-    /// Opens (creating, mode 0700) the store at `dir` and takes its lock.
+    /// Opens the store at `dir` and takes its lock. The directory is resolved once, here, to
+    /// an absolute path (against the current directory, symlinks kept), so that every path
+    /// the store hands out (`body_path`) is absolute; it is created (mode 0700) if missing,
+    /// but not its parents (see `create_store_dir`).
     pub fn open(dir: &Path) -> Result<Store> {
-        create_dir_private(dir)?;
+        let dir = &std::path::absolute(dir)
+            .map_err(|e| Error::io(&format!("resolving {}", dir.display()), e))?;
+        create_store_dir(dir)?;
         let lock_path = dir.join("LOCK");
         let lock = OpenOptions::new()
             .read(true)

@@ -182,18 +182,14 @@ fn mib_of(line: &str, id: &str) -> Option<f64> {
         .ok()
 }
 
-#[test]
-fn pause_is_durable_across_runs_and_unpause_finishes_the_fetch() {
-    const LEN: u64 = 400_000;
-    let server = TestServer::start();
-    let store = temp_store("cli-pause");
-    let url = server.url(&format!("/bytes/{LEN}?seed=3&rate=100000"));
-
-    // A fetch interrupted with Ctrl-C once some bytes arrived stays in the store.
+/// Runs `fetch ID URL` with plain progress and interrupts it with Ctrl-C (SIGINT) once some
+/// bytes arrived; it must exit 130, leaving the fetch unfinished in the store. Returns what
+/// it printed on stderr, one line each.
+fn interrupted_fetch(store: &Path, id: &str, url: &str) -> Vec<String> {
     let mut child = Command::new(cli())
         .arg("-s")
-        .arg(&store)
-        .args(["--progress=plain", "fetch", "p", &url])
+        .arg(store)
+        .args(["--progress=plain", "fetch", id, url])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -203,7 +199,7 @@ fn pause_is_durable_across_runs_and_unpause_finishes_the_fetch() {
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     for line in lines.by_ref() {
         let line = line.expect("read the progress");
-        let got = mib_of(&line, "p").unwrap_or(0.0);
+        let got = mib_of(&line, id).unwrap_or(0.0);
         progress.push(line);
         if got > 0.0 {
             break;
@@ -217,6 +213,18 @@ fn pause_is_durable_across_runs_and_unpause_finishes_the_fetch() {
     progress.extend(lines.map_while(Result::ok));
     let status = child.wait().expect("wait for the CLI");
     assert_eq!(status.code(), Some(130), "{progress:#?}");
+    progress
+}
+
+#[test]
+fn pause_is_durable_across_runs_and_unpause_finishes_the_fetch() {
+    const LEN: u64 = 400_000;
+    let server = TestServer::start();
+    let store = temp_store("cli-pause");
+    let url = server.url(&format!("/bytes/{LEN}?seed=3&rate=100000"));
+
+    // A fetch interrupted with Ctrl-C once some bytes arrived stays in the store.
+    let progress = interrupted_fetch(&store, "p", &url);
     assert!(
         progress.iter().any(|l| l.contains("% of Content-Length)")),
         "no percentage of Content-Length without a download total: {progress:#?}"
@@ -361,4 +369,171 @@ fn progress_modes() {
         let out = run(&store, &[&format!("--progress={bad}"), "ids"]);
         assert_eq!(out.code, 1, "{out}");
     }
+}
+
+#[test]
+fn status_shows_the_download_total_or_else_the_expected_total_once_known() {
+    let server = TestServer::start();
+    let store = temp_store("cli-status");
+    let url = server.url("/bytes/1000?seed=8");
+    let chunked = server.url("/bytes/1000?seed=8&chunked=1");
+    for (id, u) in [("n", &url), ("c", &chunked)] {
+        let out = run(&store, &["--progress=none", "fetch", id, u]);
+        assert_eq!(out.code, 0, "{out}");
+    }
+    let out = run(
+        &store,
+        &[
+            "--progress=none",
+            "fetch",
+            "t",
+            &url,
+            "--download-total",
+            "2000",
+        ],
+    );
+    assert_eq!(out.code, 0, "{out}");
+    // No download total: the bytes and the total the response heads announce.
+    let out = run(&store, &["status", "n"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout
+            .contains("\ndownloaded:        1000 / 1000 bytes expected\n"),
+        "{out}"
+    );
+    assert!(out.stdout.contains("\nstate:             done\n"), "{out}");
+    // A chunked body announces no length: the bytes alone.
+    let out = run(&store, &["status", "c"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout.contains("\ndownloaded:        1000 bytes\n"),
+        "{out}"
+    );
+    let out = run(&store, &["status", "t"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout
+            .contains("\ndownloaded:        1000 / 2000 bytes\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn save_without_base_finds_the_record_by_the_path_of_its_url() {
+    let server = TestServer::start();
+    let other = TestServer::start();
+    let store = temp_store("cli-save-path");
+    let (a, b) = (
+        server.url("/bytes/1000?seed=1"),
+        server.url("/bytes/2000?seed=2"),
+    );
+    let out = run(&store, &["--progress=none", "fetch", "s", &a, &b]);
+    assert_eq!(out.code, 0, "{out}");
+    let dest = |n: &str| store.join(n).to_str().unwrap().to_owned();
+
+    // The path and query of one record's URL, or its end after a slash.
+    let out = run(&store, &["save", "s", "/bytes/2000?seed=2", &dest("b.bin")]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(std::fs::read(dest("b.bin")).unwrap() == pattern(2000, 2));
+    let out = run(&store, &["save", "s", "1000?seed=1", &dest("a.bin")]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(std::fs::read(dest("a.bin")).unwrap() == pattern(1000, 1));
+    // With --base the URL resolves against it, as before.
+    let out = run(
+        &store,
+        &[
+            "--base",
+            &server.base(),
+            "save",
+            "s",
+            "/bytes/1000?seed=1",
+            &dest("base.bin"),
+        ],
+    );
+    assert_eq!(out.code, 0, "{out}");
+    assert!(std::fs::read(dest("base.bin")).unwrap() == pattern(1000, 1));
+
+    // No record has that path: exit 3, and how to list the records.
+    let out = run(&store, &["save", "s", "/bytes/1000", &dest("none.bin")]);
+    assert_eq!(out.code, 3, "{out}");
+    assert!(
+        out.stderr
+            .contains("no record of 's' has a URL with the path /bytes/1000\n"),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("'bgfetch records s' lists them"),
+        "{out}"
+    );
+
+    // Two records with that path (on two servers): both listed, nothing saved, exit 1.
+    let (c, d) = (server.url("/bytes/10"), other.url("/bytes/10"));
+    let out = run(&store, &["--progress=none", "fetch", "two", &c, &d]);
+    assert_eq!(out.code, 0, "{out}");
+    let out = run(&store, &["save", "two", "/bytes/10", &dest("two.bin")]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "/bytes/10 matches 2 records of 'two'; give the whole URL of one:\n  {c}\n  {d}\n"
+        )),
+        "{out}"
+    );
+    assert!(!Path::new(&dest("two.bin")).exists());
+    let out = run(&store, &["save", "two", &d, &dest("two.bin")]);
+    assert_eq!(out.code, 0, "{out}");
+
+    // The help says so.
+    let out = run(&store, &["--help"]);
+    assert!(
+        out.stdout
+            .contains("Without\n                      --base, a URL without a scheme"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_fetch_left_by_ctrl_c_says_how_to_finish_it_when_fetched_again_or_released() {
+    let server = TestServer::start();
+    let store = temp_store("cli-hints");
+    let s = store.to_str().unwrap();
+    let url = server.url("/bytes/2000000?seed=9&rate=100000");
+    interrupted_fetch(&store, "i", &url);
+
+    // Fetching the same id again: DUPLICATE_ID (12), and where the fetch is.
+    let out = run(&store, &["--progress=none", "fetch", "i", &url]);
+    assert_eq!(out.code, 12, "{out}");
+    assert!(out.stderr.contains("BGFETCH_E_DUPLICATE_ID: "), "{out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "'i' is already in the store, not finished (an earlier 'fetch' was\n         \
+             interrupted?): see it with 'bgfetch -s {s} status i', finish it with\n         \
+             'bgfetch -s {s} resume'\n"
+        )),
+        "{out}"
+    );
+
+    // Releasing it while it runs: INVALID_STATE (14), and abort it first.
+    let out = run(&store, &["release", "i"]);
+    assert_eq!(out.code, 14, "{out}");
+    assert!(out.stderr.contains("BGFETCH_E_INVALID_STATE: "), "{out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "'i' has not finished: abort it first (bgfetch -s {s} abort i),\n"
+        )),
+        "{out}"
+    );
+
+    // Aborted, it is finished: fetching it again says to release it first, and release works.
+    let out = run(&store, &["abort", "i"]);
+    assert_eq!(out.code, 0, "{out}");
+    let out = run(&store, &["--progress=none", "fetch", "i", &url]);
+    assert_eq!(out.code, 12, "{out}");
+    assert!(
+        out.stderr
+            .contains(&format!("then 'bgfetch -s {s} release i' before\n")),
+        "{out}"
+    );
+    let out = run(&store, &["release", "i"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(out.stdout, "released 'i'\n", "{out}");
 }

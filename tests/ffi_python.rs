@@ -7,7 +7,8 @@
 //! (`CARGO_TARGET_DIR`, `SETUPTOOLS_RUST_CARGO_PROFILE`): the dependencies are already built,
 //! only the crate is compiled again as a cdylib. The build requirements (setuptools,
 //! setuptools-rust, wheel) come from PyPI into the venv; then the wheel is built without build
-//! isolation.
+//! isolation. The build must show cargo's output (it runs with `-v`, as python/README.md tells
+//! users to), and the wheel must hold `bgfetch/libbgfetch.so` and `bgfetch/py.typed`.
 //!
 //! If the venv or the build requirements cannot be had (no `venv` module, PyPI unreachable,
 //! setuptools-rust missing), the suite runs against the source tree instead (`PYTHONPATH`
@@ -273,11 +274,43 @@ fn install_wheel(work: &Path) -> Setup {
         target.display(),
         r.elapsed.as_secs_f64()
     );
+    // `pip ... -v` shows cargo's own output (python/README.md says so): the command and
+    // cargo's closing status line, from cargo's stderr that setup.py leaves uncaptured.
+    let shown = format!("{}{}", r.stdout, r.stderr);
+    assert!(
+        shown.contains("cargo rustc") && shown.contains("Finished `"),
+        "pip wheel -v did not show cargo's output\n{}",
+        r.report("pip wheel ./python")
+    );
     let wheel = std::fs::read_dir(&wheelhouse)
         .expect("the wheelhouse")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.extension().is_some_and(|x| x == "whl"))
         .expect("pip wheel left no .whl");
+    // The wheel holds the library and the typing marker (what python/README.md promises to
+    // a machine that installs the wheel without building it).
+    let r = run(
+        python(&py)
+            .args([
+                "-c",
+                "import sys, zipfile; print('\\n'.join(zipfile.ZipFile(sys.argv[1]).namelist()))",
+            ])
+            .arg(&wheel),
+        SETUP_LIMIT,
+    );
+    assert!(r.ok(), "cannot list the wheel\n{}", r.report("zipfile"));
+    let names: Vec<&str> = r.stdout.lines().collect();
+    for want in [
+        "bgfetch/libbgfetch.so",
+        "bgfetch/py.typed",
+        "bgfetch/__init__.py",
+    ] {
+        assert!(
+            names.contains(&want),
+            "{} has no {want}: {names:?}",
+            wheel.display()
+        );
+    }
     let r = run(
         python(&py)
             .args(["-m", "pip", "install", "--no-deps", "--no-index", "-q"])

@@ -436,3 +436,22 @@ fn a_configured_proxy_carries_every_request() {
     }
     c.set_proxy("").unwrap();
 }
+
+#[test]
+fn a_configured_socks5_proxy_carries_every_request() {
+    let server = TestServer::start();
+    let proxy = Socks5Proxy::start();
+    let mut cfg = network_config(&server.base(), "socks5");
+    cfg.set_proxy(&proxy.url()).unwrap();
+    let m = Manager::open(cfg).unwrap();
+    let reg = fetch_urls(&m, "f", &["/bytes/70000?seed=13"]);
+    reg.wait(WAIT).unwrap();
+    assert_success(&reg, 70_000, 13);
+    assert!(proxy.tunnels() >= 1);
+    let want = format!("127.0.0.1:{}", server.port());
+    assert!(
+        proxy.targets().iter().all(|t| *t == want),
+        "{:?}",
+        proxy.targets()
+    );
+}

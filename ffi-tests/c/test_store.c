@@ -3,16 +3,30 @@
 
 static void t_store_created_0700(void) {
     int ok = 1;
-    bgfetch_manager *m = h_open("nested/dir/store-0700");
+    bgfetch_manager *m = h_open("store-0700");
     struct stat sb;
     ok &= EXPECT(m != NULL);
-    ok &= EXPECT(stat(P("nested/dir/store-0700").s, &sb) == 0);
+    ok &= EXPECT(stat(P("store-0700").s, &sb) == 0);
     if (ok) {
         ok &= EXPECT((sb.st_mode & 0777) == 0700);
         if ((sb.st_mode & 0777) != 0700) h_diag("mode is %o", (unsigned)(sb.st_mode & 0777));
     }
     bgfetch_manager_close(m);
-    CHECK(ok, "open creates a missing store directory (and parents) with mode 0700");
+    CHECK(ok, "open creates a missing store directory with mode 0700");
+}
+
+static void t_store_parent_must_exist(void) {
+    int ok = 1;
+    bgfetch_config *c = h_config("nested/dir/store");
+    bgfetch_manager *m = (bgfetch_manager *)&ok;
+    struct stat sb;
+    ok &= EXPECT_ST(bgfetch_manager_open(c, &m), BGFETCH_E_INVALID_ARGUMENT);
+    ok &= EXPECT(m == NULL);
+    ok &= EXPECT(strstr(bgfetch_last_error(), "does not exist") != NULL);
+    if (!ok) h_diag("message: %s", bgfetch_last_error());
+    ok &= EXPECT(stat(P("nested").s, &sb) != 0 && errno == ENOENT);
+    bgfetch_config_free(c);
+    CHECK(ok, "open creates only the store directory, not its missing parents (INVALID_ARGUMENT)");
 }
 
 static void t_busy(void) {
@@ -406,6 +420,7 @@ int main(int argc, char **argv) {
     SELF = argv[0];
     h_init(argc, argv);
     t_store_created_0700();
+    t_store_parent_must_exist();
     t_busy();
     t_busy_other_process();
     t_two_stores();

@@ -177,6 +177,34 @@ class StoreLockAndPersistence(StoreTestCase):
         # Once closed, the store opens again.
         self.open().close()
 
+    def test_only_the_store_directory_is_created_not_its_parents(self):
+        # As mkdir without -p: a missing parent is a mistake, not a tree to create.
+        missing = os.path.join(self.dir, "no", "such", "store")
+        with self.assertRaises(bgfetch.InvalidArgument) as cm:
+            bgfetch.Manager(missing)
+        self.assertIn("does not exist", str(cm.exception))
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "no")))
+        # The store directory itself is created, private.
+        self.open().close()
+        self.assertEqual(os.stat(self.store).st_mode & 0o777, 0o700)
+
+    def test_body_path_is_absolute_for_a_relative_store_path(self):
+        cwd = os.getcwd()
+        os.chdir(self.dir)
+        try:
+            m = self.open("store")
+            here = os.getcwd()
+        finally:
+            os.chdir(cwd)
+        # The store was resolved at open: the path stays right after a chdir.
+        reg = self.fetch_done(m, "rel", ["/bytes/2000?seed=3"])
+        res = reg.match_all()[0].response_ready(timeout=5.0)
+        self.assertTrue(os.path.isabs(res.body_path), res.body_path)
+        self.assertTrue(res.body_path.startswith(os.path.join(here, "store") + os.sep),
+                        res.body_path)
+        with open(res.body_path, "rb") as f:
+            self.assertEqual(f.read(), pattern(2000, 3))
+
     def test_unreleased_fetch_is_redelivered_at_the_next_open(self):
         with self.open() as m:
             self.fetch_done(m, "persist", ["/bytes/3000?seed=2", "/bytes/10"],

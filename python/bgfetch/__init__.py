@@ -95,7 +95,8 @@ Errors
     Every failure status of a call becomes an ``Error`` subclass named after it, which also subclasses
     the matching built-in exception (``InvalidArgument`` is a ``ValueError``, ``Timeout`` a
     ``TimeoutError``, ``StoreError``/``Busy`` are ``OSError``s...: the table is in
-    ``bgfetch.errors``). ``str(e)`` is the library's message (``bgfetch_last_error()``);
+    ``bgfetch.errors``). ``StoreError`` is C's ``BGFETCH_E_IO`` (status 8), the one name that
+    differs (``IOError`` is a built-in name). ``str(e)`` is the library's message (``bgfetch_last_error()``);
     ``e.status`` the numeric code.
 
 asyncio

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
 from types import TracebackType
 from typing import Any, Generic, Optional, Type, TypeVar
@@ -10,6 +11,11 @@ from ._cbtable import raise_pending
 from .errors import Closed
 
 _swap_lock = threading.Lock()   # makes taking a pointer out for close() atomic
+
+#: The ``__signature__`` of the classes whose objects only the package creates
+#: (``Registration``, ``Record``, ``Response``): no parameters, so that ``help()`` shows no
+#: constructor (their ``__init__`` raises ``TypeError``) rather than a private factory's.
+NOT_CONSTRUCTED = inspect.Signature()
 
 PtrT = TypeVar("PtrT")
 SelfT = TypeVar("SelfT", bound="Managed[Any]")

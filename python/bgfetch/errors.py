@@ -19,6 +19,11 @@ class               status  C name                          also a
 ``Internal``        99      ``BGFETCH_E_INTERNAL``          ``RuntimeError``
 ==================  ======  ==============================  ===========================
 
+Every class is named after its C status, but one: ``StoreError`` is ``BGFETCH_E_IO`` (status
+8, the store could not be read or written). It is named after what failed, and a
+``bgfetch.IOError`` would shadow Python's built-in ``IOError`` (an alias of ``OSError``,
+which ``StoreError`` subclasses) after ``from bgfetch import *``.
+
 ``DuplicateId`` is a ``ValueError`` as the web makes it a ``TypeError`` of the id argument;
 ``Manager.fetch(..., exist_ok=True)`` avoids it. ``str(e)`` is the library's message
 (``bgfetch_last_error()``); ``e.status`` is the numeric code. The ``OSError`` subclasses
@@ -94,7 +99,8 @@ class Timeout(Error, TimeoutError):
 
 
 class StoreError(Error, OSError):
-    """BGFETCH_E_IO: the store could not be read or written."""
+    """BGFETCH_E_IO (status 8): the store could not be read or written. The one class not
+    named after its C status: ``bgfetch.IOError`` would shadow the built-in ``IOError``."""
 
     status = 8
 

@@ -61,12 +61,17 @@ class Manager(Managed["ManagerPtr"]):
     backoff)``, ``max_backoff``, ``no_progress_timeout`` (0 = never) and
     ``progress_interval``; they become whole milliseconds (rounded) for the C setters.
     ``quota`` is bytes and ``max_download_rate`` bytes per second (0 = none); ``proxy`` is
-    ``"http://host:port"`` or ``""`` for none; ``dispatch`` is ``"thread"`` (callbacks run on
-    the manager's event thread) or ``"manual"`` (callbacks run inside ``dispatch()``, or on
-    an asyncio loop: ``attach_loop``).
+    ``"http://host:port"`` (tunnels with ``CONNECT``), ``"socks5://host:port"``, or ``""``
+    for none even if the environment names one (unset: ``ALL_PROXY``, ``HTTPS_PROXY``,
+    ``HTTP_PROXY`` and ``NO_PROXY``); ``dispatch`` is ``"thread"`` (callbacks run on the
+    manager's event thread) or ``"manual"`` (callbacks run inside ``dispatch()``, or on an
+    asyncio loop: ``attach_loop``).
 
-    Opening resumes unfinished fetches; completion events of unreleased fetches are delivered
-    again once ``on_event`` sets a callback. ``Busy`` if the store is open elsewhere.
+    ``store_dir`` is made absolute once, here (so ``Response.body_path`` is absolute), and
+    created (mode 0700) if it is missing, but not its parents, as ``mkdir`` without ``-p``:
+    a missing parent raises ``InvalidArgument``. Opening resumes unfinished fetches;
+    completion events of unreleased fetches are delivered again once ``on_event`` sets a
+    callback. ``Busy`` if the store is open elsewhere.
     """
 
     _what = "manager"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 from . import _bindings as _b
 from ._bindings import c
-from ._managed import Managed
+from ._managed import NOT_CONSTRUCTED, Managed
 from ._cbtable import raise_pending
 from ._util import (StrPath, blocking, check, copied_text, dec, dec_str, enc, enc_path,
                     timeout_ms)
@@ -59,12 +59,25 @@ class _RecordList(Managed["RecordsPtr"]):
 
 
 class Record(Managed["RecordPtr"]):
-    """A request and its response (the web's ``BackgroundFetchRecord``)."""
+    """A request and its response (the web's ``BackgroundFetchRecord``). Not constructed
+    directly: ``Registration.match`` and ``Registration.match_all`` return records."""
 
     _what = "record"
+    __signature__ = NOT_CONSTRUCTED
 
-    def __init__(self, registration: "Registration", ptr: "RecordPtr",
-                 owner: Optional[_RecordList]) -> None:
+    def __init__(self) -> None:
+        """Raises ``TypeError``: records come from ``Registration.match``/``match_all``."""
+        raise TypeError("records come from Registration.match and Registration.match_all")
+
+    @classmethod
+    def _make(cls, registration: "Registration", ptr: "RecordPtr",
+              owner: Optional[_RecordList]) -> "Record":
+        self = cls.__new__(cls)
+        self._init(registration, ptr, owner)
+        return self
+
+    def _init(self, registration: "Registration", ptr: "RecordPtr",
+              owner: Optional[_RecordList]) -> None:
         self._registration = registration
         self._owner = owner           # _RecordList lending ptr, or None if ptr is owned
         if owner is not None:
@@ -152,7 +165,7 @@ class Record(Managed["RecordPtr"]):
         """One ``bgfetch_record_response`` call: (status, the Response on success)."""
         out = _b.P(_b.Response)()
         status = int(c.record_response(self._ptr(), ms, ctypes.byref(out)))
-        return status, (Response(self, out) if status == 0 else None)
+        return status, (Response._make(self, out) if status == 0 else None)
 
     def response_ready(self, timeout: Optional[float] = None) -> "Response":
         """Blocks until the response's status and headers are known (the body may still be
@@ -161,7 +174,7 @@ class Record(Managed["RecordPtr"]):
         out = _b.P(_b.Response)()
         blocking(lambda ms: int(c.record_response(self._ptr(), ms, ctypes.byref(out))),
                  timeout)
-        return Response(self, out)
+        return Response._make(self, out)
 
     async def response_ready_async(self, timeout: Optional[float] = None) -> "Response":
         """``response_ready`` for asyncio: awaits the response without blocking the loop.
@@ -183,14 +196,25 @@ def _charset(content_type: Optional[str]) -> Optional[str]:
 
 
 class Response(Managed["ResponsePtr"]):
-    """A stored response; its body streams from the store as it arrives."""
+    """A stored response; its body streams from the store as it arrives. Not constructed
+    directly: ``Record.response_ready`` returns it."""
 
     _what = "response"
+    __signature__ = NOT_CONSTRUCTED
+    _record: Record
+    _headers: Optional[Headers]
 
-    def __init__(self, record: Record, ptr: "ResponsePtr") -> None:
+    def __init__(self) -> None:
+        """Raises ``TypeError``: a response comes from ``Record.response_ready``."""
+        raise TypeError("a response comes from Record.response_ready")
+
+    @classmethod
+    def _make(cls, record: Record, ptr: "ResponsePtr") -> "Response":
+        self = cls.__new__(cls)
         self._record = record
+        self._headers = None
         self._set_ptr(ptr)
-        self._headers: Optional[Headers] = None
+        return self
 
     def _delete(self, ptr: "ResponsePtr") -> None:
         c.response_free(ptr)
@@ -207,10 +231,12 @@ class Response(Managed["ResponsePtr"]):
 
     @property
     def status(self) -> int:
+        """The HTTP status, e.g. ``200`` (a non-2xx response is a response too)."""
         return int(c.response_status(self._ptr()))
 
     @property
     def ok(self) -> bool:
+        """Whether ``status`` is in 200..299."""
         return bool(c.response_ok(self._ptr()))
 
     @property
@@ -237,7 +263,9 @@ class Response(Managed["ResponsePtr"]):
 
     @property
     def body_path(self) -> Optional[str]:
-        """The stored body file (read-only; valid until the records are released)."""
+        """The absolute path of the stored body file (read-only; it exists once the body is
+        complete and stays valid until the records are released), also for a store opened
+        with a relative path: the store's directory is resolved once, at open."""
         p = c.response_body_path(self._ptr())
         return None if p is None else os.fsdecode(p)
 

@@ -8,7 +8,7 @@ from typing import (TYPE_CHECKING, AsyncIterator, Callable, Dict, List, Optional
 from . import _bindings as _b
 from . import _cbtable as _cb
 from ._bindings import c
-from ._managed import Managed
+from ._managed import NOT_CONSTRUCTED, Managed
 from ._util import blocking, check, copied_text, dec_str, enc, owned_str
 from .errors import Closed, FetchFailed
 from .records import Record, _RecordList
@@ -28,14 +28,18 @@ EventCallback = Callable[[str, "Registration"], object]
 
 
 class Registration(Managed["RegistrationPtr"]):
-    """One background fetch (the web's ``BackgroundFetchRegistration``); a live view."""
+    """One background fetch (the web's ``BackgroundFetchRegistration``); a live view. Not
+    constructed directly: ``Manager.fetch`` and ``Manager.get`` return registrations, and
+    ``Manager.on_event`` and ``on_progress`` callbacks receive them."""
 
     _what = "registration"
+    __signature__ = NOT_CONSTRUCTED
     _manager: "Optional[Manager]"
     _borrowed: bool
     _id: Optional[str]
 
     def __init__(self) -> None:
+        """Raises ``TypeError``: registrations come from ``Manager.fetch``/``Manager.get``."""
         raise TypeError("registrations come from Manager.fetch and Manager.get")
 
     @classmethod
@@ -91,24 +95,31 @@ class Registration(Managed["RegistrationPtr"]):
 
     @property
     def id(self) -> str:
+        """The fetch's id, as given to ``Manager.fetch``."""
         if self._id is None:
             self._id = dec_str(c.registration_id(self._ptr()))
         return self._id
 
     @property
     def upload_total(self) -> int:
+        """The total size in bytes of the request bodies to upload (0 if none)."""
         return int(c.registration_upload_total(self._ptr()))
 
     @property
     def uploaded(self) -> int:
+        """Request body bytes uploaded so far."""
         return int(c.registration_uploaded(self._ptr()))
 
     @property
     def download_total(self) -> int:
+        """The fetch's download total in bytes, as given to ``Manager.fetch`` (0: none). The
+        fetch fails with ``"download-total-exceeded"`` if its responses would exceed it."""
         return int(c.registration_download_total(self._ptr()))
 
     @property
     def downloaded(self) -> int:
+        """Response body bytes stored so far (non-2xx bodies count: they are the records'
+        responses)."""
         return int(c.registration_downloaded(self._ptr()))
 
     @property
@@ -124,10 +135,12 @@ class Registration(Managed["RegistrationPtr"]):
 
     @property
     def records_available(self) -> bool:
+        """Whether the records can be read: ``True`` until ``release()``."""
         return bool(c.registration_records_available(self._ptr()))
 
     @property
     def title(self) -> str:
+        """The title (``""`` if none), as given to ``Manager.fetch`` or ``update_ui``."""
         return owned_str(c.registration_title(self._ptr())) or ""
 
     @property
@@ -266,7 +279,7 @@ class Registration(Managed["RegistrationPtr"]):
                 free_request(cr)
         if not out:
             return None
-        return Record(self, out, None)
+        return Record._make(self, out, None)
 
     def match_all(self, req: Union[str, Request, None] = None, ignore_search: bool = False,
                   ignore_method: bool = False, ignore_vary: bool = False) -> List[Record]:
@@ -281,7 +294,8 @@ class Registration(Managed["RegistrationPtr"]):
             if cr is not None:
                 free_request(cr)
         owner = _RecordList(out)
-        return [Record(self, c.records_get(out, i), owner) for i in range(c.records_len(out))]
+        return [Record._make(self, c.records_get(out, i), owner)
+                for i in range(c.records_len(out))]
 
 
 # ---------------------------------------------------------------------------------------------

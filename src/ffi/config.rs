@@ -18,9 +18,11 @@ pub struct bgfetch_config {
     pub(crate) inner: Mutex<Config>,
 }
 
-/// A configuration with defaults for the store directory `store_dir` (created at open, mode
-/// 0700). Returns NULL if `store_dir` is NULL, empty or not UTF-8 (see `bgfetch_last_error`).
-/// Owned: free with `bgfetch_config_free`.
+/// A configuration with defaults for the store directory `store_dir`. A relative path is
+/// resolved against the current directory once, by `bgfetch_manager_open`, which creates the
+/// directory (mode 0700) if it is missing: only the directory itself, as `mkdir` without `-p`
+/// (a missing parent is `BGFETCH_E_INVALID_ARGUMENT` at open). Returns NULL if `store_dir` is
+/// NULL, empty or not UTF-8 (see `bgfetch_last_error`). Owned: free with `bgfetch_config_free`.
 #[no_mangle]
 pub extern "C" fn bgfetch_config_new(store_dir: *const c_char) -> *mut bgfetch_config {
     super::boundary_value(std::ptr::null_mut(), || {

@@ -43,11 +43,14 @@ pub type bgfetch_event_callback = Option<
     ),
 >;
 
-/// Opens the manager of `c`'s store: creates the directory (0700) if needed, takes the store
-/// lock (`BGFETCH_E_BUSY` if another manager of this or another process holds it), loads every
-/// registration, resumes unfinished fetches, and holds the completion events of settled,
-/// unreleased fetches until an event callback is set. `*out` is owned: close it with
-/// `bgfetch_manager_close`.
+/// Opens the manager of `c`'s store: makes the store path absolute (a relative one is taken
+/// against the current directory, once: every path the manager hands out is absolute), creates
+/// the store directory (0700) if it is missing, takes the store lock (`BGFETCH_E_BUSY` if
+/// another manager of this or another process holds it), loads every registration, resumes
+/// unfinished fetches, and holds the completion events of settled, unreleased fetches until an
+/// event callback is set. Only the store directory itself is created, as `mkdir` without `-p`
+/// does: if its parent does not exist, `BGFETCH_E_INVALID_ARGUMENT` and nothing is created.
+/// `*out` is owned: close it with `bgfetch_manager_close`.
 #[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_manager_open(

@@ -167,8 +167,9 @@ pub extern "C" fn bgfetch_response_body_size(res: *const bgfetch_response) -> u6
     })
 }
 
-/// The path of the stored body file: it exists once the body is complete. Read it, never
-/// write it. Borrowed from the response; the file is valid until the records are released.
+/// The absolute path of the stored body file (the store directory is made absolute at open):
+/// it exists once the body is complete. Read it, never write it. Borrowed from the response;
+/// the file is valid until the records are released.
 #[no_mangle]
 pub extern "C" fn bgfetch_response_body_path(res: *const bgfetch_response) -> *const c_char {
     boundary_value(std::ptr::null(), || {

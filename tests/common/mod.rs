@@ -7,6 +7,7 @@ pub mod fixtures;
 pub mod proxy;
 pub mod rogue;
 pub mod server;
+pub mod socks_proxy;
 pub mod tls;
 
 pub use connect_proxy::*;
@@ -14,4 +15,5 @@ pub use fixtures::*;
 pub use proxy::*;
 pub use rogue::*;
 pub use server::*;
+pub use socks_proxy::*;
 pub use tls::*;
