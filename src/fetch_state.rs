@@ -53,6 +53,8 @@ pub struct RecordStatus {
     pub retry_in: Option<Duration>,
     /// The last failed attempt's message, if one failed.
     pub last_error: Option<String>,
+    /// Body bytes stored so far (the response's, as it arrives).
+    pub stored: u64,
 }
 
 /// The body bytes a fetch expects, from its response heads.
@@ -270,6 +272,7 @@ impl FetchState {
                 .filter(|_| state == RecordState::RetryWait)
                 .map(|due| due.saturating_duration_since(now)),
             last_error: r.last_error.clone(),
+            stored: r.stored,
         }
     }
 

@@ -92,11 +92,33 @@ impl ResponseHead {
         (0..self.header_count()).map(|i| self.header_at(i).unwrap_or_default())
     }
 
-    /// The first header of that name (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
+    /// The first header of that name (case-insensitive): for the protocol's own headers
+    /// (Content-Range, ETag, ...). A host asks [`ResponseHead::get`].
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v)
+    }
+
+    /// The value of the header `name` as Fetch's `Headers.get` answers (case-insensitive):
+    /// every value of that name, in order, joined with `", "`; `None` if there is none.
+    pub fn get(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
+        let mut values = self
+            .headers()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v);
+        let first = values.next()?;
+        match values.next() {
+            None => Some(std::borrow::Cow::Borrowed(first)),
+            Some(second) => {
+                let mut joined = format!("{first}, {second}");
+                for v in values {
+                    joined.push_str(", ");
+                    joined.push_str(v);
+                }
+                Some(std::borrow::Cow::Owned(joined))
+            }
+        }
     }
 
     /// Whether the status is 200..=299.

@@ -41,17 +41,16 @@ pub mod ffi;
 pub use config::{Config, DispatchMode, ProxySetting};
 pub use error::{Error, Result};
 pub use events::EventCallback;
-pub use head::ResponseHead;
 pub use integrity::Integrity;
 pub use manager::Manager;
-pub use record::{Query, QueryOptions, RecordRequest};
+pub use record::{QueryOptions, RecordRequest};
 pub use registration::{
-    EventType, ExpectedTotal, FailureReason, FetchResult, ProgressCallback, RecordState,
-    RecordStatus, Registration, Snapshot,
+    EventType, ExpectedTotal, FailureReason, FetchResult, ProgressCallback, ProgressListener,
+    Record, RecordState, RecordStatus, Registration, Response, Snapshot,
 };
 pub use request::{FetchOptions, Icon, Request};
-pub use retry::{RetryPolicy, RetryState};
-pub use validate::{resolve_url, MAX_ID_LEN};
+pub use retry::RetryPolicy;
+pub use validate::MAX_ID_LEN;
 
 /// Entry points for fuzzing and property tests of the parsers (not a stable API).
 #[doc(hidden)]

@@ -18,7 +18,7 @@ use parking_lot::Mutex;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::{Delivery, EventCallback, Events};
-use crate::registration::{FailureReason, FetchResult, Host, Registration};
+use crate::registration::{Engine, FailureReason, FetchResult, Registration};
 use crate::request::{FetchOptions, Request};
 use crate::scheduler::{self, Job, SchedulerHost};
 use crate::store::{self, Store, StoredRequest, StoredState, FORMAT_VERSION};
@@ -56,7 +56,7 @@ pub(crate) struct Shared {
     broken: Mutex<Option<String>>,
 }
 
-impl Host for Shared {
+impl Engine for Shared {
     fn store(&self) -> &Store {
         &self.store
     }
@@ -318,7 +318,7 @@ impl Manager {
                 .recover_bodies(&lf.key, &lf.state.requests, &heads);
             let reg = Registration::from_stored(
                 lf.key.clone(),
-                Arc::downgrade(shared) as Weak<dyn Host>,
+                Arc::downgrade(shared) as Weak<dyn Engine>,
                 &lf.state,
                 heads,
                 sizes,
@@ -426,7 +426,7 @@ impl Manager {
         let n = stored.requests.len();
         let reg = Registration::from_stored(
             key,
-            Arc::downgrade(shared) as Weak<dyn Host>,
+            Arc::downgrade(shared) as Weak<dyn Engine>,
             &stored,
             vec![None; n],
             vec![(0, false); n],

@@ -219,11 +219,13 @@ impl RetryState {
     }
 
     /// Whether the state is frozen.
+    #[cfg(test)]
     pub fn is_frozen(&self) -> bool {
         self.frozen_at.is_some()
     }
 
     /// Attempts failed in a row since the last progress (or the start).
+    #[cfg(test)]
     pub fn consecutive_failures(&self) -> u32 {
         self.failures
     }

@@ -107,21 +107,17 @@ fn worker_loop(shared: &dyn SchedulerHost, rx: &Receiver<Job>) {
         if shared.is_closing() {
             continue;
         }
-        let Some(index) = reg.take_next(shared) else {
+        let Some(job) = reg.take_job(shared) else {
             shared.slots().release(&reg);
             continue;
         };
         let ran = crate::panic::contain("transfer", || {
-            crate::transfer::run(shared, &reg, index);
+            crate::transfer::run(shared, &job);
         });
         if ran.is_none() {
-            reg.finish(
-                shared,
-                index,
-                Outcome::Failed("internal error in the transfer".into()),
-            );
+            job.finish(Outcome::Failed("internal error in the transfer".into()));
         }
-        reg.transfer_ended(shared, index);
+        job.transfer_ended();
         if reg.has_queued() && !shared.is_closing() {
             shared.send_job(Job::Run(reg));
         } else {
@@ -212,7 +208,7 @@ pub(crate) fn start_delays(shared: &Arc<dyn SchedulerHost>) -> Result<JoinHandle
             let ran = crate::panic::contain("retry timer thread", || {
                 while let Some((reg, index)) = shared.delays().next_due() {
                     if let Some(reg) = reg.upgrade() {
-                        reg.requeue(&*shared, index);
+                        reg.job(index, &*shared).requeue();
                     }
                 }
             });

@@ -14,7 +14,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::error::{Error, Result};
 use crate::outcome::Outcome;
-use crate::registration::{FailureReason, Host};
+use crate::registration::{Engine, FailureReason};
 use crate::transfer::Finished;
 
 /// Most bodies flushed by one batch.
@@ -39,7 +39,7 @@ pub(crate) fn channel() -> (Sender<SyncJob>, Receiver<SyncJob>) {
 }
 
 /// Starts the syncer thread.
-pub(crate) fn start(shared: Arc<dyn Host>, rx: Receiver<SyncJob>) -> Result<JoinHandle<()>> {
+pub(crate) fn start(shared: Arc<dyn Engine>, rx: Receiver<SyncJob>) -> Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("bgfetch-sync".into())
         .spawn(move || {
@@ -50,7 +50,7 @@ pub(crate) fn start(shared: Arc<dyn Host>, rx: Receiver<SyncJob>) -> Result<Join
         .map_err(|e| Error::io("starting the sync thread", e))
 }
 
-fn sync_loop(shared: &dyn Host, rx: &Receiver<SyncJob>) {
+fn sync_loop(shared: &dyn Engine, rx: &Receiver<SyncJob>) {
     let mut stop = false;
     while !stop {
         let Ok(first) = rx.recv() else { return };
@@ -71,27 +71,22 @@ fn sync_loop(shared: &dyn Host, rx: &Receiver<SyncJob>) {
         let files: Vec<&File> = batch.iter().map(|f| &f.file).collect();
         let flushed = crate::store::sync_files(&files);
         for f in batch {
+            let job = f.reg.job(f.index, shared);
             let res = flushed
                 .as_ref()
                 .map_err(|e| std::io::Error::new(e.kind(), e.to_string()))
-                .and_then(|_| shared.store().promote_part(f.reg.key(), f.index));
+                .and_then(|_| shared.store().promote_part(job.key(), f.index));
             drop(f.file);
             match res {
-                Ok(()) => f.reg.finish(shared, f.index, Outcome::Done),
+                Ok(()) => job.finish(Outcome::Done),
                 Err(e) if crate::transfer::is_disk_full(&e) => {
                     // The fetch fails; this body (kept for completion) ends with it.
-                    f.reg.fail_now(shared, FailureReason::QuotaExceeded);
-                    f.reg.finish(
-                        shared,
-                        f.index,
-                        Outcome::Failed(format!("the disk is full: {e}")),
-                    );
+                    job.fail_fetch(FailureReason::QuotaExceeded);
+                    job.finish(Outcome::Failed(format!("the disk is full: {e}")));
                 }
-                Err(e) => f.reg.finish(
-                    shared,
-                    f.index,
-                    Outcome::Failed(format!("the store could not be written: {e}")),
-                ),
+                Err(e) => job.finish(Outcome::Failed(format!(
+                    "the store could not be written: {e}"
+                ))),
             }
         }
     }

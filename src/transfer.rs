@@ -15,15 +15,14 @@ use crate::head::ResponseHead;
 use crate::integrity::{Hasher, Integrity};
 use crate::net;
 use crate::outcome::Outcome;
-use crate::registration::Host;
-use crate::registration::{FailureReason, Registration};
+use crate::registration::{Engine, FailureReason, RecordJob, Registration};
 use crate::resume::{self, Ask, BodyEnd, Ending, Verdict};
 use crate::retry::{is_retryable_status, parse_retry_after, FailureKind};
 use crate::store::{self, StoredRequest};
 
 /// What a transfer asks of the manager beyond what its registration does (the manager
 /// implements it; this module never imports the manager or the sync thread).
-pub(crate) trait TransferHost: Host {
+pub(crate) trait TransferHost: Engine {
     /// The HTTP agent (proxy, TLS roots, cancellable sockets).
     fn agent(&self) -> &ureq::Agent;
     /// The bandwidth cap.
@@ -103,27 +102,25 @@ impl Fail {
 /// Makes one attempt at record `index` of `reg`. A failed attempt goes to the retry policy:
 /// the record waits in the delay queue for its next attempt (the worker moves on), or it
 /// fails; a pause, going offline or close leaves it for the worker loop to queue again.
-pub(crate) fn run(shared: &dyn TransferHost, reg: &Arc<Registration>, index: usize) {
-    if reg.must_stop(index) {
+pub(crate) fn run(shared: &dyn TransferHost, job: &RecordJob) {
+    if job.must_stop() {
         return;
     }
-    let req = reg.stored_request(index);
-    let res = net::with_token(reg.cancel_token(), || {
-        attempt_once(shared, reg, index, &req)
-    });
+    let req = job.request();
+    let res = net::with_token(job.cancel_token(), || attempt_once(shared, job, &req));
     let Err(fail) = res else { return };
-    if reg.must_stop(index) {
+    if job.must_stop() {
         return;
     }
     let (kind, msg, retry_after) = match fail {
         Fail::Stopped | Fail::Waiting => return,
         Fail::Fatal(msg) => {
-            reg.finish(shared, index, Outcome::Failed(msg));
+            job.finish(Outcome::Failed(msg));
             return;
         }
         Fail::Restart(why) => {
-            reg.reset_body(shared, index);
-            shared.store().remove_part(reg.key(), index);
+            job.reset_body();
+            shared.store().remove_part(job.key(), job.index());
             (FailureKind::Transient, why.to_string(), None)
         }
         Fail::Attempt {
@@ -132,8 +129,8 @@ pub(crate) fn run(shared: &dyn TransferHost, reg: &Arc<Registration>, index: usi
             retry_after,
         } => (kind, msg, retry_after),
     };
-    if !reg.attempt_failed(shared, index, (kind, &msg), retry_after) {
-        reg.finish(shared, index, Outcome::Failed(msg));
+    if !job.attempt_failed((kind, &msg), retry_after) {
+        job.finish(Outcome::Failed(msg));
     }
 }
 
@@ -144,19 +141,17 @@ fn location_ref(raw: &[u8]) -> String {
     percent_encoding::percent_encode(raw.trim_ascii(), ESCAPED).to_string()
 }
 
-struct UploadCounter<'a> {
+struct UploadCounter<'a, 'j> {
     file: File,
     sent: u64,
-    shared: &'a dyn TransferHost,
-    reg: &'a Arc<Registration>,
-    index: usize,
+    job: &'a RecordJob<'j>,
 }
 
-impl Read for UploadCounter<'_> {
+impl Read for UploadCounter<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.file.read(buf)?;
         self.sent += n as u64;
-        self.reg.set_uploaded(self.shared, self.index, self.sent);
+        self.job.set_uploaded(self.sent);
         Ok(n)
     }
 }
@@ -182,8 +177,7 @@ fn is_stale_connection(e: &ureq::Error) -> bool {
 /// `ask` says which `Range` to send in place of the host's.
 fn exchange(
     shared: &dyn TransferHost,
-    reg: &Arc<Registration>,
-    index: usize,
+    job: &RecordJob,
     req: &StoredRequest,
     (url, method, with_body): (&url::Url, &str, bool),
     ask: &Ask,
@@ -206,16 +200,10 @@ fn exchange(
     }
     let bad_request = |e: ureq::http::Error| Fail::Fatal(format!("bad request: {e}"));
     let result = if with_body {
-        let path = shared.store().req_path(reg.key(), index);
+        let path = shared.store().req_path(job.key(), job.index());
         let file = store::open_read(&path)
             .map_err(|e| Fail::Fatal(format!("the stored request body is gone: {e}")))?;
-        let mut counter = UploadCounter {
-            file,
-            sent: 0,
-            shared,
-            reg,
-            index,
-        };
+        let mut counter = UploadCounter { file, sent: 0, job };
         let request = b
             .header("content-length", req.body_len.unwrap_or(0))
             .body(ureq::SendBody::from_reader(&mut counter))
@@ -245,8 +233,7 @@ const STALE: &str = "the server had closed the reused connection";
 /// that met a pooled connection the server had closed goes out again at once, on a fresh one.
 fn send(
     shared: &dyn TransferHost,
-    reg: &Arc<Registration>,
-    index: usize,
+    job: &RecordJob,
     req: &StoredRequest,
     ask: &Ask,
 ) -> Result<(ureq::http::Response<ureq::Body>, url::Url), Fail> {
@@ -258,7 +245,7 @@ fn send(
     let mut stale_left = shared.config().max_connections as usize + 1;
     loop {
         net::begin_exchange();
-        let resp = match exchange(shared, reg, index, req, (&url, &method, with_body), ask) {
+        let resp = match exchange(shared, job, req, (&url, &method, with_body), ask) {
             Err(Fail::Attempt { msg, .. }) if msg == STALE && stale_left > 0 => {
                 stale_left -= 1;
                 continue;
@@ -331,26 +318,25 @@ impl PartBody {
     /// write a crash cut short), and the hash covers the bytes kept.
     fn open(
         shared: &dyn TransferHost,
-        reg: &Arc<Registration>,
-        index: usize,
+        job: &RecordJob,
         (offset, stored): (u64, u64),
         integrity: Option<&Integrity>,
     ) -> Result<PartBody, Fail> {
         if offset < stored {
-            reg.reset_body(shared, index);
+            job.reset_body();
         }
         let store = shared.store();
         let mut file = store
-            .open_part(reg.key(), index, offset == 0)
-            .map_err(|e| storage_failure(shared, reg, e))?;
+            .open_part(job.key(), job.index(), offset == 0)
+            .map_err(|e| storage_failure(job, e))?;
         let mut hasher = integrity.map(|i| i.hasher());
         if offset > 0 {
             file.set_len(offset)
                 .and_then(|_| file.seek(SeekFrom::Start(offset)))
-                .map_err(|e| storage_failure(shared, reg, e))?;
+                .map_err(|e| storage_failure(job, e))?;
             if let Some(h) = hasher.as_mut() {
-                hash_prefix(&store.part_path(reg.key(), index), offset, h)
-                    .map_err(|e| storage_failure(shared, reg, e))?;
+                hash_prefix(&store.part_path(job.key(), job.index()), offset, h)
+                    .map_err(|e| storage_failure(job, e))?;
             }
         }
         Ok(PartBody {
@@ -361,18 +347,12 @@ impl PartBody {
     }
 
     /// Empties it: the answer is a new response, whose body replaces what was stored.
-    fn restart(
-        &mut self,
-        shared: &dyn TransferHost,
-        reg: &Arc<Registration>,
-        index: usize,
-        integrity: Option<&Integrity>,
-    ) -> Result<(), Fail> {
-        reg.reset_body(shared, index);
+    fn restart(&mut self, job: &RecordJob, integrity: Option<&Integrity>) -> Result<(), Fail> {
+        job.reset_body();
         self.file
             .set_len(0)
             .and_then(|_| self.file.seek(SeekFrom::Start(0)))
-            .map_err(|e| storage_failure(shared, reg, e))?;
+            .map_err(|e| storage_failure(job, e))?;
         self.written = 0;
         self.hasher = integrity.map(|i| i.hasher());
         Ok(())
@@ -421,15 +401,14 @@ impl Answer {
 /// judge its end.
 fn attempt_once(
     shared: &dyn TransferHost,
-    reg: &Arc<Registration>,
-    index: usize,
+    job: &RecordJob,
     req: &StoredRequest,
 ) -> Result<(), Fail> {
     let integrity = req.integrity.as_ref();
-    let (known_head, stored) = reg.transfer_state(index);
+    let (known_head, stored) = job.transfer_state();
     let ask = resume::plan(&req.method, stored, known_head.as_deref());
-    let mut part = PartBody::open(shared, reg, index, (ask.offset, stored), integrity)?;
-    let (resp, final_url) = send(shared, reg, index, req, &ask)?;
+    let mut part = PartBody::open(shared, job, (ask.offset, stored), integrity)?;
+    let (resp, final_url) = send(shared, job, req, &ask)?;
     // Redirect responses may have left surplus bytes behind; only this body's count.
     net::take_surplus();
     let answer = Answer::of(&resp, &final_url, &req.method);
@@ -439,7 +418,7 @@ fn attempt_once(
         // then it is the response.
         let why = format!("the server answered with status {status}");
         let failure = (FailureKind::Status(status), why.as_str());
-        if reg.attempt_failed(shared, index, failure, answer.retry_after()) {
+        if job.attempt_failed(failure, answer.retry_after()) {
             return Err(Fail::Waiting);
         }
     }
@@ -453,20 +432,20 @@ fn attempt_once(
     let (end, complete) = match verdict {
         Verdict::Response { len } => {
             if ask.offset > 0 {
-                part.restart(shared, reg, index, integrity)?;
+                part.restart(job, integrity)?;
             }
             let head = Arc::new(answer.head.with_total_len(len));
             shared
                 .store()
-                .save_head(reg.key(), index, &head)
-                .map_err(|e| storage_failure(shared, reg, e))?;
-            reg.set_head(index, head, integrity.is_none());
+                .save_head(job.key(), job.index(), &head)
+                .map_err(|e| storage_failure(job, e))?;
+            job.set_head(head, integrity.is_none());
             (len, len)
         }
         Verdict::Continue { end, complete } => (end, complete),
         Verdict::Complete => {
             drop(resp);
-            return complete_body(shared, reg, index, part, integrity);
+            return complete_body(shared, job, part, integrity);
         }
         Verdict::Refused { status } => {
             return Err(Fail::Attempt {
@@ -477,9 +456,9 @@ fn attempt_once(
         }
         Verdict::Restart(why) => return Err(Fail::Restart(why)),
     };
-    let ending = stream_body(shared, reg, index, resp, &mut part, end)?;
+    let ending = stream_body(shared, job, resp, &mut part, end)?;
     match resume::judge_end(part.written, end, complete, ending) {
-        BodyEnd::Complete => complete_body(shared, reg, index, part, integrity),
+        BodyEnd::Complete => complete_body(shared, job, part, integrity),
         BodyEnd::Short => Err(Fail::transient(format!(
             "the server's partial answer ended at {} of {} bytes",
             part.written,
@@ -494,8 +473,7 @@ fn attempt_once(
 /// that shut the socket is `Stopped`, never an end.
 fn stream_body(
     shared: &dyn TransferHost,
-    reg: &Arc<Registration>,
-    index: usize,
+    job: &RecordJob,
     resp: ureq::http::Response<ureq::Body>,
     part: &mut PartBody,
     end: Option<u64>,
@@ -518,7 +496,7 @@ fn stream_body(
             // Paused, offline, aborted or closing: stop, unless every byte is in (then the
             // body completes, and an abort settles after it).
             let whole = end == Some(part.written);
-            if !whole && reg.cancel_token().is_held() {
+            if !whole && job.cancel_token().is_held() {
                 return Err(Fail::Stopped);
             }
             let limit = shared.rate().read_size(buf.len());
@@ -532,7 +510,7 @@ fn stream_body(
                 }
                 Ok(n) => n,
                 Err(e) => {
-                    if reg.must_stop(index) {
+                    if job.must_stop() {
                         return Err(Fail::Stopped);
                     }
                     return Err(Fail::of_client(
@@ -544,13 +522,13 @@ fn stream_body(
             if end.is_some_and(|end| part.written + n as u64 > end) {
                 return Err(more_than_announced());
             }
-            store_chunk(shared, reg, index, part, &buf[..n])?;
+            store_chunk(job, part, &buf[..n])?;
             arm();
             // The bandwidth cap: wait out the debt in slices, so that a changed cap (or a
             // pause) takes effect promptly.
             let mut wait = shared.rate().pay(n, std::time::Instant::now());
             while !wait.is_zero() && end != Some(part.written) {
-                if !reg.cancel_token().sleep(wait.min(RATE_WAIT_SLICE)) {
+                if !job.cancel_token().sleep(wait.min(RATE_WAIT_SLICE)) {
                     return Err(Fail::Stopped);
                 }
                 wait = shared.rate().pay(0, std::time::Instant::now());
@@ -560,7 +538,7 @@ fn stream_body(
     net::set_stall_deadline(None);
     streamed?;
     let cut = net::take_cut();
-    if end != Some(part.written) && reg.cancel_token().is_held() {
+    if end != Some(part.written) && job.cancel_token().is_held() {
         // Our own stop shut the socket: what looks like the end of the body is not.
         return Err(Fail::Stopped);
     }
@@ -580,23 +558,17 @@ fn more_than_announced() -> Fail {
 
 /// Stores `chunk` at the end of `part`: counted against the download total and the quota
 /// first (the fetch fails if it does not fit), then written, hashed and committed.
-fn store_chunk(
-    shared: &dyn TransferHost,
-    reg: &Arc<Registration>,
-    index: usize,
-    part: &mut PartBody,
-    chunk: &[u8],
-) -> Result<(), Fail> {
+fn store_chunk(job: &RecordJob, part: &mut PartBody, chunk: &[u8]) -> Result<(), Fail> {
     let n = chunk.len() as u64;
-    reg.reserve(shared, index, n).map_err(|_| Fail::Stopped)?;
+    job.reserve(n).map_err(|_| Fail::Stopped)?;
     if let Err(e) = part.file.write_all(chunk) {
-        reg.unreserve(shared, index, n);
-        return Err(storage_failure(shared, reg, e));
+        job.unreserve(n);
+        return Err(storage_failure(job, e));
     }
     if let Some(h) = part.hasher.as_mut() {
         h.update(chunk);
     }
-    reg.commit(shared, index, n);
+    job.commit(n);
     part.written += n;
     Ok(())
 }
@@ -605,28 +577,27 @@ fn store_chunk(
 /// durable and the record's body.
 fn complete_body(
     shared: &dyn TransferHost,
-    reg: &Arc<Registration>,
-    index: usize,
+    job: &RecordJob,
     part: PartBody,
     integrity: Option<&Integrity>,
 ) -> Result<(), Fail> {
     if let (Some(i), Some(h)) = (integrity, part.hasher) {
         if !i.matches(h) {
             drop(part.file);
-            shared.store().remove_part(reg.key(), index);
-            reg.reset_body(shared, index);
+            shared.store().remove_part(job.key(), job.index());
+            job.reset_body();
             return Err(Fail::Fatal(
                 "the body does not match its integrity metadata".into(),
             ));
         }
     }
     // The sync thread makes it durable, renames it to `<n>.body` and completes the record.
-    if !reg.mark_syncing(index) {
+    if !job.mark_syncing() {
         return Err(Fail::Stopped);
     }
     shared.sync_body(Finished {
-        reg: reg.clone(),
-        index,
+        reg: job.registration().clone(),
+        index: job.index(),
         file: part.file,
     });
     Ok(())
@@ -646,9 +617,9 @@ fn hash_prefix(path: &std::path::Path, len: u64, h: &mut Hasher) -> std::io::Res
 
 /// A write to the store failed: a full disk fails the fetch with `quota-exceeded`, anything
 /// else fails this request.
-fn storage_failure(shared: &dyn TransferHost, reg: &Arc<Registration>, e: std::io::Error) -> Fail {
+fn storage_failure(job: &RecordJob, e: std::io::Error) -> Fail {
     if is_disk_full(&e) {
-        reg.fail_now(shared, FailureReason::QuotaExceeded);
+        job.fail_fetch(FailureReason::QuotaExceeded);
         Fail::Stopped
     } else {
         Fail::Fatal(format!("the store could not be written: {e}"))

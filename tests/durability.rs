@@ -399,7 +399,7 @@ fn a_head_line_a_crash_cut_short_is_cut_off_and_the_whole_head_before_it_resumes
     let reg = m.get("f").unwrap().expect("restored");
     reg.wait(WAIT).unwrap();
     assert_eq!(reg.snapshot().result, FetchResult::Success);
-    assert_eq!(reg.response_head(0, WAIT).unwrap().status, 200);
+    assert_eq!(reg.response_head(0, WAIT).unwrap().status(), 200);
     assert_same_body(&body(&reg, 0), &pattern(2_000_000, 6), "after reopen");
     let reqs = server.requests();
     assert_eq!(reqs.len(), 1, "{reqs:?}");
@@ -474,7 +474,7 @@ fn a_version_1_store_opens_with_nothing_lost_and_is_upgraded() {
     assert_eq!((icons.len(), icons[0].sizes.as_str()), (1, "300x300"));
     assert_same_body(&body(&ok, 0), &pattern(3000, 1), "record 0");
     assert_same_body(&body(&ok, 1), &pattern(500, 2), "record 1");
-    assert_eq!(ok.response_head(1, WAIT).unwrap().status, 200);
+    assert_eq!(ok.response_head(1, WAIT).unwrap().status(), 200);
 
     let bad = m.get("bad-status").unwrap().unwrap();
     let s = bad.snapshot();
@@ -483,9 +483,13 @@ fn a_version_1_store_opens_with_nothing_lost_and_is_upgraded() {
         (FetchResult::Failure, FailureReason::BadStatus)
     );
     assert_eq!(s.upload_total, 12);
-    assert_eq!(bad.response_head(1, WAIT).unwrap().status, 404);
+    assert_eq!(bad.response_head(1, WAIT).unwrap().status(), 404);
     let mut req = vec![0u8; 64];
-    let n = bad.read_request_body(0, 0, &mut req).unwrap();
+    let n = bad
+        .record(0)
+        .unwrap()
+        .read_request_body(0, &mut req)
+        .unwrap();
     assert_eq!(&req[..n], b"request body");
 
     // A change writes the state again, as format 2; it still opens.
@@ -603,8 +607,8 @@ fn a_changed_etag_restarts_the_body_from_zero() {
     assert_eq!(s.downloaded, 1_200_000);
     assert_same_body(&body(&reg, 0), &pattern(1_200_000, 2), "version 2");
     let head = reg.response_head(0, WAIT).unwrap();
-    assert_eq!(head.status, 200);
-    assert_eq!(head.header("etag"), Some("\"v2\""));
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.header("etag").as_deref(), Some("\"v2\""));
 
     let reqs = server.requests();
     assert_eq!(reqs.len(), 2, "{reqs:?}");
@@ -680,7 +684,7 @@ fn a_server_ignoring_range_restarts_the_body_exactly() {
     let start = range_start(&reqs[1]).expect("asked to resume");
     assert!(start > 0 && start <= 200_000, "{start}");
     assert_eq!(server.stats().body_bytes_sent, 200_000 + 600_000);
-    assert_eq!(reg.response_head(0, WAIT).unwrap().status, 200);
+    assert_eq!(reg.response_head(0, WAIT).unwrap().status(), 200);
 }
 
 #[test]
@@ -850,9 +854,9 @@ fn error_statuses_are_bad_status_at_once_without_retry() {
     let s = reg.snapshot();
     assert_eq!(s.result, FetchResult::Failure);
     assert_eq!(s.failure_reason, FailureReason::BadStatus);
-    assert_eq!(reg.response_head(0, WAIT).unwrap().status, 404);
-    assert_eq!(reg.response_head(1, WAIT).unwrap().status, 503);
-    assert_eq!(reg.response_head(2, WAIT).unwrap().status, 500);
+    assert_eq!(reg.response_head(0, WAIT).unwrap().status(), 404);
+    assert_eq!(reg.response_head(1, WAIT).unwrap().status(), 503);
+    assert_eq!(reg.response_head(2, WAIT).unwrap().status(), 500);
     assert_eq!(body(&reg, 1), b"status 503\n");
     // No retry: one request each (the server's own count, not a time limit).
     let reqs = server.requests();

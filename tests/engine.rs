@@ -9,16 +9,17 @@ use std::time::{Duration, Instant};
 
 use bgfetch::*;
 
-fn all(reg: &Registration) -> Vec<usize> {
-    reg.match_all(None, QueryOptions::default()).unwrap()
+fn all(reg: &Arc<Registration>) -> Vec<usize> {
+    indexes(reg.match_all(None, QueryOptions::default()))
 }
 
-fn query(url: &str) -> Query {
-    Query {
-        url: url::Url::parse(url).unwrap(),
-        method: "GET".into(),
-        headers: vec![],
-    }
+fn query(url: &str) -> Request {
+    Request::new(url)
+}
+
+/// The indexes of the records found.
+fn indexes(found: Result<Vec<Record>>) -> Vec<usize> {
+    found.unwrap().iter().map(Record::index).collect()
 }
 
 #[test]
@@ -122,7 +123,7 @@ fn bad_status_fails_the_fetch_but_keeps_the_response_and_the_others() {
     assert_eq!(s.result, FetchResult::Failure);
     assert_eq!(s.failure_reason, FailureReason::BadStatus);
     let head = reg.response_head(0, WAIT).unwrap();
-    assert_eq!(head.status, 404);
+    assert_eq!(head.status(), 404);
     assert_eq!(body(&reg, 0), b"status 404\n");
     assert_eq!(body(&reg, 1), pattern(5000, 0));
 }
@@ -283,7 +284,7 @@ fn abort_stops_a_transfer_stuck_on_the_server_promptly() {
     assert!(!reg.abort().unwrap());
     assert!(matches!(reg.response_head(0, WAIT), Err(Error::Aborted(_))));
     // The record whose head arrived keeps its response; its body can never complete.
-    assert_eq!(reg.response_head(1, WAIT).unwrap().status, 200);
+    assert_eq!(reg.response_head(1, WAIT).unwrap().status(), 200);
     assert!(matches!(reg.wait_body(1, WAIT), Err(Error::Aborted(_))));
     // Closing the manager does not wait on the stalled server either.
     let t = Instant::now();
@@ -362,8 +363,7 @@ fn match_follows_the_cache_rules() {
     let u = |p: &str| server.url(p);
     let o = QueryOptions::default();
     assert_eq!(
-        reg.match_all(Some(&query(&u("/bytes/1?seed=2#frag"))), o)
-            .unwrap(),
+        indexes(reg.match_all(Some(&query(&u("/bytes/1?seed=2#frag"))), o)),
         vec![1]
     );
     assert!(reg
@@ -375,7 +375,7 @@ fn match_follows_the_cache_rules() {
         ..o
     };
     assert_eq!(
-        reg.match_all(Some(&query(&u("/bytes/1"))), search).unwrap(),
+        indexes(reg.match_all(Some(&query(&u("/bytes/1"))), search)),
         vec![0, 1]
     );
     assert_eq!(all(&reg), vec![0, 1, 2]);
@@ -387,7 +387,7 @@ fn responses_stream_while_the_body_arrives() {
     let m = Manager::open(config(&server, "stream")).unwrap();
     let reg = fetch_urls(&m, "f", &["/bytes/200000?rate=400000"]);
     let head = reg.response_head(0, WAIT).unwrap();
-    assert_eq!(head.status, 200);
+    assert_eq!(head.status(), 200);
     assert!(!reg.body_progress(0).1, "the body should still be arriving");
     assert_eq!(body(&reg, 0), pattern(200_000, 0));
     assert!(reg.body_progress(0).1);

@@ -41,7 +41,7 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-fn assert_success(reg: &Registration, len: u64, seed: u64) {
+fn assert_success(reg: &Arc<Registration>, len: u64, seed: u64) {
     let s = reg.snapshot();
     assert_eq!(
         (s.result, s.failure_reason),
@@ -406,7 +406,7 @@ fn retried_statuses_honour_retry_after_and_are_final_by_default() {
     let reg = fetch_urls(&m, "f", &["/bytes/100?status=502&t=over"]);
     reg.wait(LONG).unwrap();
     assert_eq!(reg.snapshot().failure_reason, FailureReason::BadStatus);
-    assert_eq!(reg.response_head(0, WAIT).unwrap().status, 502);
+    assert_eq!(reg.response_head(0, WAIT).unwrap().status(), 502);
 }
 
 #[test]

@@ -1,7 +1,6 @@
 //! `bgfetch_record` and `bgfetch_records`: the web's `BackgroundFetchRecord`.
 
 use std::ffi::{c_char, CString};
-use std::sync::Arc;
 
 use super::response::bgfetch_response;
 use super::status::*;
@@ -10,7 +9,7 @@ use super::{
     try_out, try_ref,
 };
 use crate::error::Error;
-use crate::registration::Registration;
+use crate::registration::Record;
 
 /// A record (opaque): a request of a fetch and, through `bgfetch_record_response`, its
 /// response. Owned when returned by match (free with `bgfetch_record_free`), borrowed when
@@ -18,16 +17,15 @@ use crate::registration::Registration;
 /// outlive its registration handle and its manager; once the records are released its calls
 /// return `BGFETCH_E_INVALID_STATE`, once the manager is closed `BGFETCH_E_CLOSED`.
 pub struct bgfetch_record {
-    reg: Arc<Registration>,
-    index: usize,
+    record: Record,
     url: CString,
     method: CString,
     headers: Vec<(CString, CString)>,
 }
 
 impl bgfetch_record {
-    pub(crate) fn new(reg: Arc<Registration>, index: usize) -> bgfetch_record {
-        let req = reg.stored_request(index);
+    pub(crate) fn new(record: Record) -> bgfetch_record {
+        let req = record.request();
         bgfetch_record {
             url: cstring(&req.url),
             method: cstring(&req.method),
@@ -36,8 +34,7 @@ impl bgfetch_record {
                 .iter()
                 .map(|(n, v)| (cstring(n), cstring(v)))
                 .collect(),
-            reg,
-            index,
+            record,
         }
     }
 }
@@ -130,10 +127,7 @@ pub extern "C" fn bgfetch_record_header_at(
 /// 0 for NULL.
 #[no_mangle]
 pub extern "C" fn bgfetch_record_body_size(rec: *const bgfetch_record) -> u64 {
-    boundary_value(0, || {
-        let rec = try_ref(rec, "record")?;
-        Ok(rec.reg.stored_request(rec.index).body_len.unwrap_or(0))
-    })
+    boundary_value(0, || Ok(try_ref(rec, "record")?.record.request().body_len))
 }
 
 /// Reads up to `cap` bytes of the stored request body at `offset` into `buf`; `*n_read = 0`
@@ -151,7 +145,7 @@ pub extern "C" fn bgfetch_record_read_body(
 ) -> bgfetch_status {
     boundary(|| {
         read_into(buf, cap, n_read, try_ref(rec, "record"), |rec, slice| {
-            rec.reg.read_request_body(rec.index, offset, slice)
+            rec.record.read_request_body(offset, slice)
         })
     })
 }
@@ -172,8 +166,8 @@ pub extern "C" fn bgfetch_record_response(
     boundary(|| {
         let out = try_out(out, "out")?;
         let rec = try_ref(rec, "record")?;
-        let head = rec.reg.response_head(rec.index, timeout_of(timeout_ms)?)?;
-        *out = into_raw(bgfetch_response::new(rec.reg.clone(), rec.index, head));
+        let response = rec.record.response_ready(timeout_of(timeout_ms)?)?;
+        *out = into_raw(bgfetch_response::new(response));
         Ok(())
     })
 }
@@ -187,8 +181,7 @@ pub extern "C" fn bgfetch_record_response(
 #[no_mangle]
 pub extern "C" fn bgfetch_record_state(rec: *const bgfetch_record) -> bgfetch_state {
     boundary_value(BGFETCH_RECORD_FAILED, || {
-        let rec = try_ref(rec, "record")?;
-        Ok(rec.reg.record_status(rec.index).state.code())
+        Ok(try_ref(rec, "record")?.record.status().state.code())
     })
 }
 
@@ -196,10 +189,7 @@ pub extern "C" fn bgfetch_record_state(rec: *const bgfetch_record) -> bgfetch_st
 /// 0 for NULL.
 #[no_mangle]
 pub extern "C" fn bgfetch_record_attempts(rec: *const bgfetch_record) -> u32 {
-    boundary_value(0, || {
-        let rec = try_ref(rec, "record")?;
-        Ok(rec.reg.record_status(rec.index).attempts)
-    })
+    boundary_value(0, || Ok(try_ref(rec, "record")?.record.status().attempts))
 }
 
 /// 0.3. In `BGFETCH_RECORD_RETRY_WAIT`: milliseconds until the next attempt (0 when it is due);
@@ -207,10 +197,9 @@ pub extern "C" fn bgfetch_record_attempts(rec: *const bgfetch_record) -> u32 {
 #[no_mangle]
 pub extern "C" fn bgfetch_record_retry_in_ms(rec: *const bgfetch_record) -> i64 {
     boundary_value(-1, || {
-        let rec = try_ref(rec, "record")?;
-        Ok(rec
-            .reg
-            .record_status(rec.index)
+        Ok(try_ref(rec, "record")?
+            .record
+            .status()
             .retry_in
             .map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
     })
@@ -229,10 +218,7 @@ pub extern "C" fn bgfetch_record_last_error(
     boundary_value(0, || {
         // `buf` gets "" for a NULL record too.
         let rec = try_ref(rec, "record");
-        let text = rec
-            .as_ref()
-            .ok()
-            .and_then(|r| r.reg.record_status(r.index).last_error);
+        let text = rec.as_ref().ok().and_then(|r| r.record.status().last_error);
         let len = copy_text_out(text.as_deref().unwrap_or(""), buf, cap);
         rec.map(|_| len)
     })

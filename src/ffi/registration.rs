@@ -13,8 +13,8 @@ use super::{
     timeout_of, try_out, try_ref, try_str, UserData,
 };
 use crate::error::Error;
-use crate::record::{Query, QueryOptions};
-use crate::registration::{Registration, Snapshot};
+use crate::record::QueryOptions;
+use crate::registration::{ProgressListener, Record, Registration, Snapshot};
 use crate::request::Request;
 
 /// A handle to a registration (opaque), the web's `BackgroundFetchRegistration`. A live view:
@@ -26,8 +26,10 @@ use crate::request::Request;
 pub struct bgfetch_registration {
     pub(crate) inner: Arc<Registration>,
     id: CString,
-    /// The progress listener this handle set, if any.
-    listener: parking_lot::Mutex<Option<u64>>,
+    /// The progress listener this handle set, if any: freeing the handle drops it, which
+    /// removes the callback (when the free returns, the callback is not running, unless freed
+    /// from inside it, and never runs again, and its finalizer has run).
+    listener: parking_lot::Mutex<Option<ProgressListener>>,
 }
 
 impl bgfetch_registration {
@@ -37,16 +39,6 @@ impl bgfetch_registration {
             inner,
             id,
             listener: parking_lot::Mutex::new(None),
-        }
-    }
-}
-
-/// Freeing a handle removes its progress callback: when the free returns, the callback is not
-/// running (unless freed from inside it) and never runs again, and its finalizer has run.
-impl Drop for bgfetch_registration {
-    fn drop(&mut self) {
-        if let Some(id) = self.listener.get_mut().take() {
-            self.inner.remove_progress_listener(id);
         }
     }
 }
@@ -302,17 +294,14 @@ pub extern "C" fn bgfetch_registration_set_progress_callback(
             }) as crate::ProgressCallback
         });
         // The handle's slot is never locked while waiting for a running callback (which
-        // may call this on the same handle); of two calls at once, the last one wins.
+        // may call this on the same handle): the old listener is dropped outside the lock; of
+        // two calls at once, the last one wins.
         let old = r.listener.lock().take();
-        if let Some(old) = old {
-            r.inner.remove_progress_listener(old);
-        }
+        drop(old);
         if let Some(callback) = callback {
-            let id = r.inner.add_progress_listener(callback)?;
-            let other = r.listener.lock().replace(id);
-            if let Some(other) = other {
-                r.inner.remove_progress_listener(other);
-            }
+            let listener = r.inner.add_progress_listener(callback)?;
+            let other = r.listener.lock().replace(listener);
+            drop(other);
         }
         Ok(())
     })
@@ -361,17 +350,6 @@ pub extern "C" fn bgfetch_registration_free(r: *mut bgfetch_registration) {
     })
 }
 
-/// Builds a query from a request, resolving its URL against the manager's base URL.
-fn query_of(reg: &Registration, req: &Request) -> Result<Query, Error> {
-    let shared = reg.shared()?;
-    let url = crate::validate::resolve_url(req.url(), shared.config().base_url.as_ref())?;
-    Ok(Query {
-        url,
-        method: req.method().to_string(),
-        headers: req.headers().to_vec(),
-    })
-}
-
 fn options_of(flags: u32) -> Result<QueryOptions, Error> {
     let all = BGFETCH_QUERY_IGNORE_SEARCH | BGFETCH_QUERY_IGNORE_METHOD | BGFETCH_QUERY_IGNORE_VARY;
     if flags & !all != 0 {
@@ -388,12 +366,9 @@ fn matching(
     r: *mut bgfetch_registration,
     req: Option<Request>,
     flags: u32,
-) -> Result<(Arc<Registration>, Vec<usize>), Error> {
+) -> Result<Vec<Record>, Error> {
     let r = try_ref(r, "registration")?;
-    let opts = options_of(flags)?;
-    let query = req.map(|q| query_of(&r.inner, &q)).transpose()?;
-    let found = r.inner.match_all(query.as_ref(), opts)?;
-    Ok((r.inner.clone(), found))
+    r.inner.match_all(req.as_ref(), options_of(flags)?)
 }
 
 /// match(): the first record (in request order) matching `req` under the query flags
@@ -410,9 +385,8 @@ pub extern "C" fn bgfetch_registration_match(
     boundary(|| {
         let out = try_out(out, "out")?;
         let q = try_ref(req, "req")?.inner.lock().clone();
-        let (reg, found) = matching(r, Some(q), query_flags)?;
-        if let Some(&i) = found.first() {
-            *out = into_raw(bgfetch_record::new(reg, i));
+        if let Some(rec) = matching(r, Some(q), query_flags)?.into_iter().next() {
+            *out = into_raw(bgfetch_record::new(rec));
         }
         Ok(())
     })
@@ -430,9 +404,8 @@ pub extern "C" fn bgfetch_registration_match_url(
     boundary(|| {
         let out = try_out(out, "out")?;
         let q = Request::new(try_str(url, "url")?);
-        let (reg, found) = matching(r, Some(q), query_flags)?;
-        if let Some(&i) = found.first() {
-            *out = into_raw(bgfetch_record::new(reg, i));
+        if let Some(rec) = matching(r, Some(q), query_flags)?.into_iter().next() {
+            *out = into_raw(bgfetch_record::new(rec));
         }
         Ok(())
     })
@@ -455,12 +428,9 @@ pub extern "C" fn bgfetch_registration_match_all(
         } else {
             Some(try_ref(req, "req")?.inner.lock().clone())
         };
-        let (reg, found) = matching(r, q, query_flags)?;
+        let found = matching(r, q, query_flags)?;
         *out = into_raw(bgfetch_records {
-            items: found
-                .into_iter()
-                .map(|i| bgfetch_record::new(reg.clone(), i))
-                .collect(),
+            items: found.into_iter().map(bgfetch_record::new).collect(),
         });
         Ok(())
     })

@@ -1,15 +1,13 @@
 //! `bgfetch_response`: a record's response, its head and its stored body.
 
 use std::ffi::{c_char, CString};
-use std::sync::Arc;
 
 use super::status::*;
 use super::{
     boundary, boundary_value, cstring, free_raw, read_into, timeout_of, try_out, try_ref, try_str,
 };
 use crate::error::Error;
-use crate::head::ResponseHead;
-use crate::registration::Registration;
+use crate::registration::Response;
 
 /// A response (opaque): status, final URL, headers, and the body as it is stored. Owned: free
 /// with `bgfetch_response_free`. Thread safety: usable from any thread at the same time.
@@ -17,51 +15,38 @@ use crate::registration::Registration;
 /// stay readable, while body calls return `BGFETCH_E_INVALID_STATE` once the records are
 /// released and `BGFETCH_E_CLOSED` once the manager is closed.
 pub struct bgfetch_response {
-    reg: Arc<Registration>,
-    index: usize,
-    head: Arc<ResponseHead>,
+    response: Response,
     url: CString,
     headers: Vec<(CString, CString)>,
-    /// Lowercase name → all values joined with ", " (as Fetch's `Headers.get`).
-    combined: Vec<(String, CString)>,
+    /// Lowercase name → the core's answer for it (Fetch's `Headers.get`), as C strings that
+    /// live as long as the response.
+    values: Vec<(String, CString)>,
     body_path: CString,
 }
 
 impl bgfetch_response {
-    pub(crate) fn new(
-        reg: Arc<Registration>,
-        index: usize,
-        head: Arc<ResponseHead>,
-    ) -> bgfetch_response {
-        let mut combined: Vec<(String, String)> = Vec::new();
-        for (n, v) in head.headers() {
+    pub(crate) fn new(response: Response) -> bgfetch_response {
+        let mut values: Vec<(String, CString)> = Vec::new();
+        for (n, _) in response.headers() {
             let lower = n.to_ascii_lowercase();
-            match combined.iter_mut().find(|(c, _)| *c == lower) {
-                Some((_, joined)) => {
-                    joined.push_str(", ");
-                    joined.push_str(v);
-                }
-                None => combined.push((lower, v.to_string())),
+            if !values.iter().any(|(v, _)| *v == lower) {
+                let value = response.header(&lower).unwrap_or_default();
+                values.push((lower, cstring(&value)));
             }
         }
-        let body_path = reg
-            .body_path(index)
+        let body_path = response
+            .body_path()
             .map(|p| cstring(&p.to_string_lossy()))
             .unwrap_or_default();
         bgfetch_response {
-            url: cstring(head.url()),
-            headers: head
+            url: cstring(response.url()),
+            headers: response
                 .headers()
                 .map(|(n, v)| (cstring(n), cstring(v)))
                 .collect(),
-            combined: combined
-                .into_iter()
-                .map(|(n, v)| (n, cstring(&v)))
-                .collect(),
+            values,
             body_path,
-            reg,
-            index,
-            head,
+            response,
         }
     }
 }
@@ -69,13 +54,13 @@ impl bgfetch_response {
 /// The status code. 0 for NULL.
 #[no_mangle]
 pub extern "C" fn bgfetch_response_status(res: *const bgfetch_response) -> u16 {
-    boundary_value(0, || Ok(try_ref(res, "response")?.head.status))
+    boundary_value(0, || Ok(try_ref(res, "response")?.response.status()))
 }
 
 /// Whether the status is 200..=299. False for NULL.
 #[no_mangle]
 pub extern "C" fn bgfetch_response_ok(res: *const bgfetch_response) -> bool {
-    boundary_value(false, || Ok(try_ref(res, "response")?.head.ok()))
+    boundary_value(false, || Ok(try_ref(res, "response")?.response.ok()))
 }
 
 /// The final URL, after redirects. Borrowed from the response. NULL for NULL.
@@ -97,7 +82,7 @@ pub extern "C" fn bgfetch_response_header(
         let res = try_ref(res, "response")?;
         let name = try_str(name, "name")?.to_ascii_lowercase();
         Ok(res
-            .combined
+            .values
             .iter()
             .find(|(n, _)| *n == name)
             .map_or(std::ptr::null(), |(_, v)| v.as_ptr()))
@@ -138,10 +123,7 @@ pub extern "C" fn bgfetch_response_header_at(
 /// Whether the whole body is stored. False for NULL.
 #[no_mangle]
 pub extern "C" fn bgfetch_response_complete(res: *const bgfetch_response) -> bool {
-    boundary_value(false, || {
-        let res = try_ref(res, "response")?;
-        Ok(res.reg.body_progress(res.index).1)
-    })
+    boundary_value(false, || Ok(try_ref(res, "response")?.response.complete()))
 }
 
 /// Blocks until the body is complete (-1 forever, 0 poll): `BGFETCH_E_ABORTED` /
@@ -153,18 +135,16 @@ pub extern "C" fn bgfetch_response_wait(
     timeout_ms: i64,
 ) -> bgfetch_status {
     boundary(|| {
-        let res = try_ref(res, "response")?;
-        res.reg.wait_body(res.index, timeout_of(timeout_ms)?)
+        try_ref(res, "response")?
+            .response
+            .wait(timeout_of(timeout_ms)?)
     })
 }
 
 /// Body bytes stored so far. 0 for NULL.
 #[no_mangle]
 pub extern "C" fn bgfetch_response_body_size(res: *const bgfetch_response) -> u64 {
-    boundary_value(0, || {
-        let res = try_ref(res, "response")?;
-        Ok(res.reg.body_progress(res.index).0)
-    })
+    boundary_value(0, || Ok(try_ref(res, "response")?.response.body_size()))
 }
 
 /// The absolute path of the stored body file (the store directory is made absolute at open):
@@ -195,7 +175,7 @@ pub extern "C" fn bgfetch_response_read(
     boundary(|| {
         let source = try_ref(res, "response").and_then(|res| Ok((res, timeout_of(timeout_ms)?)));
         read_into(buf, cap, n_read, source, |(res, timeout), slice| {
-            res.reg.read_body(res.index, offset, slice, timeout)
+            res.response.read(offset, slice, timeout)
         })
     })
 }
@@ -215,8 +195,7 @@ pub extern "C" fn bgfetch_response_save(
         let res = try_ref(res, "response")?;
         let dest = try_str(dest_path, "dest_path")?;
         let timeout = timeout_of(timeout_ms)?;
-        res.reg
-            .save_body(res.index, std::path::Path::new(dest), timeout)
+        res.response.save(std::path::Path::new(dest), timeout)
     })
 }
 

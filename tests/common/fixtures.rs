@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bgfetch::{Config, FetchOptions, Manager, Registration, Request};
+use bgfetch::{
+    Config, FetchOptions, Manager, RecordState, RecordStatus, Registration, Request, Response,
+};
 
 use super::server::TestServer;
 
@@ -43,18 +45,97 @@ pub fn fetch_urls(m: &Manager, id: &str, urls: &[&str]) -> Arc<Registration> {
     m.fetch(id, &reqs, &FetchOptions::default()).unwrap()
 }
 
-/// The whole body of record `index`, read through `read_body` (blocking while it streams).
-pub fn body(reg: &Registration, index: usize) -> Vec<u8> {
+/// The whole body of record `index`, read through the public `Response::read` (blocking while
+/// it streams).
+pub fn body(reg: &Arc<Registration>, index: usize) -> Vec<u8> {
+    let res = reg.response_head(index, None).unwrap();
     let mut out = Vec::new();
     let mut buf = vec![0u8; 7919];
     loop {
-        let n = reg
-            .read_body(index, out.len() as u64, &mut buf, None)
-            .unwrap();
+        let n = res.read(out.len() as u64, &mut buf, None).unwrap();
         if n == 0 {
             return out;
         }
         out.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// A record's response and body by the record's index, as the tests ask for them, through the
+/// public API only (`Registration::record`, `Record`, `Response`).
+pub trait ByIndex {
+    /// responseReady of record `index`.
+    fn response_head(&self, index: usize, timeout: Option<Duration>) -> bgfetch::Result<Response>;
+    /// Body bytes of record `index` stored so far, and whether its body is complete.
+    fn body_progress(&self, index: usize) -> (u64, bool);
+    /// What record `index` is doing.
+    fn record_status(&self, index: usize) -> RecordStatus;
+    /// Waits until the body of record `index` is complete.
+    fn wait_body(&self, index: usize, timeout: Option<Duration>) -> bgfetch::Result<()>;
+    /// Reads body bytes of record `index` (its response must be ready).
+    fn read_body(
+        &self,
+        index: usize,
+        offset: u64,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> bgfetch::Result<usize>;
+    /// Saves the body of record `index`.
+    fn save_body(
+        &self,
+        index: usize,
+        dest: &std::path::Path,
+        timeout: Option<Duration>,
+    ) -> bgfetch::Result<()>;
+    /// The file the body of record `index` is stored in.
+    fn body_path(&self, index: usize) -> Option<PathBuf>;
+}
+
+impl ByIndex for Arc<Registration> {
+    fn response_head(&self, index: usize, timeout: Option<Duration>) -> bgfetch::Result<Response> {
+        self.record(index)?.response_ready(timeout)
+    }
+
+    fn body_progress(&self, index: usize) -> (u64, bool) {
+        let s = self.record(index).unwrap().status();
+        (s.stored, s.state == RecordState::Done)
+    }
+
+    fn record_status(&self, index: usize) -> RecordStatus {
+        self.record(index).unwrap().status()
+    }
+
+    fn wait_body(&self, index: usize, timeout: Option<Duration>) -> bgfetch::Result<()> {
+        let start = std::time::Instant::now();
+        let res = self.response_head(index, timeout)?;
+        res.wait(timeout.map(|t| t.saturating_sub(start.elapsed())))
+    }
+
+    fn read_body(
+        &self,
+        index: usize,
+        offset: u64,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> bgfetch::Result<usize> {
+        self.response_head(index, timeout)?
+            .read(offset, buf, timeout)
+    }
+
+    fn save_body(
+        &self,
+        index: usize,
+        dest: &std::path::Path,
+        timeout: Option<Duration>,
+    ) -> bgfetch::Result<()> {
+        self.response_head(index, timeout)?.save(dest, timeout)
+    }
+
+    fn body_path(&self, index: usize) -> Option<PathBuf> {
+        self.record(index)
+            .ok()?
+            .response_ready(Some(Duration::ZERO))
+            .ok()?
+            .body_path()
     }
 }
 

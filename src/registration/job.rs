@@ -1,0 +1,212 @@
+//! The worker's side: [`RecordJob`], the handle of one record that a worker transfers (or the
+//! sync thread completes). It carries the registration, the record's index and the engine, so
+//! that the transfer asks it, not the registration with `(engine, index)` at every call.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{Engine, Registration, Stop};
+use crate::cancel::CancelToken;
+use crate::fetch_state::Reserve;
+use crate::head::ResponseHead;
+use crate::outcome::Outcome;
+use crate::retry::{Decision, FailureKind};
+use crate::store::StoredRequest;
+use crate::web_enum::FailureReason;
+
+impl Registration {
+    /// Takes the next record to transfer, as a job run with `engine`, or `None` (its state
+    /// changes: progress is asked for).
+    pub(crate) fn take_job<'a>(self: &Arc<Self>, engine: &'a dyn Engine) -> Option<RecordJob<'a>> {
+        let held = self.cancel.is_held();
+        let index = self.state.lock().take_next(held, Instant::now())?;
+        self.mark_progress(engine);
+        Some(self.job(index, engine))
+    }
+
+    /// The handle of record `index`, run with `engine` (the sync thread's, the retry timer's).
+    pub(crate) fn job<'a>(self: &Arc<Self>, index: usize, engine: &'a dyn Engine) -> RecordJob<'a> {
+        RecordJob {
+            reg: self.clone(),
+            index,
+            engine,
+        }
+    }
+
+    /// Whether a slot should go on to another record.
+    pub(crate) fn has_queued(&self) -> bool {
+        let held = self.cancel.is_held();
+        self.state.lock().has_queued(held)
+    }
+}
+
+/// One record of a registration as a worker (or the sync thread) handles it.
+pub(crate) struct RecordJob<'a> {
+    reg: Arc<Registration>,
+    index: usize,
+    engine: &'a dyn Engine,
+}
+
+impl RecordJob<'_> {
+    /// The registration.
+    pub(crate) fn registration(&self) -> &Arc<Registration> {
+        &self.reg
+    }
+
+    /// The record's index in its fetch.
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The store key of its fetch.
+    pub(crate) fn key(&self) -> &str {
+        &self.reg.key
+    }
+
+    /// Its request as stored (shared, not copied).
+    pub(crate) fn request(&self) -> Arc<StoredRequest> {
+        self.reg.stored_request(self.index)
+    }
+
+    /// The token its transfer runs under (held by pause and offline, cancelled by abort and
+    /// close).
+    pub(crate) fn cancel_token(&self) -> &Arc<CancelToken> {
+        &self.reg.cancel
+    }
+
+    /// The head known for it (hidden or not), and its stored bytes.
+    pub(crate) fn transfer_state(&self) -> (Option<Arc<ResponseHead>>, u64) {
+        let s = self.reg.state.lock();
+        let r = s.record(self.index);
+        (r.head.clone(), r.stored)
+    }
+
+    /// Whether its transfer must stop (held, cancelled, settled, or it ended).
+    pub(crate) fn must_stop(&self) -> bool {
+        self.reg.cancel.is_held() || self.reg.state.lock().must_stop(self.index)
+    }
+
+    /// Its body is complete and goes to the sync thread: `false` (and nothing marked) if the
+    /// record ended meanwhile (the fetch failed while its last bytes were being written), so
+    /// that no body is completed for an ended record.
+    pub(crate) fn mark_syncing(&self) -> bool {
+        self.reg.state.lock().mark_syncing(self.index)
+    }
+
+    /// Its head arrived; `expose` is false while integrity is unchecked.
+    pub(crate) fn set_head(&self, head: Arc<ResponseHead>, expose: bool) {
+        self.reg.state.lock().set_head(self.index, head, expose);
+        self.reg.notify_records();
+    }
+
+    /// Discards its stored body (a restart from zero).
+    pub(crate) fn reset_body(&self) {
+        let freed = self.reg.state.lock().reset_body(self.index);
+        self.engine.release_quota(freed);
+        self.reg.mark_progress(self.engine);
+    }
+
+    /// Reserves `n` more body bytes: checks the download total and the quota. On failure the
+    /// fetch fails at once and nothing may be written.
+    pub(crate) fn reserve(&self, n: u64) -> std::result::Result<(), Stop> {
+        let check = self.reg.state.lock().check_reserve(self.index, n);
+        match check {
+            Reserve::Stopped => return Err(Stop::Stopped),
+            Reserve::OverDownloadTotal => {
+                self.fail_fetch(FailureReason::DownloadTotalExceeded);
+                return Err(Stop::Stopped);
+            }
+            Reserve::Allowed => {}
+        }
+        if !self.engine.reserve_quota(n) {
+            self.fail_fetch(FailureReason::QuotaExceeded);
+            return Err(Stop::Stopped);
+        }
+        if !self.reg.state.lock().add_reserved(self.index, n) {
+            self.engine.release_quota(n);
+            return Err(Stop::Stopped);
+        }
+        Ok(())
+    }
+
+    /// Undoes a reservation whose bytes could not be written.
+    pub(crate) fn unreserve(&self, n: u64) {
+        let mut s = self.reg.state.lock();
+        if s.unreserve(self.index, n) {
+            self.engine.release_quota(n);
+        }
+    }
+
+    /// `n` reserved bytes are now stored.
+    pub(crate) fn commit(&self, n: u64) {
+        self.reg.state.lock().commit(self.index, n, Instant::now());
+        self.reg.notify_records();
+        self.reg.mark_progress(self.engine);
+    }
+
+    /// Request body bytes sent so far in this attempt.
+    pub(crate) fn set_uploaded(&self, sent: u64) {
+        if self.reg.state.lock().set_uploaded(self.index, sent) {
+            self.reg.mark_progress(self.engine);
+        }
+    }
+
+    /// The record ended. Settles the fetch when it was the last.
+    pub(crate) fn finish(&self, outcome: Outcome) {
+        let next = self.reg.state.lock().finish(self.index, outcome);
+        self.reg.carry_out(self.engine, next);
+    }
+
+    /// Fails the whole fetch now with `reason` (quota, download total, a full disk).
+    pub(crate) fn fail_fetch(&self, reason: FailureReason) {
+        self.reg.fail_now(self.engine, reason);
+    }
+
+    /// Its transfer ended (whatever the reason). A record the fetch kept for completion whose
+    /// transfer ended without completing it is aborted now, and the fetch settles if it was
+    /// the last.
+    pub(crate) fn transfer_ended(&self) {
+        let next = self.reg.state.lock().transfer_ended(self.index);
+        self.reg.carry_out(self.engine, next);
+    }
+
+    /// An attempt failed with `kind` (the message `why` is its last error): per the retry
+    /// policy it waits in the delay queue for its next attempt (holding no worker), or the
+    /// retries are over.
+    ///
+    /// Returns `true` if the record waits for another attempt, `false` if the caller ends it.
+    pub(crate) fn attempt_failed(
+        &self,
+        (kind, why): (FailureKind, &str),
+        retry_after: Option<Duration>,
+    ) -> bool {
+        let now = Instant::now();
+        let jitter = crate::util::jitter(1_000_000) as f64 / 1_000_000.0;
+        let decision = self.reg.state.lock().attempt_failed(
+            self.index,
+            &self.engine.config().retry,
+            (kind, why),
+            now,
+            jitter,
+            retry_after,
+        );
+        let waits = match decision {
+            Some(Decision::Retry { after }) => {
+                self.engine.retry_at(&self.reg, self.index, now + after);
+                true
+            }
+            Some(Decision::GiveUp) | None => false,
+        };
+        // Its state changed (retry-wait), or it is about to end.
+        self.reg.mark_progress(self.engine);
+        waits
+    }
+
+    /// Its wait for the next attempt is over: back into the queue.
+    pub(crate) fn requeue(&self) {
+        if self.reg.state.lock().requeue(self.index) {
+            self.engine.kick(&self.reg);
+            self.reg.mark_progress(self.engine);
+        }
+    }
+}
