@@ -271,8 +271,10 @@ typedef void (*bgfetch_progress_callback)(void *userdata, bgfetch_registration *
 
 /**
  * A bug in the library, caught at the boundary. Once a thread of a manager died of one, its
- * running fetches fail (`fetch-error`) and every call on the manager and its registrations,
- * waits included, returns this: close the manager and open the store again.
+ * running fetches fail (`fetch-error`) and every call that reaches the manager — on it, its
+ * registrations, records and responses, waits included — returns this (getters keep answering
+ * with the last values, and the lists and headers a handle holds stay readable): close the
+ * manager and open the store again.
  */
 #define BGFETCH_E_INTERNAL 99
 

@@ -73,7 +73,7 @@ enum class status : bgfetch_status {
     io = BGFETCH_E_IO,                            ///< The store could not be read or written.
     closed = BGFETCH_E_CLOSED,                    ///< The manager was closed.
     busy = BGFETCH_E_BUSY,                        ///< Another manager holds this store.
-    internal = BGFETCH_E_INTERNAL,                ///< A bug; also every call once a manager thread died.
+    internal = BGFETCH_E_INTERNAL,                ///< A bug; also every call that reaches a manager once one of its threads died.
 };
 
 /** A fetch's result (the web's `result`). */

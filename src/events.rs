@@ -42,6 +42,7 @@ pub(crate) enum Delivery {
     /// Stop the thread.
     Shutdown,
     /// Panic (a test of the supervision: `Manager::crash_thread_for_tests`).
+    #[cfg(feature = "test-hooks")]
     Crash,
 }
 
@@ -368,6 +369,7 @@ fn event_loop(events: &Events, rx: Receiver<Delivery>, interval: Duration) {
             let now = Instant::now();
             match msg {
                 Delivery::Shutdown => return,
+                #[cfg(feature = "test-hooks")]
                 Delivery::Crash => panic!("a panic injected by a test"),
                 Delivery::Completion(reg) => events.emit(Ready::Completion(reg)),
                 Delivery::Greet(reg, id) => {

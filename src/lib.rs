@@ -15,6 +15,7 @@ mod delivery;
 mod error;
 mod events;
 mod fetch_state;
+mod gate;
 mod head;
 mod integrity;
 mod manager;

@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::{Delivery, EventCallback, Events};
+use crate::gate::{Gate, Lifecycle};
 use crate::registration::{Engine, FailureReason, FetchResult, Registration};
 use crate::request::{FetchOptions, Request};
 use crate::scheduler::{self, Job, SchedulerHost};
@@ -36,11 +37,8 @@ pub(crate) struct Shared {
     jobs: Sender<Job>,
     sync_jobs: Sender<SyncJob>,
     used_bytes: AtomicU64,
-    /// Close has begun: nothing new starts, blocking calls return `Closed`, but the store is
-    /// still whole (a running callback may read it).
-    closing: AtomicBool,
-    /// Close has let go (or is letting go) of the store: every call returns `Closed`.
-    closed: AtomicBool,
+    /// Running, closing, closed, broken: the one gate of every entry point.
+    life: Lifecycle,
     problems: Mutex<Vec<String>>,
     /// Registrations that have (or had) progress listeners: close lets go of them all.
     listening: Mutex<Vec<std::sync::Weak<Registration>>>,
@@ -52,8 +50,6 @@ pub(crate) struct Shared {
     offline: AtomicBool,
     /// The bandwidth cap of the whole manager.
     pub(crate) rate: crate::throttle::RateLimiter,
-    /// Set when a thread of the manager (sync, events, retry timer) died of a panic.
-    broken: Mutex<Option<String>>,
 }
 
 impl Engine for Shared {
@@ -65,38 +61,26 @@ impl Engine for Shared {
         &self.config
     }
 
-    fn is_closing(&self) -> bool {
-        self.closing.load(Ordering::Acquire)
+    fn gate(&self, gate: Gate) -> Result<()> {
+        self.life.pass(gate)
     }
 
-    fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+    fn is_closing(&self) -> bool {
+        self.life.is_closing()
     }
 
     fn is_offline(&self) -> bool {
         self.offline.load(Ordering::Acquire)
     }
 
-    fn check_threads(&self) -> Result<()> {
-        match &*self.broken.lock() {
-            Some(why) => Err(Error::Internal(format!(
-                "the manager cannot go on: {why}; close it and open the store again"
-            ))),
-            None => Ok(()),
-        }
-    }
-
     /// A thread of the manager died (`what`, a bug caught by its panic boundary): every
     /// running fetch fails visibly, and every call on the manager returns `Internal`.
     fn thread_died(&self, what: &str) {
-        {
-            let mut b = self.broken.lock();
-            if b.is_some() {
-                return;
-            }
-            *b = Some(format!("the {what} stopped after an internal error"));
+        let why = format!("the {what} stopped after an internal error");
+        if !self.life.break_down(why.clone()) {
+            return;
         }
-        self.report_problem(format!("the {what} stopped after an internal error"));
+        self.report_problem(why);
         let regs: Vec<Arc<Registration>> = self.registrations.lock().values().cloned().collect();
         for reg in regs {
             reg.fail_broken(self, what);
@@ -144,9 +128,7 @@ impl Engine for Shared {
     /// Remembers `reg` so that close drops its listeners.
     fn listening(&self, reg: &Arc<Registration>, add: &mut dyn FnMut()) -> Result<()> {
         let mut l = self.listening.lock();
-        if self.is_closing() {
-            return Err(Error::Closed("the manager is closed".into()));
-        }
+        self.life.pass(Gate::Running)?;
         l.retain(|w| w.strong_count() > 0);
         if !l.iter().any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(reg))) {
             l.push(Arc::downgrade(reg));
@@ -261,15 +243,13 @@ impl Manager {
             jobs,
             sync_jobs,
             used_bytes: AtomicU64::new(used),
-            closing: AtomicBool::new(false),
-            closed: AtomicBool::new(false),
+            life: Lifecycle::default(),
             problems: Mutex::new(Vec::new()),
             listening: Mutex::new(Vec::new()),
             delays: scheduler::Delays::new(),
             slots: scheduler::Slots::default(),
             offline: AtomicBool::new(false),
             rate: crate::throttle::RateLimiter::new(max_rate),
-            broken: Mutex::new(None),
         });
         let weak = Arc::downgrade(&shared);
         shared.events.on_death(Box::new(move || {
@@ -356,10 +336,7 @@ impl Manager {
         options: &FetchOptions,
     ) -> Result<Arc<Registration>> {
         let shared = &self.shared;
-        if shared.is_closed() {
-            return Err(Error::Closed("the manager is closed".into()));
-        }
-        shared.check_threads()?;
+        shared.life.pass(Gate::Running)?;
         validate::check_id(id)?;
         if requests.is_empty() {
             return Err(Error::invalid("the request list is empty"));
@@ -392,10 +369,8 @@ impl Manager {
         }
         let key = store::key_for_id(id);
         let mut regs = shared.registrations.lock();
-        if shared.is_closing() {
-            // Checked under the table's lock: close cancels every fetch it finds there.
-            return Err(Error::Closed("the manager is closing".into()));
-        }
+        // Checked again under the table's lock: close cancels every fetch it finds there.
+        shared.life.pass(Gate::Running)?;
         if regs.contains_key(id) {
             return Err(Error::DuplicateId(
                 "a fetch with this id exists and has not been released".into(),
@@ -442,9 +417,7 @@ impl Manager {
     /// An empty id is `InvalidArgument`, as in `fetch` (an id `fetch` would refuse for its
     /// length is simply not found).
     pub fn get(&self, id: &str) -> Result<Option<Arc<Registration>>> {
-        if self.shared.is_closed() {
-            return Err(Error::Closed("the manager is closed".into()));
-        }
+        self.shared.life.pass(Gate::Open)?;
         if id.is_empty() {
             return Err(Error::invalid("the id is empty"));
         }
@@ -453,9 +426,7 @@ impl Manager {
 
     /// The ids of every registration not yet released, sorted.
     pub fn get_ids(&self) -> Result<Vec<String>> {
-        if self.shared.is_closed() {
-            return Err(Error::Closed("the manager is closed".into()));
-        }
+        self.shared.life.pass(Gate::Open)?;
         let mut ids: Vec<String> = self.shared.registrations.lock().keys().cloned().collect();
         ids.sort();
         Ok(ids)
@@ -464,18 +435,14 @@ impl Manager {
     /// Sets the completion-event callback. Completion events of fetches that settled while no
     /// callback was set (including those restored at open) are delivered once it is set.
     pub fn set_event_callback(&self, cb: Option<EventCallback>) -> Result<()> {
-        if self.shared.is_closed() {
-            return Err(Error::Closed("the manager is closed".into()));
-        }
+        self.shared.life.pass(Gate::Open)?;
         self.shared.events.set_event_callback(cb);
         Ok(())
     }
 
     /// MANUAL dispatch: runs pending callbacks on this thread; see [`crate::DispatchMode`].
     pub fn dispatch(&self, timeout: Option<Duration>) -> Result<u32> {
-        if self.shared.is_closed() {
-            return Err(Error::Closed("the manager is closed".into()));
-        }
+        self.shared.life.pass(Gate::Open)?;
         self.shared.events.dispatch(timeout)
     }
 
@@ -489,9 +456,7 @@ impl Manager {
     /// online (`false`: every waiting request is tried at once).
     pub fn set_offline(&self, offline: bool) -> Result<()> {
         let shared = &self.shared;
-        if shared.is_closing() {
-            return Err(Error::Closed("the manager is closed".into()));
-        }
+        shared.life.pass(Gate::Running)?;
         let regs: Vec<Arc<Registration>> = {
             let regs = shared.registrations.lock();
             if shared.offline.swap(offline, Ordering::AcqRel) == offline {
@@ -521,15 +486,15 @@ impl Manager {
     /// Changes the bandwidth cap of the whole manager (bytes of response bodies per second;
     /// 0 = none); running transfers follow at once.
     pub fn set_max_download_rate(&self, bytes_per_s: u64) -> Result<()> {
-        if self.shared.is_closing() {
-            return Err(Error::Closed("the manager is closed".into()));
-        }
+        self.shared.life.pass(Gate::Running)?;
         self.shared.rate.set_rate(bytes_per_s);
         Ok(())
     }
 
     /// Makes the sync thread (`"sync"`) or the event thread (`"events"`) panic, to test that
-    /// the manager fails its fetches visibly instead of hanging. Not for production use.
+    /// the manager fails its fetches visibly instead of hanging. Only with the `test-hooks`
+    /// feature (the library's own tests).
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn crash_thread_for_tests(&self, which: &str) {
         match which {
@@ -542,7 +507,9 @@ impl Manager {
     }
 
     /// Holds the sync thread (no body becomes durable, so no record completes) until the
-    /// returned sender is dropped, to test what happens meanwhile. Not for production use.
+    /// returned sender is dropped, to test what happens meanwhile. Only with the `test-hooks`
+    /// feature (the library's own tests).
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn hold_sync_for_tests(&self) -> crossbeam_channel::Sender<()> {
         let (release, until) = crossbeam_channel::bounded(0);
@@ -577,7 +544,7 @@ impl Manager {
         let shared = &self.shared;
         let regs: Vec<Arc<Registration>> = {
             let regs = shared.registrations.lock();
-            if shared.closing.swap(true, Ordering::AcqRel) {
+            if !shared.life.begin_close() {
                 return;
             }
             regs.values().cloned().collect()
@@ -605,7 +572,7 @@ impl Manager {
         }
         // A callback that started before close began finishes with the store whole.
         shared.events.wait_for_callbacks();
-        shared.closed.store(true, Ordering::Release);
+        shared.life.set_closed();
         for r in &regs {
             r.notify_all();
         }

@@ -27,9 +27,11 @@ pub(crate) enum SyncJob {
     /// Finish what is queued, then exit.
     Stop,
     /// Panic (a test of the supervision: `Manager::crash_thread_for_tests`).
+    #[cfg(feature = "test-hooks")]
     Crash,
     /// Wait until the sender of this channel is dropped (a test of the ordering of events:
     /// `Manager::hold_sync_for_tests`).
+    #[cfg(feature = "test-hooks")]
     Hold(Receiver<()>),
 }
 
@@ -59,7 +61,9 @@ fn sync_loop(shared: &dyn Engine, rx: &Receiver<SyncJob>) {
             match job {
                 SyncJob::Body(f) => batch.push(f),
                 SyncJob::Stop => stop = true,
+                #[cfg(feature = "test-hooks")]
                 SyncJob::Crash => panic!("a panic injected by a test"),
+                #[cfg(feature = "test-hooks")]
                 SyncJob::Hold(until) => {
                     let _ = until.recv();
                 }

@@ -22,7 +22,9 @@
 #![allow(dead_code, unused_imports)]
 
 mod common;
-use common::ffi_runner::{self, c_dir, include_dir, run_with_timeout, Variant};
+use common::ffi_runner::{
+    self, c_code_only, c_dir, header_functions, include_dir, run_with_timeout, Variant,
+};
 use common::*;
 
 use std::process::{Command, Stdio};
@@ -176,68 +178,6 @@ fn header_compiles_as_c11_and_cxx17() {
         ok,
         "a (void)-discarded status did not compile ({how}):\n{text}"
     );
-}
-
-/// C source without its comments, string literals and character literals (each replaced by
-/// a space), so that only code is left.
-fn c_code_only(text: &str) -> String {
-    let mut code = String::new();
-    let mut rest = text;
-    while let Some(c) = rest.chars().next() {
-        if let Some(after) = rest.strip_prefix("/*") {
-            rest = after.find("*/").map_or("", |i| &after[i + 2..]);
-            code.push(' ');
-        } else if let Some(after) = rest.strip_prefix("//") {
-            rest = after.find('\n').map_or("", |i| &after[i..]);
-        } else if c == '"' || c == '\'' {
-            // a literal: up to the matching unescaped quote
-            let mut chars = rest[1..].char_indices();
-            let mut end = rest.len();
-            while let Some((i, d)) = chars.next() {
-                if d == '\\' {
-                    chars.next();
-                } else if d == c {
-                    end = 1 + i + 1;
-                    break;
-                }
-            }
-            rest = &rest[end..];
-            code.push(' ');
-        } else {
-            code.push(c);
-            rest = &rest[c.len_utf8()..];
-        }
-    }
-    code
-}
-
-/// The names of the functions `include/bgfetch.h` declares (callback typedefs `(*name)(` are
-/// not functions).
-fn header_functions() -> Vec<String> {
-    let text = std::fs::read_to_string(include_dir().join("bgfetch.h")).expect("read bgfetch.h");
-    let code = c_code_only(&text);
-    let bytes = code.as_bytes();
-    let mut names = Vec::new();
-    let mut i = 0;
-    while let Some(off) = code[i..].find("bgfetch_") {
-        let start = i + off;
-        let mut end = start;
-        while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_') {
-            end += 1;
-        }
-        let word_start =
-            start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
-        let called = code[end..].trim_start().starts_with('(');
-        let typedef_ptr = code[..start].trim_end().ends_with("(*");
-        if word_start && called && !typedef_ptr {
-            let name = code[start..end].to_owned();
-            if !names.contains(&name) {
-                names.push(name);
-            }
-        }
-        i = end.max(start + 1);
-    }
-    names
 }
 
 /// `ffi-tests/c/test_bad_input.c` calls (in code, not in a comment or a string) every function

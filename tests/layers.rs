@@ -17,8 +17,8 @@ const LAYERS: &[&[&str]] = &[
     &["config", "request"],
     &["validate", "integrity", "resume"],
     &[
-        "error", "cancel", "delivery", "head", "outcome", "panic", "retry", "throttle", "util",
-        "web_enum",
+        "error", "cancel", "delivery", "gate", "head", "outcome", "panic", "retry", "throttle",
+        "util", "web_enum",
     ],
 ];
 

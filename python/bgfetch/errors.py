@@ -119,8 +119,9 @@ class Busy(Error, OSError):
 
 class Internal(Error, RuntimeError):
     """BGFETCH_E_INTERNAL: a bug caught at the library boundary. Once a thread of a manager
-    died of one, its running fetches fail and every call on it raises this (waits included):
-    close the manager and open the store again."""
+    died of one, its running fetches fail and every call that reaches it raises this (on the
+    manager, its registrations, records and responses, waits included; properties keep their
+    last values): close the manager and open the store again."""
 
     status = 99
 

@@ -26,6 +26,15 @@ pub struct bgfetch_manager {
     pub(crate) inner: Manager,
 }
 
+#[cfg(feature = "test-hooks")]
+impl bgfetch_manager {
+    /// The manager behind the handle, for the library's own tests (the `test-hooks` feature).
+    #[doc(hidden)]
+    pub fn inner_for_tests(&self) -> &Manager {
+        &self.inner
+    }
+}
+
 /// A completion-event callback.
 ///
 /// - Runs on the manager's event thread (`BGFETCH_DISPATCH_THREAD`) or inside

@@ -64,14 +64,6 @@ pub(crate) fn last_error_ptr() -> *const c_char {
     LAST_ERROR.with(|e| e.borrow().as_ptr())
 }
 
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
-}
-
 /// The panic boundary of every fallible exported function: runs `f`, turns its error into a
 /// status code and this thread's last error, and a panic into `BGFETCH_E_INTERNAL`.
 pub(crate) fn boundary(f: impl FnOnce() -> Result<(), Error>) -> bgfetch_status {
@@ -85,7 +77,7 @@ pub(crate) fn boundary(f: impl FnOnce() -> Result<(), Error>) -> bgfetch_status 
             status_of(&e)
         }
         Err(p) => {
-            set_last_error(&format!("internal error: {}", panic_message(p)));
+            set_last_error(&format!("internal error: {}", crate::panic::message(&*p)));
             BGFETCH_E_INTERNAL
         }
     }
@@ -104,7 +96,7 @@ pub(crate) fn boundary_value<T>(default: T, f: impl FnOnce() -> Result<T, Error>
             default
         }
         Err(p) => {
-            set_last_error(&format!("internal error: {}", panic_message(p)));
+            set_last_error(&format!("internal error: {}", crate::panic::message(&*p)));
             default
         }
     }

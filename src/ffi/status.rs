@@ -31,8 +31,10 @@ pub const BGFETCH_E_CLOSED: bgfetch_status = 9;
 /// Another manager (this process or another) holds this store.
 pub const BGFETCH_E_BUSY: bgfetch_status = 10;
 /// A bug in the library, caught at the boundary. Once a thread of a manager died of one, its
-/// running fetches fail (`fetch-error`) and every call on the manager and its registrations,
-/// waits included, returns this: close the manager and open the store again.
+/// running fetches fail (`fetch-error`) and every call that reaches the manager — on it, its
+/// registrations, records and responses, waits included — returns this (getters keep answering
+/// with the last values, and the lists and headers a handle holds stay readable): close the
+/// manager and open the store again.
 pub const BGFETCH_E_INTERNAL: bgfetch_status = 99;
 
 /// A fetch's result: `BGFETCH_RESULT_*`.
@@ -113,20 +115,35 @@ pub(crate) fn status_of(e: &Error) -> bgfetch_status {
     }
 }
 
-/// Every status with its name: the one table (the header's constants above are its codes).
-pub(crate) const STATUS_NAMES: &[(bgfetch_status, &CStr)] = &[
-    (BGFETCH_OK, c"BGFETCH_OK"),
-    (BGFETCH_E_INVALID_ARGUMENT, c"BGFETCH_E_INVALID_ARGUMENT"),
-    (BGFETCH_E_DUPLICATE_ID, c"BGFETCH_E_DUPLICATE_ID"),
-    (BGFETCH_E_QUOTA_EXCEEDED, c"BGFETCH_E_QUOTA_EXCEEDED"),
-    (BGFETCH_E_INVALID_STATE, c"BGFETCH_E_INVALID_STATE"),
-    (BGFETCH_E_ABORTED, c"BGFETCH_E_ABORTED"),
-    (BGFETCH_E_FETCH_FAILED, c"BGFETCH_E_FETCH_FAILED"),
-    (BGFETCH_E_TIMEOUT, c"BGFETCH_E_TIMEOUT"),
-    (BGFETCH_E_IO, c"BGFETCH_E_IO"),
-    (BGFETCH_E_CLOSED, c"BGFETCH_E_CLOSED"),
-    (BGFETCH_E_BUSY, c"BGFETCH_E_BUSY"),
-    (BGFETCH_E_INTERNAL, c"BGFETCH_E_INTERNAL"),
+/// The table of every status and its name, from the constants themselves (the name is the
+/// constant's identifier, so the two cannot disagree; a unit test checks that every status the
+/// header declares is in it).
+macro_rules! status_table {
+    ($($status:ident),* $(,)?) => {
+        &[$((
+            $status,
+            match CStr::from_bytes_with_nul(concat!(stringify!($status), "\0").as_bytes()) {
+                Ok(name) => name,
+                Err(_) => panic!("a status name with a NUL"),
+            },
+        )),*]
+    };
+}
+
+/// Every status with its name.
+pub(crate) const STATUS_NAMES: &[(bgfetch_status, &CStr)] = status_table![
+    BGFETCH_OK,
+    BGFETCH_E_INVALID_ARGUMENT,
+    BGFETCH_E_DUPLICATE_ID,
+    BGFETCH_E_QUOTA_EXCEEDED,
+    BGFETCH_E_INVALID_STATE,
+    BGFETCH_E_ABORTED,
+    BGFETCH_E_FETCH_FAILED,
+    BGFETCH_E_TIMEOUT,
+    BGFETCH_E_IO,
+    BGFETCH_E_CLOSED,
+    BGFETCH_E_BUSY,
+    BGFETCH_E_INTERNAL,
 ];
 
 // The header's result and failure-reason constants are the codes of the core's one table
@@ -216,4 +233,34 @@ pub extern "C" fn bgfetch_string_free(s: *mut c_char) {
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_of_the_header_has_its_name() {
+        let header = include_str!("../../include/bgfetch.h");
+        let declared: Vec<&str> = header
+            .lines()
+            .filter_map(|l| l.strip_prefix("#define BGFETCH_"))
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|n| *n == "OK" || n.starts_with("E_"))
+            .collect();
+        assert!(declared.len() >= 12, "{declared:?}");
+        for name in declared {
+            let full = format!("BGFETCH_{name}");
+            assert!(
+                STATUS_NAMES
+                    .iter()
+                    .any(|(_, n)| n.to_str() == Ok(full.as_str())),
+                "{full} has no name"
+            );
+        }
+        for (code, name) in STATUS_NAMES {
+            let shown = unsafe { CStr::from_ptr(bgfetch_status_name(*code)) };
+            assert_eq!(shown, *name);
+        }
+    }
 }

@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::delivery::DeliveryFlags;
 use crate::error::{Error, Result};
 use crate::fetch_state::FetchState;
+use crate::gate::Gate;
 use crate::head::ResponseHead;
 use crate::store::{Store, StoredState};
 
@@ -51,14 +52,13 @@ pub(crate) trait Engine: Send + Sync {
     fn store(&self) -> &Store;
     /// The configuration.
     fn config(&self) -> &Config;
+    /// Whether a call may go on (the one gate of every entry point): `Closed` once the
+    /// manager is closing (for [`Gate::Running`]) or closed, `Internal` once a thread died.
+    fn gate(&self, gate: Gate) -> Result<()>;
     /// Close has begun: blocking calls end with `Closed`.
     fn is_closing(&self) -> bool;
-    /// Close has let go of the store: every call is `Closed`.
-    fn is_closed(&self) -> bool;
     /// The host set the manager offline.
     fn is_offline(&self) -> bool;
-    /// `Internal` once a thread of the manager died.
-    fn check_threads(&self) -> Result<()>;
     /// A thread of the manager died of a panic: every fetch fails, calls are `Internal`.
     fn thread_died(&self, what: &str);
     /// Reserves `n` bytes of the quota; `false` if they do not fit.
@@ -175,25 +175,26 @@ impl Registration {
         &self.key
     }
 
+    /// The engine, through the gate of a call that reads (`Closed` once the manager closed,
+    /// `Internal` once a thread of it died).
     pub(crate) fn engine(&self) -> Result<Arc<dyn Engine>> {
-        match self.engine.upgrade() {
-            Some(s) if !s.is_closed() => {
-                s.check_threads()?;
-                Ok(s)
-            }
-            _ => Err(Error::Closed(
-                "the manager of this registration is closed".into(),
-            )),
-        }
+        self.engine_through(Gate::Open)
+    }
+
+    /// The engine, through `gate`.
+    pub(crate) fn engine_through(&self, gate: Gate) -> Result<Arc<dyn Engine>> {
+        let engine = self
+            .engine
+            .upgrade()
+            .ok_or_else(|| Error::Closed("the manager is closed".into()))?;
+        engine.gate(gate)?;
+        Ok(engine)
     }
 
     /// Whether a blocking call must end now: `Closed` once close began, `Internal` once a
     /// thread of the manager died.
     fn blocking_must_end(&self) -> Result<()> {
-        match self.engine.upgrade() {
-            Some(sh) if !sh.is_closing() => sh.check_threads(),
-            _ => Err(Error::Closed("the manager was closed".into())),
-        }
+        self.engine_through(Gate::Running).map(drop)
     }
 
     /// One wait on a condvar, bounded so that a closed manager is noticed.

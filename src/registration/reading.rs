@@ -108,17 +108,11 @@ impl Registration {
                     return Ok(h.clone());
                 }
             }
-            match &rec.outcome {
-                Outcome::Aborted => {
-                    return Err(Error::Aborted(
-                        "the fetch was aborted before this response".into(),
-                    ))
-                }
-                Outcome::Failed(why) => return Err(Error::FetchFailed(why.clone())),
-                Outcome::Done => {
-                    return Err(Error::FetchFailed("the response head was lost".into()))
-                }
-                Outcome::Pending => {}
+            if rec.outcome == Outcome::Done {
+                return Err(Error::FetchFailed("the response head was lost".into()));
+            }
+            if let Some(e) = ended_without(&rec.outcome, "this response") {
+                return Err(e);
             }
             self.blocking_must_end()?;
             self.wait_record(&mut s, deadline)?;
@@ -139,15 +133,12 @@ impl Registration {
         let mut s = self.state.lock();
         loop {
             s.check_available()?;
-            match &s.record(index).outcome {
-                Outcome::Done => return Ok(()),
-                Outcome::Aborted => {
-                    return Err(Error::Aborted(
-                        "the fetch stopped before this body was complete".into(),
-                    ))
-                }
-                Outcome::Failed(why) => return Err(Error::FetchFailed(why.clone())),
-                Outcome::Pending => {}
+            let outcome = &s.record(index).outcome;
+            if *outcome == Outcome::Done {
+                return Ok(());
+            }
+            if let Some(e) = ended_without(outcome, "this body was complete") {
+                return Err(e);
             }
             self.blocking_must_end()?;
             self.wait_record(&mut s, deadline)?;
@@ -194,15 +185,11 @@ impl Registration {
                             (part, body, avail)
                         };
                     }
-                    match &r.outcome {
-                        Outcome::Done => return Ok(0),
-                        Outcome::Aborted => {
-                            return Err(Error::Aborted(
-                                "the fetch stopped before this body was complete".into(),
-                            ))
-                        }
-                        Outcome::Failed(why) => return Err(Error::FetchFailed(why.clone())),
-                        Outcome::Pending => {}
+                    if r.outcome == Outcome::Done {
+                        return Ok(0);
+                    }
+                    if let Some(e) = ended_without(&r.outcome, "this body was complete") {
+                        return Err(e);
                     }
                     self.blocking_must_end()?;
                     self.wait_record(&mut s, deadline)?;
@@ -260,5 +247,16 @@ impl Registration {
         self.wait_complete(index, timeout)?;
         let engine = self.engine()?;
         engine.store().copy_body_to(&self.key, index, dest)
+    }
+}
+
+/// What a reader waiting for `what` of a record gets once the record ended without it: the
+/// web's `AbortError` when the fetch stopped first, its `TypeError` (`FetchFailed`) when the
+/// request failed; `None` while it is pending, or done.
+fn ended_without(outcome: &Outcome, what: &str) -> Option<Error> {
+    match outcome {
+        Outcome::Aborted => Some(Error::Aborted(format!("the fetch stopped before {what}"))),
+        Outcome::Failed(why) => Some(Error::FetchFailed(why.clone())),
+        Outcome::Pending | Outcome::Done => None,
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::{wait_deadline, Registration};
 use crate::error::{Error, Result};
 use crate::fetch_state::{ExpectedTotal, Snapshot};
+use crate::gate::Gate;
 use crate::request::Icon;
 use crate::web_enum::{FailureReason, RecordState};
 
@@ -73,7 +74,7 @@ impl Registration {
         // A fetch that settled because a thread of the manager died (it fails them all, after
         // marking the manager broken) is waited for with `Internal`, as every call from then on.
         match self.engine.upgrade() {
-            Some(sh) => sh.check_threads(),
+            Some(engine) => engine.gate(Gate::Open),
             None => Ok(()),
         }
     }
