@@ -1,0 +1,388 @@
+//! The on-disk store: layout, atomic writes, the store lock, loading at open.
+//!
+//! ```text
+//! store/
+//!   LOCK                      flock'ed by the manager that owns the store
+//!   fetches/<key>/state.json  the registration (requests, options, result)
+//!   fetches/<key>/<n>.req     body of request n to upload
+//!   fetches/<key>/heads.log   response heads (status, headers, validators), one line each
+//!   fetches/<key>/<n>.part    body of response n while it downloads
+//!   fetches/<key>/<n>.body    complete body of response n
+//!   quarantine/               state files that could not be read
+//! ```
+//! `<key>` is a hash of the id: ids never become paths. Files are created 0600 without
+//! following symlinks, directories 0700.
+//!
+//! `heads.log` is append-only: one line `<n> <json>\n` per response head, the last line of an
+//! `<n>` wins. Appending a line costs one `pwrite` where a file per head cost a create and a
+//! rename (a fifth of the CPU time of many small responses). A line a crash cut short is cut
+//! off at the next open; a line that does not parse drops the head of its record (its body is
+//! fetched again), never a neighbour's.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::Digest;
+
+use crate::error::{Error, Result};
+use crate::head::ResponseHead;
+
+mod files;
+mod heads;
+mod state;
+
+use files::{
+    copy_out_atomic, create_dir_private, create_store_dir, read_private, remove_temp_files,
+    sync_dir, write_atomic_with,
+};
+pub(crate) use files::{open_read, private_create, sync_files};
+pub use heads::parse_head_log;
+use heads::HeadLog;
+pub use state::{parse_state, StoredRequest, StoredState, FORMAT_VERSION};
+
+/// One loaded registration directory.
+pub struct LoadedFetch {
+    /// Its key.
+    pub key: String,
+    /// Its state.
+    pub state: StoredState,
+}
+
+/// The store of one manager. Holds the lock for as long as it lives.
+pub struct Store {
+    root: PathBuf,
+    fetches: PathBuf,
+    lock: parking_lot::Mutex<Option<File>>,
+    /// The open head logs, by registration key.
+    head_logs: parking_lot::Mutex<HashMap<String, HeadLog>>,
+}
+
+/// The key of an id: a hash, so that no id ever names a path.
+pub fn key_for_id(id: &str) -> String {
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Store {
+    /// Opens the store at `dir` and takes its lock. The directory is resolved once, here, to
+    /// an absolute path (against the current directory, symlinks kept), so that every path
+    /// the store hands out (`body_path`) is absolute; it is created (mode 0700) if missing,
+    /// but not its parents (see `create_store_dir`).
+    pub fn open(dir: &Path) -> Result<Store> {
+        let dir = &std::path::absolute(dir)
+            .map_err(|e| Error::io(&format!("resolving {}", dir.display()), e))?;
+        create_store_dir(dir)?;
+        let lock_path = dir.join("LOCK");
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&lock_path)
+            .map_err(|e| Error::io("opening the store lock", e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(Error::Busy(format!(
+                    "the store {} is in use by another manager",
+                    dir.display()
+                )))
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io("locking the store", e)),
+        }
+        let fetches = dir.join("fetches");
+        for sub in [&fetches, &dir.join("quarantine")] {
+            create_dir_private(sub)?;
+            let meta = fs::symlink_metadata(sub)
+                .map_err(|e| Error::io(&format!("inspecting {}", sub.display()), e))?;
+            if !meta.is_dir() {
+                return Err(Error::Io(format!(
+                    "{} is not a directory (a symlink is never followed out of the store)",
+                    sub.display()
+                )));
+            }
+        }
+        Ok(Store {
+            root: dir.to_path_buf(),
+            fetches,
+            lock: parking_lot::Mutex::new(Some(lock)),
+            head_logs: parking_lot::Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Releases the store lock (at close); the store must not be written afterwards.
+    pub fn unlock(&self) {
+        self.head_logs.lock().clear();
+        if let Some(f) = self.lock.lock().take() {
+            let _ = f.unlock();
+        }
+    }
+
+    /// The directory of a registration.
+    pub fn fetch_dir(&self, key: &str) -> PathBuf {
+        self.fetches.join(key)
+    }
+
+    /// `<n>.req`
+    pub fn req_path(&self, key: &str, n: usize) -> PathBuf {
+        self.fetch_dir(key).join(format!("{n}.req"))
+    }
+
+    /// `<n>.part`
+    pub fn part_path(&self, key: &str, n: usize) -> PathBuf {
+        self.fetch_dir(key).join(format!("{n}.part"))
+    }
+
+    /// `<n>.body`
+    pub fn body_path(&self, key: &str, n: usize) -> PathBuf {
+        self.fetch_dir(key).join(format!("{n}.body"))
+    }
+
+    /// Copies the complete body of record `n` to `dest` atomically (see `copy_out_atomic`).
+    pub(crate) fn copy_body_to(&self, key: &str, n: usize, dest: &Path) -> Result<()> {
+        copy_out_atomic(&self.body_path(key, n), dest)
+    }
+
+    /// Opens (creating it) the `.part` file of record `n`; `fresh` truncates it to start a body
+    /// from zero. Never through a symlink.
+    pub fn open_part(&self, key: &str, n: usize, fresh: bool) -> std::io::Result<File> {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(fresh)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(self.part_path(key, n))
+    }
+
+    /// Deletes the `.part` file of record `n` (a body that can never complete, or restarts);
+    /// a missing one is fine.
+    pub fn remove_part(&self, key: &str, n: usize) {
+        let _ = std::fs::remove_file(self.part_path(key, n));
+    }
+
+    /// Makes the complete `.part` of record `n` its `.body` (after [`sync_files`]).
+    pub fn promote_part(&self, key: &str, n: usize) -> std::io::Result<()> {
+        std::fs::rename(self.part_path(key, n), self.body_path(key, n))
+    }
+
+    /// At open: the stored body of each record of fetch `key` as (length, complete), after
+    /// recovery. A body without its head is deleted (it can be neither shown nor resumed); a
+    /// complete body whose length is not the one its head announced (truncated or grown
+    /// outside the library) is not complete: a shorter one becomes the partial body again (the
+    /// fetch resumes it with `Range`, or, if the fetch settled, the record fails), a longer one
+    /// is deleted.
+    pub fn recover_bodies(
+        &self,
+        key: &str,
+        requests: &[Arc<StoredRequest>],
+        heads: &[Option<ResponseHead>],
+    ) -> Vec<(u64, bool)> {
+        let mut sizes = Vec::with_capacity(heads.len());
+        for (i, (head, request)) in heads.iter().zip(requests).enumerate() {
+            let body_path = self.body_path(key, i);
+            let part_path = self.part_path(key, i);
+            match head {
+                None => {
+                    let _ = std::fs::remove_file(&body_path);
+                    let _ = std::fs::remove_file(&part_path);
+                }
+                Some(head) => Self::check_body_length(&body_path, &part_path, request, head),
+            }
+            let body = std::fs::symlink_metadata(&body_path);
+            let part = std::fs::symlink_metadata(&part_path);
+            sizes.push(match (body, part) {
+                (Ok(b), _) if b.is_file() => (b.len(), true),
+                (_, Ok(p)) if p.is_file() => (p.len(), false),
+                _ => (0, false),
+            });
+        }
+        sizes
+    }
+
+    fn check_body_length(
+        body_path: &Path,
+        part_path: &Path,
+        request: &StoredRequest,
+        head: &ResponseHead,
+    ) {
+        let has_body = request.method != "HEAD" && !matches!(head.status, 100..=199 | 204 | 304);
+        let (Some(expected), true) = (head.total_len, has_body) else {
+            return;
+        };
+        let Ok(meta) = std::fs::symlink_metadata(body_path) else {
+            return;
+        };
+        if !meta.is_file() || meta.len() == expected {
+            return;
+        }
+        if meta.len() > expected || std::fs::rename(body_path, part_path).is_err() {
+            let _ = std::fs::remove_file(body_path);
+        }
+    }
+
+    /// Creates a registration: its directory, request bodies (synced), then its state file
+    /// atomically. Nothing is left behind on failure.
+    pub fn create_fetch(
+        &self,
+        key: &str,
+        state: &StoredState,
+        bodies: &[(usize, &[u8])],
+    ) -> Result<()> {
+        let dir = self.fetch_dir(key);
+        self.close_head_log(key);
+        if dir.exists() {
+            // Left over from a release that a crash interrupted.
+            self.remove_dir(&dir)?;
+        }
+        create_dir_private(&dir)?;
+        let res = (|| {
+            for (n, body) in bodies {
+                let path = self.req_path(key, *n);
+                let mut f = private_create()
+                    .open(&path)
+                    .map_err(|e| Error::io("creating a request body file", e))?;
+                f.write_all(body)
+                    .and_then(|_| f.sync_all())
+                    .map_err(|e| Error::io("writing a request body file", e))?;
+            }
+            self.save_state(key, state)?;
+            sync_dir(&self.fetches)
+        })();
+        if res.is_err() {
+            let _ = fs::remove_dir_all(&dir);
+        }
+        res
+    }
+
+    /// Replaces a registration's state file atomically.
+    pub fn save_state(&self, key: &str, state: &StoredState) -> Result<()> {
+        // Serialized straight into the file: the state of 10 000 requests is megabytes.
+        let path = self.fetch_dir(key).join("state.json");
+        write_atomic_with(&path, |w| {
+            serde_json::to_writer(w, state).map_err(std::io::Error::other)
+        })
+        .map_err(|e| Error::io(&format!("writing {}", path.display()), e))
+    }
+
+    /// Moves a registration's directory out of `fetches/` in one rename (durable once this
+    /// returns), so that its key is free at once and a crash never leaves half a registration
+    /// under it. Returns where it went: delete it with [`Store::delete_detached`] (the next
+    /// open deletes it if a crash comes first).
+    pub fn detach_fetch(&self, key: &str) -> Result<PathBuf> {
+        self.close_head_log(key);
+        let trash = self.root.join(format!(
+            "trash-{}-{}",
+            std::process::id(),
+            crate::util::unique_suffix()
+        ));
+        fs::rename(self.fetch_dir(key), &trash)
+            .map_err(|e| Error::io("moving a released fetch away", e))?;
+        sync_dir(&self.fetches)?;
+        Ok(trash)
+    }
+
+    /// Deletes a directory [`Store::detach_fetch`] moved away.
+    pub fn delete_detached(&self, trash: &Path) -> Result<()> {
+        fs::remove_dir_all(trash).map_err(|e| Error::io("deleting a released fetch", e))
+    }
+
+    fn remove_dir(&self, dir: &Path) -> Result<()> {
+        let key = dir.file_name().map(|k| k.to_string_lossy().into_owned());
+        let trash = self.detach_fetch(&key.unwrap_or_default())?;
+        self.delete_detached(&trash)
+    }
+
+    /// Loads every registration. A state file that cannot be read is moved to `quarantine/`
+    /// and reported in the returned messages; it never stops the others from loading.
+    pub fn load_all(&self) -> (Vec<LoadedFetch>, Vec<String>) {
+        let mut loaded = Vec::new();
+        let mut problems = Vec::new();
+        // Finish releases that a crash interrupted.
+        if let Ok(entries) = fs::read_dir(&self.root) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with("trash-") {
+                    let _ = fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let entries = match fs::read_dir(&self.fetches) {
+            Ok(e) => e,
+            Err(e) => {
+                problems.push(format!("cannot list the store: {e}"));
+                return (loaded, problems);
+            }
+        };
+        for entry in entries.flatten() {
+            let key = entry.file_name().to_string_lossy().into_owned();
+            let Ok(ft) = entry.file_type() else { continue };
+            if !ft.is_dir() {
+                continue;
+            }
+            let path = entry.path().join("state.json");
+            if matches!(fs::symlink_metadata(&path), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+            {
+                // A registration whose `fetch` never returned: it never existed for the host.
+                let _ = fs::remove_dir_all(entry.path());
+                continue;
+            }
+            let parsed = read_private(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| parse_state(&bytes))
+                .and_then(|s| {
+                    if key_for_id(&s.id) != key {
+                        Err("the id does not belong to this directory".into())
+                    } else {
+                        Ok(s)
+                    }
+                });
+            match parsed {
+                Ok(state) => {
+                    remove_temp_files(&entry.path());
+                    loaded.push(LoadedFetch { key, state })
+                }
+                Err(why) => {
+                    let dest = self
+                        .root
+                        .join("quarantine")
+                        .join(format!("{key}-{}", crate::util::unique_suffix()));
+                    let _ = fs::rename(entry.path(), &dest);
+                    problems.push(format!(
+                        "fetch directory {key} could not be loaded ({why}); moved to {}",
+                        dest.display()
+                    ));
+                }
+            }
+        }
+        (loaded, problems)
+    }
+
+    /// Bytes held by the files of registrations (request bodies and responses).
+    pub fn usage(&self) -> u64 {
+        let mut total = 0;
+        if let Ok(dirs) = fs::read_dir(&self.fetches) {
+            for d in dirs.flatten() {
+                if let Ok(files) = fs::read_dir(d.path()) {
+                    for f in files.flatten() {
+                        let name = f.file_name();
+                        let name = name.to_string_lossy();
+                        if name.ends_with(".req")
+                            || name.ends_with(".part")
+                            || name.ends_with(".body")
+                        {
+                            total += f.metadata().map(|m| m.len()).unwrap_or(0);
+                        }
+                    }
+                }
+            }
+        }
+        total
+    }
+}
