@@ -86,6 +86,7 @@ c_tests!(
     test_trust,
     test_stress,
     test_network,
+    test_states,
     test_real_servers,
 );
 
