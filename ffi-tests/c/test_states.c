@@ -3,15 +3,19 @@
      its first attempt, with the refusal as its last error and a time to the next attempt;
      the progress callback reports the state changes (paused -> retry-wait -> offline), and
      the registration's state and last error follow;
+   - state changes alone fire the progress callback (a failed attempt, going offline), with a
+     retry minutes away so that nothing else can;
    - settled fetches: DONE / FAILED for the registration and for each record;
    - the expected total from the response heads (known lengths, then a chunked body);
    - a progress callback set after the fetch settled is called once with the final values;
    - bgfetch_response_read / bgfetch_response_save bounded by their timeout on a paused body.
 
    Every config here keeps the library's default retry policy (h_config's one final attempt
-   would turn a refusal into an at-once failure). Nothing sleeps to synchronise: a check waits
+   would turn a refusal into an at-once failure), but the one that needs a retry minutes away. Nothing sleeps to synchronise: a check waits
    for a callback, a settled fetch, or a call whose timeout must run out. */
 #include "harness.h"
+
+#include <poll.h>
 
 /* The default configuration but the store, the base URL, a short progress interval and no
    proxy from the environment. */
@@ -288,6 +292,132 @@ static void t_refused_connection_waits_to_retry_and_says_why(void) {
     (void)ok;
 out:
     bgfetch_record_free(rec);
+    bgfetch_registration_free(r);
+    bgfetch_manager_close(m);
+    obs_destroy(&o);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* state changes alone fire the progress callback                                             */
+
+/* A socket listening on 127.0.0.1 (port in *port), or -1. */
+static int listen_local(uint16_t *port) {
+    struct sockaddr_in a;
+    socklen_t alen = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 4) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &alen) != 0) {
+        close(fd);
+        return -1;
+    }
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* accept() on `fd`, waiting at most H_WAIT_MS; -1 if nobody came. */
+static int accept_bounded(int fd) {
+    struct pollfd p;
+    p.fd = fd;
+    p.events = POLLIN;
+    p.revents = 0;
+    if (poll(&p, 1, H_WAIT_MS) != 1) return -1;
+    return accept(fd, NULL, NULL);
+}
+
+/* Reads from `fd` until a request head ("\r\n\r\n") has come (at most H_WAIT_MS); 1 if so. */
+static int read_request_head(int fd) {
+    char buf[4096];
+    size_t len = 0;
+    int64_t deadline = h_now_ms() + H_WAIT_MS;
+    while (len + 1 < sizeof buf && h_now_ms() < deadline) {
+        struct pollfd p;
+        ssize_t n;
+        p.fd = fd;
+        p.events = POLLIN;
+        p.revents = 0;
+        if (poll(&p, 1, 100) != 1) continue;
+        n = read(fd, buf + len, sizeof buf - 1 - len);
+        if (n <= 0) return 0;
+        len += (size_t)n;
+        buf[len] = 0;
+        if (strstr(buf, "\r\n\r\n")) return 1;
+    }
+    return 0;
+}
+
+/* Ends a connection with a TCP reset (RST, not FIN). */
+static void reset_connection(int fd) {
+    struct linger l;
+    l.l_onoff = 1;
+    l.l_linger = 0;
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    close(fd);
+}
+
+/* Here nothing else can make the callback fire: the retry comes after minutes (a base
+   backoff of 10 min), no byte arrives, the paused flag does not change. The record becomes
+   ACTIVE on a connection this test accepted; the test resets the connection: the callback
+   must report RETRY_WAIT; then going offline: it must report OFFLINE. */
+static void t_state_changes_alone_fire_the_progress_callback(void) {
+    int ok = 1;
+    observer o;
+    bgfetch_config *c = default_config("store-state-changes");
+    bgfetch_manager *m = NULL;
+    bgfetch_registration *r = NULL;
+    uint16_t port = 0;
+    int lfd = listen_local(&port), conn = -1;
+    h_str u = S("http://127.0.0.1:%u/x", (unsigned)port);
+    obs_init(&o);
+    ok &= EXPECT(lfd >= 0);
+    if (c && (bgfetch_config_set_retries(c, 5, 600000) != BGFETCH_OK ||
+              bgfetch_config_set_max_backoff(c, 600000) != BGFETCH_OK))
+        h_diag("configuring the backoff: %s", bgfetch_last_error());
+    m = h_open_cfg(c);
+    if (m && lfd >= 0) r = h_fetch(m, "changes", NULL, u.s, NULL);
+    if (!EXPECT(r != NULL)) {
+        CHECK(0, "state changes: fetch");
+        goto out;
+    }
+    ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, on_state, &o, NULL), BGFETCH_OK);
+    conn = accept_bounded(lfd);
+    ok &= EXPECT(conn >= 0);
+    /* The request came: the record is ACTIVE, waiting for the response head, and reported. */
+    ok &= EXPECT(conn >= 0 && read_request_head(conn));
+    ok &= obs_wait_state(&o, BGFETCH_RECORD_ACTIVE);
+    ok &= EXPECT_STATE(bgfetch_registration_state(r), BGFETCH_RECORD_ACTIVE);
+    /* An observation window (it must run out: nothing answers): whatever progress the
+       record's start asked for is delivered meanwhile (the interval is 10 ms), so that only
+       the reset below can make the callback fire again. */
+    ok &= EXPECT_ST(bgfetch_registration_wait(r, 200), BGFETCH_E_TIMEOUT);
+    if (conn >= 0) reset_connection(conn);
+    ok &= obs_wait_state(&o, BGFETCH_RECORD_RETRY_WAIT);
+    pthread_mutex_lock(&o.mu);
+    ok &= EXPECT(o.captured);
+    ok &= EXPECT_U64(o.attempts, 1);
+    ok &= EXPECT(o.retry_in_ms > 60000); /* the backoff asked for: minutes, not seconds */
+    ok &= EXPECT(o.rec_error[0] != '\0');
+    pthread_mutex_unlock(&o.mu);
+    CHECK(ok, "a failed attempt (a reset while waiting for the head) fires the progress "
+              "callback with RETRY_WAIT (nothing else could: no byte, no pause, the retry "
+              "minutes away)");
+
+    ok = 1;
+    ok &= EXPECT_ST(bgfetch_manager_set_offline(m, true), BGFETCH_OK);
+    ok &= obs_wait_state(&o, BGFETCH_RECORD_OFFLINE);
+    pthread_mutex_lock(&o.mu);
+    ok &= EXPECT_STATE(o.last, BGFETCH_RECORD_OFFLINE);
+    pthread_mutex_unlock(&o.mu);
+    CHECK(ok, "going offline fires the progress callback with OFFLINE");
+    ok = EXPECT_ST(bgfetch_registration_abort(r, NULL), BGFETCH_OK);
+    ok &= EXPECT_ST(bgfetch_registration_wait(r, H_WAIT_MS), BGFETCH_OK);
+    ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, NULL, NULL, NULL), BGFETCH_OK);
+    if (!ok) CHECK(0, "state changes: abort");
+out:
+    if (lfd >= 0) close(lfd);
     bgfetch_registration_free(r);
     bgfetch_manager_close(m);
     obs_destroy(&o);
@@ -613,6 +743,7 @@ out:
 int main(int argc, char **argv) {
     h_init(argc, argv);
     t_refused_connection_waits_to_retry_and_says_why();
+    t_state_changes_alone_fire_the_progress_callback();
     t_settled_states();
     t_expected_total();
     t_late_progress_callback_gets_the_final_values();
