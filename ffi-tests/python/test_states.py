@@ -108,9 +108,8 @@ class RefusedConnection(StatesTestCase):
         with self.assertRaises(bgfetch.Timeout):
             reg.wait(timeout=0)
 
-        # Offline: a state change, reported by the callback (no byte, no pause changed).
+        # Offline (reported by the callback: see test_going_offline_alone_fires_the_callback)
         m.set_offline(True)
-        self.assertTrue(watch.wait_for("offline"), "offline not reported: %r" % watch.seen)
         self.assertEqual((reg.state, rec.state, rec.retry_in), ("offline", "offline", None))
         # Paused wins over offline.
         reg.pause()
@@ -125,6 +124,25 @@ class RefusedConnection(StatesTestCase):
         self.assertEqual((reg.state, rec.state, rec.retry_in), ("failed", "failed", None))
         self.assertTrue(watch.wait_for("failed"))
         self.assertEqual(watch.seen[-1], "failed")
+        reg.on_progress(None)
+
+
+    def test_going_offline_alone_fires_the_callback(self):
+        # A retry minutes away: once the record waits, nothing but going offline can make
+        # the callback fire (no byte, no pause, no retry).
+        m = self.open(store=os.path.join(self.dir, "offline-callback"), retries=(5, 600),
+                      max_backoff=600, proxy="", progress_interval=0.01)
+        u = "http://127.0.0.1:%d/x" % closed_port()
+        reg = m.fetch("offline", u)
+        self.addCleanup(reg.close)
+        watch = StateWatch()
+        reg.on_progress(watch)
+        self.assertTrue(watch.wait_for("retry-wait"), "retry-wait not reported: %r" % watch.seen)
+        self.assertGreater(reg.match(u).retry_in, 60)
+        m.set_offline(True)
+        self.assertTrue(watch.wait_for("offline"), "offline not reported: %r" % watch.seen)
+        self.assertTrue(reg.abort())
+        reg.wait(timeout=30)
         reg.on_progress(None)
 
 
