@@ -95,6 +95,15 @@ static uint32_t attempts_of(bgfetch_registration *r, const char *url) {
     return n;
 }
 
+/* The last error of the record matching `url` (in buf). */
+static void last_error_of(bgfetch_registration *r, const char *url, char *buf, size_t cap) {
+    bgfetch_record *rec = NULL;
+    buf[0] = '\0';
+    if (bgfetch_registration_match_url(r, url, 0, &rec) == BGFETCH_OK && rec)
+        bgfetch_record_last_error(rec, buf, cap);
+    bgfetch_record_free(rec);
+}
+
 /* The fetch succeeded and the body of `url`, read through the ABI and from its body file, is
    pattern(len, seed); the response status is `status`. */
 static int ends_byte_exact(bgfetch_registration *r, const char *url, size_t len, uint64_t seed,
@@ -196,13 +205,18 @@ static void t_close_delimited_body_cut_by_a_reset(void) {
         h_str u = U("bytes/300000?seed=%d&%s=1&rate=1000000&reset_at=100000&fail_times=1"
                     "&t=c-close-reset",
                     (int)seed, modes[i]);
+        char buf[512];
         bgfetch_registration *r = m ? h_fetch(m, modes[i], NULL, u.s, NULL) : NULL;
         ok &= EXPECT(r != NULL);
         if (r) {
             ok &= EXPECT_ST(bgfetch_registration_wait(r, H_WAIT_MS), BGFETCH_OK);
             ok &= ends_byte_exact(r, u.s, len, seed, 200);
-            /* the reset was a failed attempt, and another one completed the body */
+            /* the reset was a failed attempt (with a message), and another one completed the
+               body (progress since: the registration's last error is empty) */
             ok &= EXPECT(attempts_of(r, u.s) >= 2);
+            last_error_of(r, u.s, buf, sizeof buf);
+            ok &= EXPECT(buf[0] != '\0');
+            ok &= EXPECT_U64(bgfetch_registration_last_error(r, buf, sizeof buf), 0);
         }
         bgfetch_registration_free(r);
         CHECK(ok, "%s=1: a body without a length cut by a TCP reset is retried and ends "
@@ -233,16 +247,20 @@ static void t_503_to_a_resume_keeps_the_body(void) {
     ok &= EXPECT(r != NULL);
     if (r) {
         ok &= EXPECT_ST(bgfetch_registration_wait(r, H_WAIT_MS), BGFETCH_OK);
-        if (!EXPECT_U64(bgfetch_registration_result(r), BGFETCH_RESULT_SUCCESS))
-            h_diag("failure reason \"%s\"",
-                   bgfetch_failure_reason_str(bgfetch_registration_failure_reason(r)));
+        ok &= EXPECT_D(bgfetch_registration_result(r) == BGFETCH_RESULT_SUCCESS,
+                       "failure reason \"%s\"",
+                       bgfetch_failure_reason_str(bgfetch_registration_failure_reason(r)));
         ok &= ends_byte_exact(r, u.s, len, 74, 200);
         /* the cut, the 503 to the resume, the resume that completed it */
         ok &= EXPECT_U64(attempts_of(r, u.s), 3);
+        /* the 503 was a failed attempt of the record; it made progress since */
+        last_error_of(r, u.s, buf, sizeof buf);
+        ok &= EXPECT_D(strstr(buf, "503") != NULL, "the record's last error: \"%s\"", buf);
+        ok &= EXPECT_U64(bgfetch_registration_last_error(r, buf, sizeof buf), 0);
         ok &= EXPECT_U64(own_stat("requests"), 3);
         sent = own_stat("body_bytes_sent");
-        if (!EXPECT(sent > 0 && sent < (long long)len * 3 / 2))
-            h_diag("the server sent %lld body bytes for a %zu-byte body", sent, len);
+        ok &= EXPECT_D(sent > 0 && sent < (long long)len * 3 / 2,
+                       "the server sent %lld body bytes for a %zu-byte body", sent, len);
     }
     bgfetch_registration_free(r);
     CHECK(ok, "a 503 answering the resume of a body cut at 90 %% keeps the stored bytes: the "
@@ -283,15 +301,14 @@ static void t_tls_verification_error_fails_at_once(void) {
         ok &= EXPECT_U64(bgfetch_record_attempts(rec), 1);
         ok &= EXPECT(bgfetch_record_state(rec) == BGFETCH_RECORD_FAILED);
         bgfetch_record_last_error(rec, buf, sizeof buf);
-        if (!EXPECT(icontains(buf, "certificate") && icontains(buf, "UnknownIssuer")))
-            h_diag("the record's last error: \"%s\"", buf);
+        ok &= EXPECT_D(icontains(buf, "certificate") && icontains(buf, "UnknownIssuer"),
+                       "the record's last error: \"%s\"", buf);
         bgfetch_registration_last_error(r, buf, sizeof buf);
-        if (!EXPECT(icontains(buf, "certificate")))
-            h_diag("the registration's last error: \"%s\"", buf);
+        ok &= EXPECT_D(icontains(buf, "certificate"), "the registration's last error: \"%s\"", buf);
         ok &= EXPECT_ST(bgfetch_record_response(rec, H_WAIT_MS, &res), BGFETCH_E_FETCH_FAILED);
         snprintf(buf, sizeof buf, "%s", bgfetch_last_error());
-        if (!EXPECT(icontains(buf, "certificate") && icontains(buf, "UnknownIssuer")))
-            h_diag("responseReady's message: \"%s\"", buf);
+        ok &= EXPECT_D(icontains(buf, "certificate") && icontains(buf, "UnknownIssuer"),
+                       "responseReady's message: \"%s\"", buf);
     }
     CHECK(ok, "a self-signed certificate (no CA file) fails the fetch at once, under the default "
               "policy: fetch-error after 1 attempt; the record's last error and the "

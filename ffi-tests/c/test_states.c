@@ -11,8 +11,9 @@
    - bgfetch_response_read / bgfetch_response_save bounded by their timeout on a paused body.
 
    Every config here keeps the library's default retry policy (h_config's one final attempt
-   would turn a refusal into an at-once failure), but the one that needs a retry minutes away. Nothing sleeps to synchronise: a check waits
-   for a callback, a settled fetch, or a call whose timeout must run out. */
+   would turn a refusal into an at-once failure), but the one that needs a retry minutes
+   away. Nothing sleeps to synchronise: a check waits for a callback, a settled fetch, a
+   bounded poll of a live state, or a call whose timeout must run out. */
 #include "harness.h"
 
 #include <poll.h>
@@ -200,11 +201,11 @@ static void t_refused_connection_waits_to_retry_and_says_why(void) {
     ok &= EXPECT_STATE(o.rec_state, BGFETCH_RECORD_RETRY_WAIT);
     /* entered after the FIRST failed attempt (the default policy makes 5 before giving up) */
     ok &= EXPECT_U64(o.attempts, 1);
-    if (!EXPECT(o.retry_in_ms > 0)) h_diag("retry_in_ms %" PRId64, o.retry_in_ms);
-    if (!EXPECT(icontains(o.rec_error, "refused")))
-        h_diag("the record's last error: \"%s\"", o.rec_error);
+    ok &= EXPECT_D(o.retry_in_ms > 0, "retry_in_ms %" PRId64, o.retry_in_ms);
+    ok &= EXPECT_D(icontains(o.rec_error, "refused"), "the record's last error: \"%s\"",
+                   o.rec_error);
     ok &= EXPECT(o.rec_error_len == strlen(o.rec_error));
-    if (!EXPECT(o.reg_error[0] != '\0')) h_diag("the registration's last error is empty");
+    ok &= EXPECT_D(o.reg_error[0] != '\0', "the registration's last error is empty");
     ok &= EXPECT_U64(o.result, BGFETCH_RESULT_NONE);
     pthread_mutex_unlock(&o.mu);
     CHECK(ok, "refused connection, default policy: the progress callback reports RETRY_WAIT; "
@@ -232,8 +233,8 @@ static void t_refused_connection_waits_to_retry_and_says_why(void) {
             }
             seen = 1;
             ok &= EXPECT(attempts >= 1);
-            if (!EXPECT(in_ms > 0)) h_diag("retry_in_ms %" PRId64, in_ms);
-            if (!EXPECT(icontains(buf, "refused"))) h_diag("last error \"%s\"", buf);
+            ok &= EXPECT_D(in_ms > 0, "retry_in_ms %" PRId64, in_ms);
+            ok &= EXPECT_D(icontains(buf, "refused"), "last error \"%s\"", buf);
             ok &= EXPECT(len == strlen(buf) && len > 0);
             ok &= EXPECT_STATE(reg_state, BGFETCH_RECORD_RETRY_WAIT);
             ok &= EXPECT(reg_len > 0 && reg_error[0] != '\0');
@@ -288,8 +289,8 @@ static void t_refused_connection_waits_to_retry_and_says_why(void) {
     pthread_mutex_unlock(&o.mu);
     CHECK(ok, "aborted while waiting to retry: registration and record FAILED, and the last "
               "progress call saw FAILED");
-    ok = EXPECT_ST(bgfetch_registration_set_progress_callback(r, NULL, NULL, NULL), BGFETCH_OK);
-    (void)ok;
+    if (!EXPECT_ST(bgfetch_registration_set_progress_callback(r, NULL, NULL, NULL), BGFETCH_OK))
+        CHECK(0, "refused: clearing the progress callback");
 out:
     bgfetch_record_free(rec);
     bgfetch_registration_free(r);
@@ -494,9 +495,9 @@ static void t_settled_states(void) {
             ok &= EXPECT_STATE(bgfetch_record_state(rec), BGFETCH_RECORD_FAILED);
             ok &= EXPECT(bgfetch_record_retry_in_ms(rec) == -1);
             bgfetch_record_last_error(rec, buf, sizeof buf);
-            if (!EXPECT(icontains(buf, "refused"))) h_diag("record last error \"%s\"", buf);
+            ok &= EXPECT_D(icontains(buf, "refused"), "record last error \"%s\"", buf);
             bgfetch_registration_last_error(r, buf, sizeof buf);
-            if (!EXPECT(icontains(buf, "refused"))) h_diag("registration last error \"%s\"", buf);
+            ok &= EXPECT_D(icontains(buf, "refused"), "registration last error \"%s\"", buf);
             bgfetch_record_free(rec);
         }
     } else {

@@ -88,8 +88,8 @@ static void t_refused_connection() {
         ok &= EXPECT(seen->rec_state == bgfetch::record_state::retry_wait);
         ok &= EXPECT(seen->attempts == 1);
         ok &= EXPECT(seen->retry_in.has_value() && seen->retry_in->count() > 0);
-        if (!EXPECT(lower(seen->rec_error).find("refused") != std::string::npos))
-            h_diag("the record's last error: \"%s\"", seen->rec_error.c_str());
+        ok &= EXPECT_D(lower(seen->rec_error).find("refused") != std::string::npos,
+                       "the record's last error: \"%s\"", seen->rec_error.c_str());
         /* the copied string holds the message and no trailing NUL */
         ok &= EXPECT(seen->rec_error.find('\0') == std::string::npos);
         ok &= EXPECT(!seen->reg_error.empty());

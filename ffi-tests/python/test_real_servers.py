@@ -93,8 +93,10 @@ class CloseDelimited(DefaultPolicyTestCase):
                         "&t=py-close-reset" % (n, seed, mode))
                 reg = self.fetch_done(m, mode, path, timeout=30)
                 self.assert_byte_exact(reg, path, n, seed)
-                self.assertGreaterEqual(reg.match(path).attempts, 2,
-                                        "the reset was not a failed attempt")
+                rec = reg.match(path)
+                self.assertGreaterEqual(rec.attempts, 2, "the reset was not a failed attempt")
+                self.assertTrue(rec.last_error, "the reset left no message")
+                self.assertEqual(reg.last_error, "")  # it made progress since
 
 
 class TransientAnswerToAResume(DefaultPolicyTestCase):
@@ -109,7 +111,11 @@ class TransientAnswerToAResume(DefaultPolicyTestCase):
                          "the 503 to the resume replaced the stored body")
         self.assert_byte_exact(reg, path, n, 84, status=200)
         # the cut, the 503 to the resume, the resume that completed it
-        self.assertEqual(reg.match(path).attempts, 3)
+        rec = reg.match(path)
+        self.assertEqual(rec.attempts, 3)
+        # the 503 was a failed attempt of the record, and it made progress since
+        self.assertIn("503", rec.last_error)
+        self.assertEqual(reg.last_error, "")
         s = server_stats()
         self.assertEqual(s["requests"], 3)
         self.assertLess(s["body_bytes_sent"], n * 3 // 2, "the stored bytes were fetched again")
