@@ -311,7 +311,7 @@ class BoundedReads(StatesTestCase):
                     time.sleep(0.02)
                     if in_c_read() is first:
                         interrupted_at.append(time.monotonic())
-                        _thread.interrupt_main(signal.SIGINT)
+                        _thread.interrupt_main()  # SIGINT, as Ctrl-C
                         return
                 time.sleep(0.005)  # the interval of a bounded poll
 
