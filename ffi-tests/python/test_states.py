@@ -286,7 +286,8 @@ class BoundedReads(StatesTestCase):
         reg, res = self.paused_response("interrupt")
         main = threading.main_thread().ident
         self.assertEqual(threading.get_ident(), main, "run on the main thread")
-        records_py = sys.modules[bgfetch.Response.__module__].__file__
+        read_code = bgfetch.Response._read_into.__code__
+        blocking_code = sys.modules["bgfetch._util"].blocking.__code__
         interrupted_at = []
         stop = threading.Event()
 
@@ -294,10 +295,9 @@ class BoundedReads(StatesTestCase):
             """The frame of the main thread's call into bgfetch_response_read (the lambda of
             Response._read_into running the C call), or None."""
             frame = sys._current_frames().get(main)
-            if (frame is not None and frame.f_code.co_filename == records_py
-                    and frame.f_code.co_name == "<lambda>" and frame.f_back is not None
-                    and frame.f_back.f_back is not None
-                    and frame.f_back.f_back.f_code.co_name == "_read_into"):
+            caller = frame.f_back if frame is not None else None
+            if (caller is not None and caller.f_code is blocking_code
+                    and caller.f_back is not None and caller.f_back.f_code is read_code):
                 return frame
             return None
 
