@@ -1,8 +1,9 @@
 //! The command-line tool `examples-c/bgfetch.c`, built like the C tests (`cc -std=c11 -Wall
 //! -Wextra -Werror -pedantic` against `libbgfetch.a`) and run against a local test server:
 //! `--version`, `--limit-rate`, `--proxy`, `--cacert`, `--progress`, `pause ID` / `unpause ID`
-//! across runs, the line for a body resuming at byte N, the percentage of Content-Length, and
-//! a failed record's message, also after a reopen.
+//! across runs, the line for a body resuming at byte N, the percentage of Content-Length, a
+//! failed record's message, also after a reopen, and what a refused fetch waits for (the
+//! progress line's "waiting to retry in", `status`).
 
 mod common;
 use common::ffi_runner::{self, manifest_dir, Variant};
@@ -536,4 +537,159 @@ fn a_fetch_left_by_ctrl_c_says_how_to_finish_it_when_fetched_again_or_released()
     let out = run(&store, &["release", "i"]);
     assert_eq!(out.code, 0, "{out}");
     assert_eq!(out.stdout, "released 'i'\n", "{out}");
+}
+
+/// `fetch` of a URL whose server refuses connections, default policy: the plain progress
+/// line says what the fetch waits for ("waiting to retry in S s (attempt N): <why>") instead
+/// of freezing. The CLI is stopped (Ctrl-C) once the line has appeared; read as it streams,
+/// at most 30 s.
+#[test]
+fn the_progress_line_of_a_refused_fetch_says_it_waits_to_retry_and_why() {
+    let store = temp_store("cli-refused-progress");
+    let url = format!("http://127.0.0.1:{}/bytes/100", closed_port());
+    let mut child = Command::new(cli())
+        .arg("-s")
+        .arg(&store)
+        .args(["--progress=plain", "fetch", "r", &url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the CLI");
+    // The lines, read on a thread of their own so that the wait below has a deadline.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut lines = Vec::new();
+    let waiting = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let found = line.contains("waiting to retry in");
+                lines.push(line);
+                if found {
+                    break lines.last().cloned();
+                }
+            }
+            Err(_) => break None,
+        }
+    };
+    let interrupt = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(interrupt.success());
+    let status = child.wait().expect("wait for the CLI");
+    let _ = reader.join();
+    let line = waiting.unwrap_or_else(|| {
+        panic!("no 'waiting to retry in' line within 30 s of a refused fetch: {lines:#?}")
+    });
+    // "r: 0.00 MiB  waiting to retry in 0.6 s (attempt 2): ... Connection refused ..."
+    let rest = line
+        .split_once("waiting to retry in ")
+        .map(|(_, r)| r)
+        .unwrap();
+    let (secs, rest) = rest
+        .split_once(" s (attempt ")
+        .expect("seconds, then the attempt");
+    let secs: f64 = secs.parse().expect("a number of seconds");
+    assert!(secs >= 0.0, "{line}");
+    let (attempt, why) = rest.split_once("): ").expect("the attempt, then why");
+    let attempt: u32 = attempt.parse().expect("an attempt number");
+    assert!(
+        attempt >= 2,
+        "the next attempt is at least the second: {line}"
+    );
+    assert!(
+        why.to_lowercase().contains("refused"),
+        "the line does not say why: {line}"
+    );
+    assert_eq!(status.code(), Some(130), "{lines:#?}");
+}
+
+/// A refused fetch that failed for good (in an earlier session, with one final attempt):
+/// `status` shows the fetch failed and its record's line names the refusal (the message is
+/// stored with the record).
+#[test]
+fn status_of_a_refused_fetch_that_failed_shows_why() {
+    let store = temp_store("cli-refused-failed");
+    let url = format!("http://127.0.0.1:{}/bytes/100", closed_port());
+    {
+        let mut cfg = bgfetch::Config::new(store.clone());
+        cfg.set_retries(1, 0).unwrap();
+        cfg.set_fail_after_attempts(true);
+        let m = bgfetch::Manager::open(cfg).unwrap();
+        let reg = m
+            .fetch(
+                "r",
+                &[bgfetch::Request::new(&url)],
+                &bgfetch::FetchOptions::default(),
+            )
+            .unwrap();
+        reg.wait(Some(Duration::from_secs(30))).unwrap();
+        assert_eq!(reg.state(), bgfetch::RecordState::Failed);
+        m.close();
+    }
+    let out = run(&store, &["status", "r"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout
+            .contains("result:            failure (fetch-error)"),
+        "{out}"
+    );
+    assert!(out.stdout.contains("state:             failed\n"), "{out}");
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("  GET {url}: ")))
+        .unwrap_or_else(|| panic!("no record line: {out}"));
+    assert!(line.contains(": failed, "), "{line}");
+    assert!(line.to_lowercase().contains("refused"), "{line}");
+}
+
+/// A fetch still waiting to retry a refused connection (default policy), left in the store
+/// by an earlier session: `status` shows that it waits to retry and why. Each CLI command is
+/// a new session of the store, so this needs the library to keep a pending record's last
+/// error across close and reopen (or the CLI to wait for an attempt of its own session).
+#[test]
+#[ignore = "fails today: a pending record's last error does not survive close and reopen, and \
+            `status` prints before its own session's attempt ends (see the host-tests report)"]
+fn status_of_a_fetch_waiting_to_retry_a_refused_connection_says_why() {
+    let store = temp_store("cli-refused-waiting");
+    let url = format!("http://127.0.0.1:{}/bytes/100", closed_port());
+    {
+        let m = bgfetch::Manager::open(bgfetch::Config::new(store.clone())).unwrap();
+        let reg = m
+            .fetch(
+                "r",
+                &[bgfetch::Request::new(&url)],
+                &bgfetch::FetchOptions::default(),
+            )
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while reg.record_status(0).state != bgfetch::RecordState::RetryWait {
+            assert!(Instant::now() < deadline, "never waited to retry");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        m.close();
+    }
+    let out = run(&store, &["status", "r"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("result:            running"), "{out}");
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("  GET {url}: ")))
+        .unwrap_or_else(|| panic!("no record line: {out}"));
+    assert!(
+        line.to_lowercase().contains("refused"),
+        "the record line does not say why the fetch waits: {line}\n{out}"
+    );
 }

@@ -6,7 +6,9 @@
 //! `target/<profile>/deps`), and run as `test_x <server base URL> <fresh temporary directory>`
 //! (prefixed with `$BGFETCH_C_WRAPPER` when set, e.g. `valgrind --error-exitcode=1`), with
 //! `BGFETCH_TEST_OWN_SERVER` (a test server of that run alone) and `BGFETCH_TEST_CONNECT_PROXY`
-//! (a CONNECT proxy) in its environment, as `test_network.c` needs them. A program
+//! (a CONNECT proxy) in its environment, as `test_network.c` needs them, and, for
+//! `test_real_servers.c`, `BGFETCH_TEST_TLS_URL` (a TLS server with a self-signed
+//! certificate; without openssl, a NOTICE and `BGFETCH_TEST_TLS_SKIP`). A program
 //! that exits non-zero, or runs longer than 120 s, fails its test; its output is printed.
 //! The runner itself lives in `tests/common/ffi_runner.rs` (shared with `tests/sanitizers.rs`).
 //!
@@ -86,6 +88,8 @@ c_tests!(
     test_trust,
     test_stress,
     test_network,
+    test_states,
+    test_real_servers,
 );
 
 /// The header is valid C11 and C++17, and can be included twice (include guard); in C++17 its

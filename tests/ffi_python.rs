@@ -16,8 +16,10 @@
 //! to BUILD fails the test. Skipped, with a notice, only when `python3` is not installed.
 //!
 //! The suite gets `BGFETCH_TEST_URL` (the server's base URL), `BGFETCH_TEST_CONNECT_PROXY`
-//! (a CONNECT proxy's `http://127.0.0.1:PORT`, for `test_network.py`) and `BGFETCH_TEST_PACKAGE`
-//! (`installed` or `source`, checked by `test_loading.py`). `BGFETCH_PY_FILTER=<pattern>`
+//! (a CONNECT proxy's `http://127.0.0.1:PORT`, for `test_network.py`), `BGFETCH_TEST_TLS_URL`
+//! (`https://127.0.0.1:PORT/ok` on `openssl s_server` with a certificate of an unknown issuer,
+//! for `test_real_servers.py`; without openssl a NOTICE, and `BGFETCH_TEST_TLS_SKIP` says why)
+//! and `BGFETCH_TEST_PACKAGE` (`installed` or `source`, checked by `test_loading.py`). `BGFETCH_PY_FILTER=<pattern>`
 //! passes `-k <pattern>` to unittest; `BGFETCH_PY_SOURCE=1` skips the wheel (a quick run
 //! against the source tree while working on the package).
 
@@ -360,6 +362,12 @@ fn python_unittest_suite_passes() {
     let connect_proxy = ConnectProxy::start();
     let work = temp_store("python-package");
     std::fs::create_dir_all(&work).expect("work dir");
+    // A TLS server whose certificate comes from an unknown issuer (test_real_servers.py);
+    // without openssl, BGFETCH_TEST_TLS_SKIP says why and those tests skip.
+    let (tls_env, tls_server) = common::ffi_runner::tls_test_server(
+        &work.join("tls"),
+        common::ffi_runner::TlsKind::UnknownIssuer,
+    );
 
     let started = Instant::now();
     let setup = if std::env::var_os("BGFETCH_PY_SOURCE").is_some() {
@@ -395,11 +403,13 @@ fn python_unittest_suite_passes() {
         .args(["-m", "unittest", "discover", "-s", "ffi-tests/python", "-v"])
         .env("BGFETCH_TEST_URL", server.base())
         .env("BGFETCH_TEST_CONNECT_PROXY", connect_proxy.url())
+        .env(&tls_env.0, &tls_env.1)
         .env("PYTHONFAULTHANDLER", "1");
     if let Ok(filter) = std::env::var("BGFETCH_PY_FILTER") {
         cmd.args(["-k", &filter]);
     }
     let r = run(&mut cmd, SUITE_LIMIT);
+    drop(tls_server);
     let report = format!(
         "package: {package}\nserver: {}\nsetup: {:.1}s\n{setup_log}suite: {:.1}s\n{}",
         server.base(),

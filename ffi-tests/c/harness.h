@@ -98,6 +98,9 @@ static inline int h_expect(int ok, const char *expr, const char *file, int line)
 }
 #define EXPECT(c) h_expect(!!(c), #c, __FILE__, __LINE__)
 
+/* EXPECT_D(cond, "fmt", args...) - EXPECT, with a diagnostic of its own when cond is false. */
+#define EXPECT_D(c, ...) (EXPECT(c) ? 1 : (h_diag(__VA_ARGS__), 0))
+
 static inline const char *h_stname(bgfetch_status s) {
     const char *n = bgfetch_status_name(s);
     return n ? n : "(null)";
