@@ -447,3 +447,120 @@ fn event_loop(events: &Events, rx: Receiver<Delivery>, interval: Duration) {
         timers.retain(|_, t| t.due.is_some() || t.last.is_some_and(|l| now - l < interval));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The event machinery without a manager: a fake engine's registration, MANUAL dispatch
+    //! on the test's thread (so that every callback runs here, in order, with no sleep).
+
+    use super::*;
+    use crate::outcome::Outcome;
+    use crate::registration::fake::{fetch, FakeEngine};
+    use crate::registration::Registration;
+    use crate::web_enum::FetchResult;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Runs the queued callbacks until `done` holds (5 s at most: a hang fails, it never
+    /// passes by chance).
+    fn dispatch_until(events: &Events, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !done() {
+            assert!(Instant::now() < deadline, "the callbacks never came");
+            events.dispatch(Some(Duration::from_millis(50))).unwrap();
+        }
+    }
+
+    fn started(interval: Duration) -> (Arc<Events>, JoinHandle<()>) {
+        Events::start(DispatchMode::Manual, interval).unwrap()
+    }
+
+    fn stop(events: Arc<Events>, thread: JoinHandle<()>) {
+        events.close();
+        thread.join().unwrap();
+    }
+
+    #[test]
+    fn progress_is_coalesced_and_the_final_state_comes_once_before_the_event() {
+        let engine = FakeEngine::new("events", 0);
+        let reg = fetch(&engine, 1);
+        let (events, thread) = started(Duration::from_secs(3600));
+        let seen: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let _listener = reg
+            .add_progress_listener(Arc::new(move |r: &Arc<Registration>| {
+                s.lock().push(format!("progress {:?}", r.snapshot().result));
+            }))
+            .unwrap();
+        let s = seen.clone();
+        events.set_event_callback(Some(Arc::new(move |kind, _: &Arc<Registration>| {
+            s.lock().push(format!("event {kind:?}"));
+        })));
+        // Three changes within one (long) interval: one call.
+        for _ in 0..3 {
+            events.request_progress(&reg);
+        }
+        dispatch_until(&events, || !seen.lock().is_empty());
+        events.request_progress(&reg);
+        assert_eq!(
+            events.dispatch(Some(Duration::from_millis(100))).unwrap(),
+            0
+        );
+        assert_eq!(seen.lock().len(), 1, "{:?}", seen.lock());
+        // The fetch settles: the final progress comes at once, not an interval later, then
+        // the completion event; nothing after.
+        let job = reg.take_job(&*engine).unwrap();
+        job.finish(Outcome::Failed("gone".into()));
+        job.transfer_ended();
+        events.send(Delivery::Settled(reg.clone()));
+        dispatch_until(&events, || seen.lock().len() == 3);
+        events.request_progress(&reg);
+        assert_eq!(
+            events.dispatch(Some(Duration::from_millis(100))).unwrap(),
+            0
+        );
+        assert_eq!(
+            *seen.lock(),
+            [
+                "progress None",
+                &format!("progress {:?}", FetchResult::Failure),
+                "event Fail"
+            ]
+        );
+        stop(events, thread);
+    }
+
+    #[test]
+    fn a_listener_set_late_is_greeted_with_the_final_state_once() {
+        let engine = FakeEngine::new("greet", 0);
+        let reg = fetch(&engine, 1);
+        let (events, thread) = started(Duration::from_millis(10));
+        let job = reg.take_job(&*engine).unwrap();
+        job.finish(Outcome::Failed("gone".into()));
+        job.transfer_ended();
+        events.send(Delivery::Settled(reg.clone()));
+        dispatch_until(&events, || reg.delivery().final_returned());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = calls.clone();
+        let listener = reg
+            .add_progress_listener(Arc::new(move |r: &Arc<Registration>| {
+                assert_eq!(r.snapshot().result, FetchResult::Failure);
+                c.fetch_add(1, Ordering::SeqCst);
+            }))
+            .unwrap();
+        // The fake engine recorded the greeting; the event thread delivers it.
+        let Some(crate::registration::fake::Asked::Greet(id)) = engine.asked().last().cloned()
+        else {
+            panic!("no greeting: {:?}", engine.asked());
+        };
+        events.send(Delivery::Greet(reg.clone(), id));
+        dispatch_until(&events, || calls.load(Ordering::SeqCst) == 1);
+        events.request_progress(&reg);
+        assert_eq!(
+            events.dispatch(Some(Duration::from_millis(100))).unwrap(),
+            0
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "once");
+        drop(listener);
+        stop(events, thread);
+    }
+}

@@ -657,10 +657,8 @@ fn status_of_a_refused_fetch_that_failed_shows_why() {
 /// A fetch still waiting to retry a refused connection (default policy), left in the store
 /// by an earlier session: `status` shows that it waits to retry and why. Each CLI command is
 /// a new session of the store, so this needs the library to keep a pending record's last
-/// error across close and reopen (or the CLI to wait for an attempt of its own session).
+/// error across close and reopen (it keeps it in the fetch's head log).
 #[test]
-#[ignore = "fails today: a pending record's last error does not survive close and reopen, and \
-            `status` prints before its own session's attempt ends (see the host-tests report)"]
 fn status_of_a_fetch_waiting_to_retry_a_refused_connection_says_why() {
     let store = temp_store("cli-refused-waiting");
     let url = format!("http://127.0.0.1:{}/bytes/100", closed_port());

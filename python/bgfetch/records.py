@@ -157,7 +157,8 @@ class Record(Managed["RecordPtr"]):
 
     @property
     def last_error(self) -> str:
-        """The last failed attempt's message (``""`` if none failed), e.g. why it waits."""
+        """The last failed attempt's message (``""`` if none failed), e.g. why it waits; a record
+        still waiting keeps it across close and reopen of the store."""
         rp = self._ptr()
         return copied_text(lambda buf, cap: c.record_last_error(rp, buf, cap))
 

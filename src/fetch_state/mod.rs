@@ -17,11 +17,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::head::ResponseHead;
 use crate::outcome::Outcome;
 use crate::record::LiveRecord;
 use crate::request::Icon;
-use crate::store::{StoredState, FORMAT_VERSION};
+use crate::store::{RecordLog, StoredState, FORMAT_VERSION};
 use crate::web_enum::{FailureReason, FetchResult};
 
 /// What the caller does after an event.
@@ -95,7 +94,7 @@ impl FetchState {
     /// stored body sizes (length, complete) of its records.
     pub(crate) fn from_stored(
         stored: &StoredState,
-        heads: Vec<Option<ResponseHead>>,
+        log: RecordLog,
         sizes: Vec<(u64, bool)>,
     ) -> FetchState {
         let (result, failure_reason) = (stored.result, stored.failure_reason);
@@ -105,8 +104,14 @@ impl FetchState {
         let mut downloaded = 0;
         let mut upload_total = 0;
         let mut uploaded = 0;
-        for (i, ((req, head), (stored_len, complete))) in
-            stored.requests.iter().zip(heads).zip(sizes).enumerate()
+        let RecordLog { heads, errors } = log;
+        for (i, (((req, head), error), (stored_len, complete))) in stored
+            .requests
+            .iter()
+            .zip(heads)
+            .zip(errors)
+            .zip(sizes)
+            .enumerate()
         {
             let mut r = LiveRecord::new(req.clone());
             r.head = head.map(Arc::new);
@@ -127,10 +132,13 @@ impl FetchState {
                 Outcome::Failed(_) => false,
                 _ => req.integrity.is_none(),
             };
-            if let Outcome::Failed(why) = &outcome {
-                r.last_error = Some(why.clone());
-                r.error_seq = 1;
-            }
+            // A failed record's message; a pending one's last error (why it waited).
+            r.last_error = match &outcome {
+                Outcome::Failed(why) => Some(why.clone()),
+                Outcome::Pending => error,
+                _ => None,
+            };
+            r.error_seq = u64::from(r.last_error.is_some());
             r.outcome = outcome;
             records.push(r);
         }
@@ -262,6 +270,7 @@ pub use reading::{ExpectedTotal, RecordStatus, Snapshot};
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::head::ResponseHead;
     use crate::retry::{Decision, FailureKind, RetryPolicy};
     use crate::store::StoredRequest;
 
@@ -291,7 +300,7 @@ mod tests {
     }
 
     fn fetch(n: usize) -> FetchState {
-        FetchState::from_stored(&stored(n, 0), vec![None; n], vec![(0, false); n])
+        FetchState::from_stored(&stored(n, 0), RecordLog::empty(n), vec![(0, false); n])
     }
 
     fn head(status: u16, len: u64) -> Arc<ResponseHead> {
@@ -446,7 +455,7 @@ mod tests {
 
     #[test]
     fn the_download_total_is_never_exceeded() {
-        let mut f = FetchState::from_stored(&stored(1, 10), vec![None], vec![(0, false)]);
+        let mut f = FetchState::from_stored(&stored(1, 10), RecordLog::empty(1), vec![(0, false)]);
         take_all(&mut f, Instant::now());
         assert_eq!(f.check_reserve(0, 10), Reserve::Allowed);
         assert!(f.add_reserved(0, 10));
@@ -571,7 +580,11 @@ mod tests {
             .iter()
             .map(|r| r.head.as_deref().cloned())
             .collect();
-        let again = FetchState::from_stored(&s, heads, vec![(2, true), (0, false), (0, false)]);
+        let log = RecordLog {
+            heads,
+            errors: vec![None; 3],
+        };
+        let again = FetchState::from_stored(&s, log, vec![(2, true), (0, false), (0, false)]);
         assert_eq!(again.outcome(), f.outcome());
         assert_eq!(again.record(0).outcome, Outcome::Done);
         assert_eq!(

@@ -205,7 +205,8 @@ pub extern "C" fn bgfetch_record_retry_in_ms(rec: *const bgfetch_record) -> i64 
     })
 }
 
-/// 0.3. The last failed attempt's message (`""` if none failed), copied into `buf` as
+/// 0.3. The last failed attempt's message (`""` if none failed; a record still waiting keeps
+/// it across close and open, so that a later session can say why it waited), copied into `buf` as
 /// `snprintf` does: at most `cap - 1` bytes and a NUL (nothing when `buf` is NULL or `cap` is
 /// 0). Returns the message's full length in bytes: a return `>= cap` means it was truncated.
 /// 0 (and `""` in `buf`) for a NULL record.

@@ -22,7 +22,7 @@ use crate::gate::{Gate, Lifecycle};
 use crate::registration::{Engine, FailureReason, FetchResult, Registration};
 use crate::request::{FetchOptions, Request};
 use crate::scheduler::{self, Job, SchedulerHost};
-use crate::store::{self, Store, StoredRequest, StoredState, FORMAT_VERSION};
+use crate::store::{self, RecordLog, Store, StoredRequest, StoredState, FORMAT_VERSION};
 use crate::syncer::{self, SyncJob};
 use crate::validate;
 
@@ -114,15 +114,15 @@ impl Manager {
         let mut restored = Vec::new();
         for lf in loaded {
             let n = lf.state.requests.len();
-            let heads = shared.store.load_heads(&lf.key, n);
+            let log = shared.store.load_record_log(&lf.key, n);
             let sizes = shared
                 .store
-                .recover_bodies(&lf.key, &lf.state.requests, &heads);
+                .recover_bodies(&lf.key, &lf.state.requests, &log.heads);
             let reg = Registration::from_stored(
                 lf.key.clone(),
                 Arc::downgrade(shared) as Weak<dyn Engine>,
                 &lf.state,
-                heads,
+                log,
                 sizes,
             );
             reg.set_offline(false); // holds it if it was stored paused
@@ -225,7 +225,7 @@ impl Manager {
             key,
             Arc::downgrade(shared) as Weak<dyn Engine>,
             &stored,
-            vec![None; n],
+            RecordLog::empty(n),
             vec![(0, false); n],
         );
         reg.set_offline(shared.is_offline());

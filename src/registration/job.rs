@@ -182,14 +182,19 @@ impl RecordJob<'_> {
     ) -> bool {
         let now = Instant::now();
         let jitter = crate::util::jitter(1_000_000) as f64 / 1_000_000.0;
-        let decision = self.reg.state.lock().attempt_failed(
-            self.index,
-            &self.engine.config().retry,
-            (kind, why),
-            now,
-            jitter,
-            retry_after,
-        );
+        let (decision, new_message) = {
+            let mut s = self.reg.state.lock();
+            let new_message = s.record(self.index).last_error.as_deref() != Some(why);
+            let policy = &self.engine.config().retry;
+            let decision =
+                s.attempt_failed(self.index, policy, (kind, why), now, jitter, retry_after);
+            (decision, new_message)
+        };
+        if new_message && matches!(decision, Some(Decision::Retry { .. })) {
+            // Kept for a later session (a host reopening the store asks why it waits); once
+            // per message, not per attempt of an outage. Best effort: it is only a message.
+            let _ = self.engine.store().save_error(self.key(), self.index, why);
+        }
         let waits = match decision {
             Some(Decision::Retry { after }) => {
                 self.engine.retry_at(&self.reg, self.index, now + after);

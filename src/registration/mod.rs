@@ -24,8 +24,7 @@ use crate::delivery::DeliveryFlags;
 use crate::error::{Error, Result};
 use crate::fetch_state::FetchState;
 use crate::gate::Gate;
-use crate::head::ResponseHead;
-use crate::store::{Store, StoredState};
+use crate::store::{RecordLog, Store, StoredState};
 
 pub use crate::fetch_state::{ExpectedTotal, RecordStatus, Snapshot};
 pub use crate::web_enum::{FailureReason, FetchResult, RecordState};
@@ -143,11 +142,11 @@ impl Registration {
         key: String,
         engine: Weak<dyn Engine>,
         stored: &StoredState,
-        heads: Vec<Option<ResponseHead>>,
+        log: RecordLog,
         sizes: Vec<(u64, bool)>,
     ) -> Arc<Registration> {
         let id = stored.id.clone();
-        let state = FetchState::from_stored(stored, heads, sizes);
+        let state = FetchState::from_stored(stored, log, sizes);
         // A fetch restored settled gets no final progress in this session.
         let settled = state.settled();
         Arc::new(Registration {
@@ -266,3 +265,8 @@ pub(crate) use job::RecordJob;
 pub use listeners::ProgressListener;
 mod records;
 pub use records::{Record, Response};
+
+#[cfg(test)]
+pub(crate) mod fake;
+#[cfg(test)]
+mod tests;

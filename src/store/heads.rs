@@ -1,6 +1,8 @@
-//! `heads.log`: the response heads of a fetch, one line `<n> <json>` each, appended (one
-//! `pwrite`, cut off again if it fails) and read back at open (the last whole line of a record
-//! wins; a line a crash cut short is cut off; a bad line drops only its record's head).
+//! `heads.log`: the response heads of a fetch, one line `<n> <json>` each, and the last error
+//! of a record that waits to retry (`<n> {"last_error": "..."}`, so that a later session can
+//! say why it waited), appended (one `pwrite`, cut off again if it fails) and read back at open
+//! (the last whole head line of a record wins, and its last error line; a line a crash cut
+//! short is cut off; a bad line drops only its record's head).
 
 use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
@@ -23,11 +25,42 @@ pub const HEAD_LOG: &str = "heads.log";
 /// room; the next head reopens it).
 const MAX_OPEN_HEAD_LOGS: usize = 32;
 
+/// What a head log holds for each record: its head and its last error.
+#[derive(Debug, Default)]
+pub(crate) struct RecordLog {
+    /// The head of each record (the last head line of its number).
+    pub(crate) heads: Vec<Option<ResponseHead>>,
+    /// The last failed attempt's message of each record (its last error line).
+    pub(crate) errors: Vec<Option<String>>,
+}
+
+impl RecordLog {
+    /// The log of `count` records that have neither.
+    pub(crate) fn empty(count: usize) -> RecordLog {
+        RecordLog {
+            heads: vec![None; count],
+            errors: vec![None; count],
+        }
+    }
+}
+
+/// An error line's JSON.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ErrorLine<S> {
+    last_error: S,
+}
+
 /// Parses the complete lines of a head log into the heads of `count` records (the last line
 /// of a record wins; an unreadable line drops its record's head). Returns the heads and the
 /// length of the complete lines: anything after it is a line a crash cut short.
 pub fn parse_head_log(bytes: &[u8], count: usize) -> (Vec<Option<ResponseHead>>, usize) {
-    let mut heads = vec![None; count];
+    let (log, complete) = parse_record_log(bytes, count);
+    (log.heads, complete)
+}
+
+/// [`parse_head_log`], with each record's last error.
+pub(crate) fn parse_record_log(bytes: &[u8], count: usize) -> (RecordLog, usize) {
+    let mut log = RecordLog::empty(count);
     let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     for line in bytes[..complete].split(|&b| b == b'\n') {
         let Some(space) = line.iter().position(|&b| b == b' ') else {
@@ -35,12 +68,16 @@ pub fn parse_head_log(bytes: &[u8], count: usize) -> (Vec<Option<ResponseHead>>,
         };
         let n = std::str::from_utf8(&line[..space])
             .ok()
-            .and_then(|n| n.parse::<usize>().ok());
-        if let Some(slot) = n.and_then(|n| heads.get_mut(n)) {
-            *slot = serde_json::from_slice(&line[space + 1..]).ok();
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|&n| n < count);
+        let Some(n) = n else { continue };
+        let json = &line[space + 1..];
+        match serde_json::from_slice::<ErrorLine<String>>(json) {
+            Ok(e) => log.errors[n] = Some(e.last_error),
+            Err(_) => log.heads[n] = serde_json::from_slice(json).ok(),
         }
     }
-    (heads, complete)
+    (log, complete)
 }
 
 impl Store {
@@ -57,6 +94,20 @@ impl Store {
     pub fn save_head(&self, key: &str, n: usize, head: &ResponseHead) -> std::io::Result<()> {
         let mut line = format!("{n} ").into_bytes();
         serde_json::to_writer(&mut line, head).map_err(std::io::Error::other)?;
+        self.append_line(key, line)
+    }
+
+    /// Appends record `n`'s last error to the head log (not fsynced either: it only tells a
+    /// later session why the record waited).
+    pub(crate) fn save_error(&self, key: &str, n: usize, error: &str) -> std::io::Result<()> {
+        let mut line = format!("{n} ").into_bytes();
+        serde_json::to_writer(&mut line, &ErrorLine { last_error: error })
+            .map_err(std::io::Error::other)?;
+        self.append_line(key, line)
+    }
+
+    /// Appends `line` and a newline to the registration's head log, whole or not at all.
+    fn append_line(&self, key: &str, mut line: Vec<u8>) -> std::io::Result<()> {
         line.push(b'\n');
         let mut logs = self.head_logs.lock();
         if !logs.contains_key(key) {
@@ -81,23 +132,24 @@ impl Store {
         Ok(())
     }
 
-    /// Reads the heads of a registration's `count` records from its head log, and cuts off a
+    /// Reads the heads and last errors of a registration's `count` records from its head log,
+    /// and cuts off a
     /// last line that a crash left incomplete (so the next append starts a line of its own).
     /// A head log that is not a plain file (a symlink planted in the store) is removed unread.
-    pub fn load_heads(&self, key: &str, count: usize) -> Vec<Option<ResponseHead>> {
+    pub(crate) fn load_record_log(&self, key: &str, count: usize) -> RecordLog {
         self.close_head_log(key);
         self.read_head_log(key, count)
-            .unwrap_or_else(|| vec![None; count])
+            .unwrap_or_else(|| RecordLog::empty(count))
     }
 
-    fn read_head_log(&self, key: &str, count: usize) -> Option<Vec<Option<ResponseHead>>> {
+    fn read_head_log(&self, key: &str, count: usize) -> Option<RecordLog> {
         let path = self.head_log_path(key);
         if !fs::symlink_metadata(&path).ok()?.is_file() {
             let _ = fs::remove_file(&path);
             return None;
         }
         let bytes = read_private(&path).ok()?;
-        let (heads, complete) = parse_head_log(&bytes, count);
+        let (log, complete) = parse_record_log(&bytes, count);
         if complete < bytes.len() {
             let cut = private_append()
                 .open(&path)
@@ -108,7 +160,7 @@ impl Store {
                 return None;
             }
         }
-        Some(heads)
+        Some(log)
     }
 
     /// Closes a registration's head log (when it settles, is released, created again or
@@ -125,6 +177,28 @@ mod tests {
     fn line(n: usize, status: u16) -> String {
         let head = ResponseHead::new(status, "http://127.0.0.1/a", &[("etag", "\"1\"")], Some(3));
         format!("{n} {}\n", serde_json::to_string(&head).unwrap())
+    }
+
+    #[test]
+    fn error_lines_keep_the_last_error_and_never_drop_a_head() {
+        let err = |n: usize, e: &str| {
+            format!(
+                "{n} {{\"last_error\":{}}}\n",
+                serde_json::to_string(e).unwrap()
+            )
+        };
+        let log = format!(
+            "{}{}{}{}",
+            line(0, 200),
+            err(0, "refused"),
+            err(1, "a"),
+            err(1, "b")
+        );
+        let (log, _) = parse_record_log(log.as_bytes(), 2);
+        assert_eq!(log.heads[0].as_ref().unwrap().status, 200);
+        assert!(log.heads[1].is_none());
+        assert_eq!(log.errors[0].as_deref(), Some("refused"));
+        assert_eq!(log.errors[1].as_deref(), Some("b"));
     }
 
     #[test]

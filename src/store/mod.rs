@@ -42,6 +42,7 @@ use files::{
 pub(crate) use files::{open_read, private_create, sync_files};
 pub use heads::parse_head_log;
 use heads::HeadLog;
+pub(crate) use heads::RecordLog;
 pub use state::{parse_state, StoredRequest, StoredState, FORMAT_VERSION};
 
 /// One loaded registration directory.
