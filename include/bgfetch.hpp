@@ -232,8 +232,16 @@ inline std::int64_t wait_ms(std::chrono::milliseconds d) noexcept {
 template <class Copy>
 std::string copied_text(Copy copy) {
     std::string text(copy(nullptr, 0), '\0');
-    if (!text.empty()) copy(text.data(), text.size() + 1);
-    return text;
+    // The message is live: if it grew between the two calls, copy it again at its new length.
+    for (;;) {
+        if (text.empty()) return text;
+        std::size_t full = copy(text.data(), text.size() + 1);
+        if (full <= text.size()) {
+            text.resize(full);
+            return text;
+        }
+        text.assign(full, '\0');
+    }
 }
 
 /** A duration as `uint32_t` milliseconds for a setter; refuses what does not fit. */
@@ -1077,9 +1085,11 @@ private:
  *
  * - Runs on the manager's event thread (dispatch_mode::thread) or inside manager::dispatch()
  *   (dispatch_mode::manual); never while a library lock is held.
- * - Fires when `uploaded`, `downloaded`, `result` or `failure_reason` changed, at most once per
- *   progress interval per registration, and always once for the final state (then never
- *   again). Read the values with the getters of its argument.
+ * - Fires once as soon as it is set, with the current values (also for a fetch that has
+ *   settled: a callback set late never misses the final state); then when `uploaded`,
+ *   `downloaded`, `result`, `failure_reason`, `paused` or a record's state (record::state():
+ *   a retry wait, offline, ...) changed, at most once per progress interval per registration,
+ *   and always once for the final state. Read the values with the getters of its argument.
  * - Its argument is a handle borrowed for the call (not the one the callback was set on): do
  *   not keep it. The callback may call anything of this header, on this registration too
  *   (abort it, release its records, destroy the registration object it was set on), except

@@ -348,12 +348,104 @@ impl Timer {
     }
 }
 
+/// The progress timers of the registrations that changed: when each one's next callback is
+/// due (at most one per interval; the final one at once).
+struct Timers {
+    interval: Duration,
+    by_reg: HashMap<usize, Timer>,
+}
+
+impl Timers {
+    fn of(&mut self, reg: &Arc<Registration>) -> &mut Timer {
+        let key = Arc::as_ptr(reg) as usize;
+        self.by_reg
+            .entry(key)
+            .or_insert_with(|| Timer::new(reg.clone()))
+    }
+
+    /// When the next callback is due.
+    fn next_due(&self) -> Option<Instant> {
+        self.by_reg.values().filter_map(|t| t.due).min()
+    }
+
+    /// `reg` changed at `now` (or settled): its callback is due an interval after the last,
+    /// or at once for the final one.
+    fn changed(&mut self, reg: &Arc<Registration>, now: Instant) {
+        if reg.delivery().final_emitted() {
+            return;
+        }
+        let Some(settled) = final_due(reg) else {
+            return;
+        };
+        let interval = self.interval;
+        let t = self.of(reg);
+        t.settled |= settled;
+        // The final progress is not held back by the interval: `wait` returns after it, so
+        // a settled fetch's comes at once.
+        let earliest = match t.last {
+            Some(l) if !t.settled => (l + interval).max(now),
+            _ => now,
+        };
+        t.due = Some(t.due.map_or(earliest, |d| d.min(earliest)));
+    }
+
+    /// A listener of `reg` was set at `now`: whether it gets its first call now. Not when the
+    /// fetch settled and its final progress is still to come (that call reaches the new
+    /// listener too, and it sees the final state once). The greeting is the registration's
+    /// call of the interval: its next progress comes an interval later.
+    fn greet(&mut self, reg: &Arc<Registration>, now: Instant) -> bool {
+        if reg.result_stored().is_some() && !reg.delivery().final_returned() {
+            return false;
+        }
+        let interval = self.interval;
+        let t = self.of(reg);
+        t.last = Some(now);
+        if !t.settled {
+            t.due = t.due.map(|d| d.max(now + interval));
+        }
+        true
+    }
+
+    /// Emits the callbacks due at `now`: progress, and after a final one the completion event.
+    fn run_due(&mut self, events: &Events, now: Instant) {
+        for t in self.by_reg.values_mut() {
+            if !t.due.is_some_and(|d| d <= now) {
+                continue;
+            }
+            t.due = None;
+            t.last = Some(now);
+            t.reg.delivery().progress_taken();
+            let Some(stored) = final_due(&t.reg) else {
+                continue;
+            };
+            t.settled |= stored;
+            if t.settled {
+                t.reg.delivery().set_final_emitted();
+            }
+            events.emit(Ready::Progress(t.reg.clone()));
+            if t.settled {
+                // THREAD mode: the final progress callback has returned (`wait` waits for it).
+                final_returned(&t.reg);
+                events.emit(Ready::Completion(t.reg.clone()));
+            }
+        }
+        // Forget the settled ones, and idle timers whose interval has passed.
+        let interval = self.interval;
+        self.by_reg.retain(|_, t| {
+            !(t.settled && t.due.is_none())
+                && (t.due.is_some() || t.last.is_some_and(|l| now - l < interval))
+        });
+    }
+}
+
 fn event_loop(events: &Events, rx: Receiver<Delivery>, interval: Duration) {
-    let mut timers: HashMap<usize, Timer> = HashMap::new();
+    let mut timers = Timers {
+        interval,
+        by_reg: HashMap::new(),
+    };
     loop {
         let now = Instant::now();
-        let next_due = timers.values().filter_map(|t| t.due).min();
-        let msg = match next_due {
+        let msg = match timers.next_due() {
             Some(d) if d <= now => None,
             Some(d) => match rx.recv_timeout(d - now) {
                 Ok(m) => Some(m),
@@ -373,78 +465,18 @@ fn event_loop(events: &Events, rx: Receiver<Delivery>, interval: Duration) {
                 Delivery::Crash => panic!("a panic injected by a test"),
                 Delivery::Completion(reg) => events.emit(Ready::Completion(reg)),
                 Delivery::Greet(reg, id) => {
-                    // A fetch that settled but whose final progress is still to come: that
-                    // call reaches the new listener too, and it sees the final state once.
-                    let final_coming =
-                        reg.result_stored().is_some() && !reg.delivery().final_returned();
-                    if final_coming {
-                        continue;
+                    if timers.greet(&reg, now) {
+                        events.emit(Ready::Greet(reg, id));
                     }
-                    // The greeting is this registration's call of the interval: the next
-                    // progress comes an interval later (the final one at once, as ever).
-                    let key = Arc::as_ptr(&reg) as usize;
-                    let t = timers.entry(key).or_insert_with(|| Timer::new(reg.clone()));
-                    t.last = Some(now);
-                    if !t.settled {
-                        t.due = t.due.map(|d| d.max(now + interval));
-                    }
-                    events.emit(Ready::Greet(reg, id));
                 }
-                Delivery::Progress(reg) | Delivery::Settled(reg) => {
-                    if reg.delivery().final_emitted() {
-                        continue;
-                    }
-                    let Some(settled) = final_due(&reg) else {
-                        continue;
-                    };
-                    let key = Arc::as_ptr(&reg) as usize;
-                    let t = timers.entry(key).or_insert_with(|| Timer::new(reg.clone()));
-                    t.settled |= settled;
-                    // The final progress is not held back by the interval: `wait` returns
-                    // after it, so a settled fetch's comes at once.
-                    let earliest = match t.last {
-                        Some(l) if !t.settled => (l + interval).max(now),
-                        _ => now,
-                    };
-                    t.due = Some(t.due.map_or(earliest, |d| d.min(earliest)));
-                }
+                Delivery::Progress(reg) | Delivery::Settled(reg) => timers.changed(&reg, now),
             }
             // Take every message already waiting before running callbacks.
             if !rx.is_empty() {
                 continue;
             }
         }
-        let now = Instant::now();
-        let due: Vec<usize> = timers
-            .iter()
-            .filter(|(_, t)| t.due.is_some_and(|d| d <= now))
-            .map(|(k, _)| *k)
-            .collect();
-        for key in due {
-            let Some(t) = timers.get_mut(&key) else {
-                continue;
-            };
-            t.due = None;
-            t.last = Some(now);
-            t.reg.delivery().progress_taken();
-            let reg = t.reg.clone();
-            let Some(stored) = final_due(&reg) else {
-                continue;
-            };
-            let settled = t.settled || stored;
-            if settled {
-                reg.delivery().set_final_emitted();
-            }
-            events.emit(Ready::Progress(reg.clone()));
-            if settled {
-                // THREAD mode: the final progress callback has returned (`wait` waits for it).
-                final_returned(&reg);
-                timers.remove(&key);
-                events.emit(Ready::Completion(reg));
-            }
-        }
-        // Forget idle timers whose interval has passed.
-        timers.retain(|_, t| t.due.is_some() || t.last.is_some_and(|l| now - l < interval));
+        timers.run_due(events, Instant::now());
     }
 }
 

@@ -115,6 +115,15 @@ pub struct Registration {
     delivery: DeliveryFlags,
 }
 
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("id", &self.id)
+            .field("snapshot", &self.snapshot())
+            .finish_non_exhaustive()
+    }
+}
+
 /// A progress listener: a host handle's callback (id > 0) or the registration's own (id 0).
 #[derive(Clone)]
 struct Listener {
