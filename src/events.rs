@@ -409,7 +409,7 @@ impl Timers {
     /// Emits the callbacks due at `now`: progress, and after a final one the completion event.
     fn run_due(&mut self, events: &Events, now: Instant) {
         for t in self.by_reg.values_mut() {
-            if !t.due.is_some_and(|d| d <= now) {
+            if t.due.is_none_or(|d| d > now) {
                 continue;
             }
             t.due = None;
