@@ -1,7 +1,7 @@
 /*
  * bgfetch.c - a small command-line tool over one libbgfetch store.
  *
- *     bgfetch [-s DIR] [--base URL] [--limit-rate RATE] [--proxy URL] [--cacert FILE]
+ *     bgfetch [-s DIR] [--base URL] [--limit-rate RATE] [--split N] [--proxy URL] [--cacert FILE]
  *             [--progress=bar|plain|none] COMMAND [ARGS...]
  *
  *     fetch ID URL... [--title T] [--download-total N]
@@ -32,6 +32,9 @@
  *                         (save without it: see save)
  *     --limit-rate RATE   the bandwidth cap in bytes/s, with a suffix k, M or G (x1024) as
  *                         curl takes it; 0 = none
+ *     --split N           fetch a large body over up to N connections at once, in ranges
+ *                         written in place (1..16, as aria2's --split; default 1); also lets
+ *                         a fetch use N connections
  *     --proxy URL         the proxy (http://host:port or socks5://host:port; "" = none even
  *                         if the environment names one); unset: the environment's
  *     --cacert FILE       a PEM file of the CA certificates to trust for https (replaces the
@@ -85,7 +88,8 @@
 #define POLL_MS 200 /* waits are sliced so that Ctrl-C is noticed */
 
 static const char USAGE[] =
-    "usage: bgfetch [-s DIR] [--base URL] [--limit-rate RATE] [--proxy URL] [--cacert FILE]\n"
+    "usage: bgfetch [-s DIR] [--base URL] [--limit-rate RATE] [--split N] [--proxy URL]\n"
+    "               [--cacert FILE]\n"
     "               [--progress=bar|plain|none] COMMAND [ARGS...]\n"
     "\n"
     "commands:\n"
@@ -112,6 +116,7 @@ static const char USAGE[] =
     "  -s, --store DIR     store directory (default ./bgfetch-store)\n"
     "  --base URL          base URL for relative URLs (fetch, save)\n"
     "  --limit-rate RATE   bandwidth cap in bytes/s; suffix k, M, G (x1024); 0 = none\n"
+    "  --split N           fetch a large body over up to N connections at once (1..16)\n"
     "  --proxy URL         http://host:port or socks5://host:port (\"\" = none); unset:\n"
     "                      the environment's ALL_PROXY, HTTPS_PROXY, HTTP_PROXY, NO_PROXY\n"
     "  --cacert FILE       PEM file of the CA certificates to trust for https\n"
@@ -410,6 +415,7 @@ struct args {
     bool have_download_total;
     uint64_t limit_rate;
     bool have_limit_rate;
+    uint32_t split; /* 0 = not given */
     const char *proxy;
     const char *cacert;
     const char *command;
@@ -872,6 +878,14 @@ static int parse_args(int argc, char **argv, struct args *a) {
                 if (!parse_size(v, &a->limit_rate))
                     return usage_error("bad --limit-rate '%s' (bytes/s, e.g. 500k or 2M)", v);
                 a->have_limit_rate = true;
+            } else if ((t = take_option(argc, argv, &i, "--split", &v))) {
+                if (t < 0) return usage_error("%s needs a number of connections", argv[i]);
+                char *end = NULL;
+                errno = 0;
+                unsigned long n = strtoul(v, &end, 10);
+                if (errno || end == v || *end || n < 1 || n > 16 || v[0] == '-')
+                    return usage_error("bad --split '%s' (1..16 connections)", v);
+                a->split = (uint32_t)n;
             } else if ((t = take_option(argc, argv, &i, "--proxy", &v))) {
                 if (t < 0) return usage_error("%s needs a URL", argv[i]);
                 a->proxy = v;
@@ -951,6 +965,15 @@ int main(int argc, char **argv) {
     if (a.base) rc = fail(bgfetch_config_set_base_url(cfg, a.base), "--base");
     if (!rc && a.have_limit_rate)
         rc = fail(bgfetch_config_set_max_download_rate(cfg, a.limit_rate), "--limit-rate");
+    if (!rc && a.split) {
+        /* As aria2's -x N -s N: N connections for the body (the defaults are 8 in all, 4 a
+           fetch). */
+        rc = fail(bgfetch_config_set_max_segments(cfg, a.split), "--split");
+        if (!rc && a.split > 4)
+            rc = fail(bgfetch_config_set_max_connections_per_fetch(cfg, a.split), "--split");
+        if (!rc && a.split > 8)
+            rc = fail(bgfetch_config_set_max_connections(cfg, a.split), "--split");
+    }
     if (!rc && a.proxy) rc = fail(bgfetch_config_set_proxy(cfg, a.proxy), "--proxy");
     if (!rc && a.cacert) rc = fail(bgfetch_config_set_ca_file(cfg, a.cacert), "--cacert");
     if (!rc) rc = fail(bgfetch_manager_open(cfg, &m), "opening the store");

@@ -464,6 +464,19 @@ bgfetch_status bgfetch_config_set_max_connections_per_fetch(bgfetch_config *c,
                                                             uint32_t n);
 
 /**
+ * Segments a large GET body may be split into (aria2's `--split`), 1..=16; default 1 (off:
+ * one connection a request). The body is then fetched over that many connections at once,
+ * each range written in place into the one body file and resumed on its own after a cut, a
+ * pause, a close or a crash. Used only when the first response allows it (a
+ * `Content-Length`, `Accept-Ranges: bytes`, a strong ETag or a Last-Modified for `If-Range`,
+ * and no `Range` header of the host's) and into at most one segment per MiB of body;
+ * otherwise one connection, as before. Segments count against `max_connections` and
+ * `max_connections_per_fetch` (default 4: raise it to use more) and share the bandwidth cap.
+ * `BGFETCH_E_INVALID_ARGUMENT` outside 1..=16.
+ */
+BGFETCH_NODISCARD bgfetch_status bgfetch_config_set_max_segments(bgfetch_config *c, uint32_t n);
+
+/**
  * Bytes the store may hold in all (request bodies and response bodies); 0 = no quota (the
  * default).
  */

@@ -444,6 +444,12 @@ public:
         detail::check(bgfetch_config_set_max_connections_per_fetch(h_.get(), n));
         return *this;
     }
+    /** Segments a large GET body may be split into, fetched over that many connections at
+        once and written in place, 1..=16 (default 1: off). See bgfetch_config_set_max_segments. */
+    config &set_max_segments(std::uint32_t n) {
+        detail::check(bgfetch_config_set_max_segments(h_.get(), n));
+        return *this;
+    }
     /** Bytes the store may hold in all (request and response bodies); 0 = no quota. */
     config &set_quota(std::uint64_t bytes) {
         detail::check(bgfetch_config_set_quota(h_.get(), bytes));

@@ -48,6 +48,7 @@ pub struct Config {
     pub(crate) ca_file: Option<PathBuf>,
     pub(crate) dispatch: DispatchMode,
     pub(crate) allow_https_to_http: bool,
+    pub(crate) max_segments: u32,
 }
 
 /// Most connections the whole manager may open at once.
@@ -72,6 +73,7 @@ impl Config {
             ca_file: None,
             dispatch: DispatchMode::Thread,
             allow_https_to_http: false,
+            max_segments: 1,
         }
     }
 
@@ -102,6 +104,23 @@ impl Config {
             )));
         }
         self.max_connections_per_fetch = n;
+        Ok(())
+    }
+
+    /// Segments a large GET body may be split into, fetched over that many connections at
+    /// once and written in place (1..=16; default 1: one connection a request). A body is
+    /// split only when its response allows it (a `Content-Length`, `Accept-Ranges: bytes`, a
+    /// validator for `If-Range`, no `Range` of the host's) and into at most one segment per
+    /// MiB. Segments count against the connection limits: a fetch uses at most
+    /// `max_connections_per_fetch` of them at once (default 4).
+    pub fn set_max_segments(&mut self, n: u32) -> Result<()> {
+        let max = crate::segments::MAX_SEGMENTS;
+        if n == 0 || n > max {
+            return Err(Error::invalid(format!(
+                "max segments must be 1..={max}, not {n}"
+            )));
+        }
+        self.max_segments = n;
         Ok(())
     }
 

@@ -67,6 +67,7 @@ mod request;
 mod resume;
 pub(crate) mod retry;
 mod scheduler;
+mod segments;
 mod store;
 mod syncer;
 mod throttle;

@@ -26,12 +26,8 @@ pub struct LiveRecord {
     pub uploaded: u64,
     /// The body is complete and waits for the sync thread to make it durable.
     pub syncing: bool,
-    /// A worker is transferring this record now.
-    pub running: bool,
-    /// The record waits in the delay queue for its next attempt.
-    pub waiting: bool,
-    /// Where its retries stand (from its first attempt on).
-    pub retry: Option<crate::retry::RetryState>,
+    /// The transfer of the whole record (its request from byte 0, or a single-stream resume).
+    pub(crate) whole: Turn,
     /// Attempts made for it in this session.
     pub attempts: u32,
     /// The last failed attempt's message.
@@ -39,13 +35,147 @@ pub struct LiveRecord {
     /// When that failure came, in its fetch's order of failures; 0 once the record made
     /// progress after it (the fetch's last error is the latest of its records' current ones).
     pub error_seq: u64,
-    /// When its next attempt is due, while it waits for it.
-    pub retry_due: Option<std::time::Instant>,
     /// Whether the head may be shown (false while integrity is unchecked, or after a failure).
     pub exposed: bool,
+    /// Its body's ranges and their transfers, when it is fetched over several connections.
+    pub(crate) split: Option<Split>,
+    /// Its body is not split again in this session (a split was given up: the server did not
+    /// answer a range as it had promised).
+    pub(crate) no_split: bool,
+}
+
+/// The turn of one transfer (a whole record's, or one range's): whether a worker runs it, and
+/// its retries.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Turn {
+    /// A worker transfers it now.
+    pub(crate) busy: bool,
+    /// It waits in the delay queue for its next attempt.
+    pub(crate) waiting: bool,
+    /// Its last attempt failed (the next one counts as another attempt of the record).
+    pub(crate) failed: bool,
+    /// Where its retries stand (from its first attempt on).
+    pub(crate) retry: Option<crate::retry::RetryState>,
+    /// When its next attempt is due, while it waits for it.
+    pub(crate) retry_due: Option<std::time::Instant>,
+}
+
+/// A body fetched over several connections: its ranges ([`crate::segments::Segments`]), the
+/// turn of each, and how far its stored form (the map in the head log) has come.
+#[derive(Debug, Clone)]
+pub(crate) struct Split {
+    /// The ranges.
+    pub(crate) segments: crate::segments::Segments,
+    /// The turn of each range, by the same index.
+    pub(crate) turns: Vec<Turn>,
+    /// Stored bytes at the last map snapshot taken for a checkpoint.
+    pub(crate) snapshot: u64,
+    /// Stored bytes the last map written claims.
+    pub(crate) mapped: u64,
+    /// The split was given up (a range's answer did not fit the body): the ranges stop, and
+    /// once the last of them ended the body starts again from zero over one connection.
+    pub(crate) abandoned: bool,
+    /// Every range is stored and one transfer completes the body.
+    pub(crate) completing: bool,
+}
+
+impl Split {
+    /// The ranges of `segments`, none transferred yet.
+    pub(crate) fn new(segments: crate::segments::Segments) -> Split {
+        let turns = vec![Turn::default(); segments.ranges.len()];
+        let stored = segments.stored();
+        Split {
+            segments,
+            turns,
+            snapshot: stored,
+            mapped: stored,
+            abandoned: false,
+            completing: false,
+        }
+    }
+
+    /// Whether a transfer works on one of its ranges.
+    pub(crate) fn busy(&self) -> bool {
+        self.turns.iter().any(|t| t.busy)
+    }
+
+    /// Whether it only waits for retries: no range is transferred or queued, and one waits
+    /// for its next attempt.
+    fn waits(&self) -> bool {
+        let mut any = false;
+        for (turn, range) in self.turns.iter().zip(&self.segments.ranges) {
+            if turn.busy || (!range.done() && !turn.waiting) {
+                return false;
+            }
+            any |= turn.waiting;
+        }
+        any
+    }
+
+    /// The ranges a restored split still fetches; when every range is stored, range 0 (its
+    /// transfer completes the body).
+    pub(crate) fn ranges_to_fetch(&self) -> impl Iterator<Item = usize> + '_ {
+        let all_done = self.segments.complete();
+        let ranges = self.segments.ranges.iter().enumerate();
+        ranges
+            .filter(move |(k, r)| !r.done() || (all_done && *k == 0))
+            .map(|(k, _)| k)
+    }
+
+    /// Body bytes readable at `offset`: up to the end of the stored part of the range it is in.
+    fn readable_at(&self, offset: u64) -> u64 {
+        self.segments
+            .ranges
+            .iter()
+            .find(|r| r.start <= offset && offset < r.next)
+            .map_or(0, |r| r.next - offset)
+    }
 }
 
 impl LiveRecord {
+    /// Whether a transfer works on it (the record's, or one of its ranges').
+    pub(crate) fn transferring(&self) -> bool {
+        self.whole.busy || self.split.as_ref().is_some_and(Split::busy)
+    }
+
+    /// Whether it waits for its next attempt (the record, or its ranges while none of them is
+    /// transferred or queued).
+    pub(crate) fn waits(&self) -> bool {
+        self.whole.waiting || self.split.as_ref().is_some_and(Split::waits)
+    }
+
+    /// When its next attempt is due, while it waits (its earliest range's, when split).
+    pub(crate) fn retry_due(&self) -> Option<std::time::Instant> {
+        self.turns().filter_map(|t| t.retry_due).min()
+    }
+
+    /// Its turns: the whole record's and its ranges'.
+    pub(crate) fn turns(&self) -> impl Iterator<Item = &Turn> {
+        std::iter::once(&self.whole).chain(self.split.iter().flat_map(|s| s.turns.iter()))
+    }
+
+    /// Its turns, to change.
+    pub(crate) fn turns_mut(&mut self) -> impl Iterator<Item = &mut Turn> {
+        std::iter::once(&mut self.whole)
+            .chain(self.split.iter_mut().flat_map(|s| s.turns.iter_mut()))
+    }
+
+    /// The turn of the whole record (`None`) or of range `k`, if it has that range.
+    pub(crate) fn turn_mut(&mut self, range: Option<usize>) -> Option<&mut Turn> {
+        match range {
+            None => Some(&mut self.whole),
+            Some(k) => self.split.as_mut()?.turns.get_mut(k),
+        }
+    }
+
+    /// Body bytes a reader finds stored at `offset`, one after the other.
+    pub(crate) fn readable_at(&self, offset: u64) -> u64 {
+        match &self.split {
+            Some(split) => split.readable_at(offset),
+            None => self.stored.saturating_sub(offset),
+        }
+    }
+
     /// Whether every byte of the response body has arrived (the head announced a length and
     /// that many bytes are stored or being written: the host may have seen them counted).
     pub fn all_bytes_arrived(&self) -> bool {
@@ -67,13 +197,12 @@ impl LiveRecord {
             outcome: Outcome::Pending,
             uploaded: 0,
             syncing: false,
-            running: false,
-            waiting: false,
-            retry: None,
+            whole: Turn::default(),
             attempts: 0,
             last_error: None,
             error_seq: 0,
-            retry_due: None,
+            split: None,
+            no_split: false,
         }
     }
 }

@@ -113,6 +113,99 @@ pub(crate) fn plan(method: &str, stored: u64, head: Option<&ResponseHead>) -> As
     }
 }
 
+/// Whether the body of `head` (a response to a GET from byte 0, with the host's
+/// `request_headers`) may be fetched in ranges over several connections: a 200 with a length,
+/// `Accept-Ranges: bytes`, a validator for `If-Range`, and no `Range` of the host's (whose
+/// answer is the record's response as it is).
+pub(crate) fn may_split(
+    method: &str,
+    request_headers: &[(String, String)],
+    head: &ResponseHead,
+) -> bool {
+    let ranges_ok = head.header("accept-ranges").is_some_and(|v| {
+        v.split(',')
+            .any(|unit| unit.trim().eq_ignore_ascii_case("bytes"))
+    });
+    let host_range = request_headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("range"));
+    method == "GET"
+        && head.status == 200
+        && head.total_len.is_some()
+        && ranges_ok
+        && if_range_validator(head).is_some()
+        && !host_range
+}
+
+/// The request for bytes `[start, end)` of the body of `head` (a range of a split body):
+/// `Range: bytes=start-(end-1)` with `If-Range`, or `None` without a validator.
+pub(crate) fn ask_range(head: &ResponseHead, start: u64, end: u64) -> Option<Ask> {
+    let validator = if_range_validator(head)?;
+    let last = end.checked_sub(1).filter(|&l| l >= start)?;
+    Some(Ask {
+        offset: start,
+        range: Some(format!("bytes={start}-{last}")),
+        if_range: Some(validator.to_string()),
+    })
+}
+
+/// What the answer to the request of a range means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RangeVerdict {
+    /// A 206 for the range, of the same body: its bytes go in place, up to `end` (before the
+    /// range's end if the answer is short).
+    Continue {
+        /// Past the answer's last byte, counted in the body.
+        end: u64,
+    },
+    /// The server refused the range for now (a status other than 200, 206 or 416): the range
+    /// keeps its stored bytes; the attempt failed transiently.
+    Refused {
+        /// The answer's status.
+        status: u16,
+    },
+    /// The answer does not fit the body (a 200: the body changed and `If-Range` failed, or
+    /// the server ignores `Range`; a 206 of other validators, another length or another
+    /// place; a 416): the split is given up and the body fetched again from zero.
+    Abandon(&'static str),
+}
+
+/// What `answer` (with its Content-Length, if framed by one) means for the range `[start,
+/// end)` of the body of `head`.
+pub(crate) fn judge_range(
+    head: &ResponseHead,
+    (start, end): (u64, u64),
+    answer: &ResponseHead,
+    content_length: Option<u64>,
+) -> RangeVerdict {
+    match answer.status {
+        206 => {
+            let fits = answer
+                .header("content-range")
+                .and_then(parse_content_range)
+                .filter(|&(first, last, total)| {
+                    first == start
+                        && last < end
+                        && total.is_some()
+                        && total == head.total_len
+                        && content_length.is_none_or(|l| l == last - first + 1)
+                        && same_validators(head, answer)
+                });
+            match fits {
+                Some((_, last, _)) => RangeVerdict::Continue { end: last + 1 },
+                None => RangeVerdict::Abandon(
+                    "a range's answer did not fit the body (it changed on the server?)",
+                ),
+            }
+        }
+        200 => RangeVerdict::Abandon(
+            "the server answered a range with a whole body (it changed, or ignores Range)",
+        ),
+        416 => RangeVerdict::Abandon("the server says a range is out of the body"),
+        status => RangeVerdict::Refused { status },
+    }
+}
+
 /// What an answer means for the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -536,5 +629,138 @@ mod tests {
         assert!(matches!(judge_end(7, None, None, Ending::Cut), Cut(_)));
         // A short 206: this answer is whole, the body is not.
         assert_eq!(judge_end(500, Some(500), Some(1000), Ending::Clean), Short);
+    }
+
+    #[test]
+    fn a_body_is_split_only_when_its_response_allows_ranges() {
+        let ranges = ("Accept-Ranges", "bytes");
+        let splittable = head(200, &[ETAG, ranges], Some(100));
+        assert!(may_split("GET", &[], &splittable));
+        let lm = head(
+            200,
+            &[("Last-Modified", "Wed, 21 Oct 2015 07:28:00 GMT"), ranges],
+            Some(9),
+        );
+        assert!(
+            may_split("GET", &[], &lm),
+            "Last-Modified is a validator for If-Range"
+        );
+        let list = head(200, &[ETAG, ("accept-ranges", "none, Bytes")], Some(100));
+        assert!(may_split("GET", &[], &list));
+        let host_range = [("range".to_string(), "bytes=0-9".to_string())];
+        for (why, method, headers, h) in [
+            (
+                "no Accept-Ranges",
+                "GET",
+                &[][..],
+                head(200, &[ETAG], Some(100)),
+            ),
+            (
+                "Accept-Ranges: none",
+                "GET",
+                &[][..],
+                head(200, &[ETAG, ("Accept-Ranges", "none")], Some(100)),
+            ),
+            (
+                "no length",
+                "GET",
+                &[][..],
+                head(200, &[ETAG, ranges], None),
+            ),
+            (
+                "no validator",
+                "GET",
+                &[][..],
+                head(200, &[ranges], Some(100)),
+            ),
+            (
+                "a weak ETag only",
+                "GET",
+                &[][..],
+                head(200, &[("ETag", "W/\"w\""), ranges], Some(100)),
+            ),
+            (
+                "a 206",
+                "GET",
+                &[][..],
+                head(206, &[ETAG, ranges], Some(100)),
+            ),
+            ("not a GET", "POST", &[][..], splittable.clone()),
+            (
+                "the host's Range",
+                "GET",
+                &host_range[..],
+                splittable.clone(),
+            ),
+        ] {
+            assert!(!may_split(method, headers, &h), "{why}");
+        }
+    }
+
+    #[test]
+    fn a_range_asks_for_its_bytes_if_the_body_is_the_same() {
+        let ask = ask_range(&ok(100), 10, 50).unwrap();
+        assert_eq!(ask.range.as_deref(), Some("bytes=10-49"));
+        assert_eq!(ask.if_range.as_deref(), Some("\"v1\""));
+        assert_eq!(ask.offset, 10);
+        assert!(ask_range(&ok(100), 10, 10).is_none(), "an empty range");
+        assert!(
+            ask_range(&head(200, &[], Some(100)), 0, 10).is_none(),
+            "no validator"
+        );
+    }
+
+    #[test]
+    fn a_range_continues_only_with_a_206_of_the_same_body_at_its_place() {
+        let body = ok(100);
+        let answer = |cr: &str, headers: &[(&str, &str)]| {
+            let mut h: Vec<(&str, &str)> = vec![("Content-Range", cr)];
+            h.extend_from_slice(headers);
+            head(206, &h, None)
+        };
+        let fits = answer("bytes 10-49/100", &[ETAG]);
+        assert_eq!(
+            judge_range(&body, (10, 50), &fits, Some(40)),
+            RangeVerdict::Continue { end: 50 }
+        );
+        // A short 206 continues up to where it ends.
+        let short = answer("bytes 10-29/100", &[ETAG]);
+        assert_eq!(
+            judge_range(&body, (10, 50), &short, None),
+            RangeVerdict::Continue { end: 30 }
+        );
+        for (why, a, cl) in [
+            ("another place", answer("bytes 11-49/100", &[ETAG]), None),
+            ("past the range", answer("bytes 10-50/100", &[ETAG]), None),
+            ("another length", answer("bytes 10-49/101", &[ETAG]), None),
+            ("an unknown length", answer("bytes 10-49/*", &[ETAG]), None),
+            (
+                "another ETag",
+                answer("bytes 10-49/100", &[("ETag", "\"v2\"")]),
+                None,
+            ),
+            ("no ETag", answer("bytes 10-49/100", &[]), None),
+            (
+                "a wrong Content-Length",
+                answer("bytes 10-49/100", &[ETAG]),
+                Some(39),
+            ),
+            ("a whole body", ok(100), Some(100)),
+            ("a 416", head(416, &[ETAG], None), None),
+        ] {
+            assert!(
+                matches!(
+                    judge_range(&body, (10, 50), &a, cl),
+                    RangeVerdict::Abandon(_)
+                ),
+                "{why}"
+            );
+        }
+        for status in [408, 429, 500, 503, 404] {
+            assert_eq!(
+                judge_range(&body, (10, 50), &head(status, &[], None), None),
+                RangeVerdict::Refused { status }
+            );
+        }
     }
 }

@@ -17,7 +17,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::outcome::Outcome;
-use crate::registration::Registration;
+use crate::registration::{Registration, Work};
 use crate::transfer::TransferHost;
 
 /// What the workers and the retry timer ask of the manager (the manager implements it; this
@@ -138,7 +138,7 @@ pub(crate) struct Delays {
 struct DelayState {
     /// (due, entry) — the earliest first.
     due: BinaryHeap<Reverse<(Instant, u64)>>,
-    entries: HashMap<u64, (Weak<Registration>, usize)>,
+    entries: HashMap<u64, (Weak<Registration>, Work)>,
     next: u64,
     stopped: bool,
 }
@@ -151,12 +151,12 @@ impl Delays {
         }
     }
 
-    /// Record `index` of `reg` is tried again at `due`.
-    pub(crate) fn add(&self, reg: &Arc<Registration>, index: usize, due: Instant) {
+    /// `work` of `reg` is tried again at `due`.
+    pub(crate) fn add(&self, reg: &Arc<Registration>, work: Work, due: Instant) {
         let mut s = self.state.lock();
         let id = s.next;
         s.next += 1;
-        s.entries.insert(id, (Arc::downgrade(reg), index));
+        s.entries.insert(id, (Arc::downgrade(reg), work));
         s.due.push(Reverse((due, id)));
         self.wake.notify_all();
     }
@@ -177,7 +177,7 @@ impl Delays {
     }
 
     /// The next due request, waiting for it; `None` once stopped.
-    fn next_due(&self) -> Option<(Weak<Registration>, usize)> {
+    fn next_due(&self) -> Option<(Weak<Registration>, Work)> {
         let mut s = self.state.lock();
         loop {
             if s.stopped {
@@ -206,9 +206,9 @@ pub(crate) fn start_delays(shared: &Arc<dyn SchedulerHost>) -> Result<JoinHandle
         .name("bgfetch-retry".into())
         .spawn(move || {
             let ran = crate::panic::contain("retry timer thread", || {
-                while let Some((reg, index)) = shared.delays().next_due() {
+                while let Some((reg, work)) = shared.delays().next_due() {
                     if let Some(reg) = reg.upgrade() {
-                        reg.job(index, &*shared).requeue();
+                        reg.job_for(work, &*shared).requeue();
                     }
                 }
             });

@@ -129,6 +129,44 @@ fn limit_rate_caps_the_fetch_and_bad_rates_are_usage_errors() {
 }
 
 #[test]
+fn split_fetches_a_large_body_over_several_connections_and_bad_counts_are_usage_errors() {
+    let server = TestServer::start();
+    let store = temp_store("cli-split");
+    for bad in ["0", "17", "-1", "x", "", "4x"] {
+        let out = run(&store, &["--split", bad, "ids"]);
+        assert_eq!(out.code, 1, "--split {bad:?}: {out}");
+        assert!(out.stderr.contains("bad --split"), "{out}");
+    }
+    let out = run(&store, &["ids", "--split"]);
+    assert_eq!(out.code, 1, "a missing value: {out}");
+    let len = 8 << 20;
+    let url = server.url(&format!("/bytes/{len}?seed=3&rate=8000000"));
+    let out = run(
+        &store,
+        &["--split=8", "--progress=none", "fetch", "s", &url],
+    );
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout
+            .contains(&format!("s: success, {len} bytes downloaded")),
+        "{out}"
+    );
+    let ranged = server
+        .requests()
+        .iter()
+        .filter(|r| r.header("range").is_some())
+        .count();
+    assert!(ranged >= 7, "8 segments: {ranged} range requests");
+    let dest = store.join("out.bin");
+    let out = run(&store, &["save", "s", &url, dest.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        std::fs::read(&dest).unwrap() == pattern(len, 3),
+        "byte-exact"
+    );
+}
+
+#[test]
 fn proxy_and_cacert_are_used_and_bad_ones_are_library_errors() {
     let server = TestServer::start();
     let proxy = ConnectProxy::start();

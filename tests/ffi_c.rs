@@ -90,6 +90,7 @@ c_tests!(
     test_network,
     test_states,
     test_real_servers,
+    test_segments,
 );
 
 /// The header is valid C11 and C++17, and can be included twice (include guard); in C++17 its

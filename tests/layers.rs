@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["record"],
     &["store", "net"],
     &["config", "request"],
-    &["validate", "integrity", "resume", "gate"],
+    &["validate", "integrity", "resume", "gate", "segments"],
     &[
         "error", "cancel", "delivery", "gate", "head", "outcome", "panic", "retry", "throttle",
         "util", "web_enum",

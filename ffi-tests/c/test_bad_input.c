@@ -482,6 +482,16 @@ static void null_bgfetch_config_set_max_connections_per_fetch(void) {
     CHECK(ok, "NULL in each pointer argument of bgfetch_config_set_max_connections_per_fetch (c)");
 }
 
+/* bgfetch_status bgfetch_config_set_max_segments(bgfetch_config *c, uint32_t n) */
+static void null_bgfetch_config_set_max_segments(void) {
+    int ok = 1;
+    { /* bgfetch_config_set_max_segments(c=NULL) */
+        bi_clear_error();
+        ok &= bi_refused(bgfetch_config_set_max_segments(NULL, 2), "bgfetch_config_set_max_segments(c=NULL)", "null");
+    }
+    CHECK(ok, "NULL in each pointer argument of bgfetch_config_set_max_segments (c)");
+}
+
 /* bgfetch_status bgfetch_config_set_quota(bgfetch_config *c, uint64_t bytes) */
 static void null_bgfetch_config_set_quota(void) {
     int ok = 1;
@@ -2522,7 +2532,7 @@ static void null_bgfetch_strings_free(void) {
     CHECK(ok, "NULL in each pointer argument of bgfetch_strings_free (s?)");
 }
 
-/* 112 functions of include/bgfetch.h */
+/* 113 functions of include/bgfetch.h */
 static void gen_null_arguments(void) {
     null_bgfetch_status_name();
     null_bgfetch_last_error();
@@ -2536,6 +2546,7 @@ static void gen_null_arguments(void) {
     null_bgfetch_config_set_base_url();
     null_bgfetch_config_set_max_connections();
     null_bgfetch_config_set_max_connections_per_fetch();
+    null_bgfetch_config_set_max_segments();
     null_bgfetch_config_set_quota();
     null_bgfetch_config_set_user_agent();
     null_bgfetch_config_set_timeouts();

@@ -48,6 +48,8 @@ static void t_config_errors() {
     bgfetch::config c(path("cfg-store"));
     ok &= EXPECT_THROWS(c.set_base_url("not a url"), bgfetch::status::invalid_argument);
     ok &= EXPECT_THROWS(c.set_max_connections(0), bgfetch::status::invalid_argument);
+    ok &= EXPECT_THROWS(c.set_max_segments(0), bgfetch::status::invalid_argument);
+    ok &= EXPECT_THROWS(c.set_max_segments(17), bgfetch::status::invalid_argument);
     ok &= EXPECT_THROWS(c.set_timeouts(0ms, 1s), bgfetch::status::invalid_argument);
     // out of the C ABI's uint32_t milliseconds: refused on the C++ side
     ok &= EXPECT_THROWS(c.set_timeouts(std::chrono::hours(24 * 50), 1s),
@@ -64,6 +66,7 @@ static void t_config_errors() {
         .set_progress_interval(50ms)
         .set_max_connections(4)
         .set_max_connections_per_fetch(2)
+        .set_max_segments(2)
         .set_quota(0)
         .set_user_agent("bgfetch-cpp-test")
         .set_retry_statuses(false)

@@ -102,6 +102,7 @@ DECLARATIONS: List[Tuple[str, Optional[CType], Tuple[CType, ...]]] = [
     ("bgfetch_config_set_base_url", status, (P(Config), cstr)),
     ("bgfetch_config_set_max_connections", status, (P(Config), u32)),
     ("bgfetch_config_set_max_connections_per_fetch", status, (P(Config), u32)),
+    ("bgfetch_config_set_max_segments", status, (P(Config), u32)),
     ("bgfetch_config_set_quota", status, (P(Config), u64)),
     ("bgfetch_config_set_user_agent", status, (P(Config), cstr)),
     ("bgfetch_config_set_timeouts", status, (P(Config), u32, u32)),

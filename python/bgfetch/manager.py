@@ -65,7 +65,10 @@ class Manager(Managed["ManagerPtr"]):
     for none even if the environment names one (unset: ``ALL_PROXY``, ``HTTPS_PROXY``,
     ``HTTP_PROXY`` and ``NO_PROXY``); ``dispatch`` is ``"thread"`` (callbacks run on the
     manager's event thread) or ``"manual"`` (callbacks run inside ``dispatch()``, or on an
-    asyncio loop: ``attach_loop``).
+    asyncio loop: ``attach_loop``). ``max_segments`` (1..=16, default 1) splits a large
+    body into that many ranges fetched over as many connections at once (aria2's
+    ``--split``), each resumed on its own; a fetch uses at most ``max_connections_per_fetch``
+    connections (default 4) at once.
 
     ``store_dir`` is made absolute once, here (so ``Response.body_path`` is absolute), and
     created (mode 0700) if it is missing, but not its parents, as ``mkdir`` without ``-p``:
@@ -89,7 +92,8 @@ class Manager(Managed["ManagerPtr"]):
                  no_progress_timeout: Optional[float] = None,
                  fail_after_attempts: Optional[bool] = None,
                  retry_statuses: Optional[bool] = None, proxy: Optional[str] = None,
-                 max_download_rate: Optional[int] = None) -> None:
+                 max_download_rate: Optional[int] = None,
+                 max_segments: Optional[int] = None) -> None:
         self._event_key: Optional[int] = None
         self._close_requested = False
         self._close_mutex = threading.Lock()
@@ -114,6 +118,9 @@ class Manager(Managed["ManagerPtr"]):
             if max_connections_per_fetch is not None:
                 check(c.config_set_max_connections_per_fetch(
                     cfg, unsigned(max_connections_per_fetch, "max_connections_per_fetch", 32)))
+            if max_segments is not None:
+                check(c.config_set_max_segments(
+                    cfg, unsigned(max_segments, "max_segments", 32)))
             if quota is not None:
                 check(c.config_set_quota(cfg, unsigned(quota, "quota")))
             if user_agent is not None:

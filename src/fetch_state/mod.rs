@@ -18,9 +18,10 @@ use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::outcome::Outcome;
-use crate::record::LiveRecord;
+use crate::record::{LiveRecord, Split};
 use crate::request::Icon;
-use crate::store::{RecordLog, StoredState, FORMAT_VERSION};
+use crate::segments::Segments;
+use crate::store::{RecordLog, SegmentMark, StoredState, FORMAT_VERSION};
 use crate::web_enum::{FailureReason, FetchResult};
 
 /// What the caller does after an event.
@@ -51,6 +52,23 @@ pub(crate) enum Reserve {
     OverDownloadTotal,
 }
 
+/// One transfer to make: record `index` whole (from byte 0, or resumed as one stream), or
+/// range `range` of its split body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Work {
+    /// The record.
+    pub(crate) index: usize,
+    /// The range of its split body, or `None` for the whole record.
+    pub(crate) range: Option<usize>,
+}
+
+impl Work {
+    /// The whole record `index`.
+    pub(crate) fn whole(index: usize) -> Work {
+        Work { index, range: None }
+    }
+}
+
 /// The state of one fetch.
 #[derive(Debug)]
 pub(crate) struct FetchState {
@@ -66,8 +84,8 @@ pub(crate) struct FetchState {
     first_failure: Option<FailureReason>,
     records_available: bool,
     records: Vec<LiveRecord>,
-    /// Indexes of records still to transfer.
-    queue: VecDeque<usize>,
+    /// What is still to transfer: records, and ranges of split bodies.
+    queue: VecDeque<Work>,
     /// Records not finished yet.
     unfinished: usize,
     /// The settled state is on disk (`wait` returns only then).
@@ -104,12 +122,17 @@ impl FetchState {
         let mut downloaded = 0;
         let mut upload_total = 0;
         let mut uploaded = 0;
-        let RecordLog { heads, errors } = log;
-        for (i, (((req, head), error), (stored_len, complete))) in stored
+        let RecordLog {
+            heads,
+            errors,
+            segments,
+        } = log;
+        for (i, ((((req, head), error), mark), (stored_len, complete))) in stored
             .requests
             .iter()
             .zip(heads)
             .zip(errors)
+            .zip(segments)
             .zip(sizes)
             .enumerate()
         {
@@ -120,8 +143,15 @@ impl FetchState {
             downloaded += stored_len;
             upload_total += req.body_len.unwrap_or(0);
             let outcome = stored.restored_outcome(i, r.head.is_some(), complete);
+            r.split = restored_split(&r, mark, complete);
             if outcome == Outcome::Pending {
-                queue.push_back(i);
+                match &r.split {
+                    Some(split) => queue.extend(split.ranges_to_fetch().map(|k| Work {
+                        index: i,
+                        range: Some(k),
+                    })),
+                    None => queue.push_back(Work::whole(i)),
+                }
             }
             if outcome == Outcome::Done {
                 r.uploaded = req.body_len.unwrap_or(0);
@@ -142,7 +172,10 @@ impl FetchState {
             r.outcome = outcome;
             records.push(r);
         }
-        let unfinished = queue.len();
+        let unfinished = records
+            .iter()
+            .filter(|r| r.outcome == Outcome::Pending)
+            .count();
         let errors = records.iter().map(|r| r.error_seq).max().unwrap_or(0);
         let first_failure = records
             .iter()
@@ -252,7 +285,8 @@ impl FetchState {
     /// records stand still while offline.
     pub(crate) fn set_offline(&mut self, offline: bool, now: Instant) {
         self.offline = offline;
-        for retry in self.records.iter_mut().filter_map(|r| r.retry.as_mut()) {
+        let turns = self.records.iter_mut().flat_map(LiveRecord::turns_mut);
+        for retry in turns.filter_map(|t| t.retry.as_mut()) {
             if offline {
                 retry.freeze(now);
             } else {
@@ -260,6 +294,17 @@ impl FetchState {
             }
         }
     }
+}
+
+/// The split of a restored record, from the map its head log kept (`mark`; the store checked
+/// it against the `.part` file): the ranges as stored, none transferred yet.
+fn restored_split(r: &LiveRecord, mark: SegmentMark, complete: bool) -> Option<Split> {
+    let SegmentMark::Map(ranges) = mark else {
+        return None;
+    };
+    let len = r.head.as_ref()?.total_len?;
+    let segments = Segments::restore(len, &ranges).filter(|s| s.stored() == r.stored)?;
+    (!complete).then(|| Split::new(segments))
 }
 
 mod reading;
@@ -272,7 +317,9 @@ mod tests {
     use super::*;
     use crate::head::ResponseHead;
     use crate::retry::{Decision, FailureKind, RetryPolicy};
+    use crate::segments::StoredRange;
     use crate::store::StoredRequest;
+    use crate::web_enum::RecordState;
 
     fn stored(n: usize, download_total: u64) -> StoredState {
         StoredState {
@@ -317,12 +364,18 @@ mod tests {
         f.set_head(i, head(status, len), true);
         assert_eq!(f.check_reserve(i, len), Reserve::Allowed);
         assert!(f.add_reserved(i, len));
-        f.commit(i, len, now);
+        f.commit(w(i), len, now);
         assert!(f.mark_syncing(i));
     }
 
     fn take_all(f: &mut FetchState, now: Instant) -> Vec<usize> {
-        std::iter::from_fn(|| f.take_next(false, now)).collect()
+        std::iter::from_fn(|| f.take_next(false, now))
+            .map(|w| w.index)
+            .collect()
+    }
+
+    fn w(index: usize) -> Work {
+        Work::whole(index)
     }
 
     #[test]
@@ -338,8 +391,8 @@ mod tests {
         assert_eq!(f.snapshot().result, FetchResult::Success);
         assert_eq!(f.snapshot().downloaded, 7);
         assert!(!f.take_settle(), "settled exactly once");
-        assert_eq!(f.transfer_ended(0), Next::Wake);
-        assert_eq!(f.transfer_ended(1), Next::Wake);
+        assert_eq!(f.transfer_ended(w(0)).0, Next::Wake);
+        assert_eq!(f.transfer_ended(w(1)).0, Next::Wake);
         assert!(!f.busy());
     }
 
@@ -379,10 +432,10 @@ mod tests {
         arrive(&mut f, 0, 200, 10, now);
         f.set_head(1, head(200, 10), true);
         assert!(f.add_reserved(1, 10));
-        f.commit(1, 10, now);
+        f.commit(w(1), 10, now);
         f.set_head(2, head(200, 10), true);
         assert!(f.add_reserved(2, 5));
-        f.commit(2, 5, now);
+        f.commit(w(2), 5, now);
         assert!(f.fail_now(FailureReason::Aborted));
         assert!(
             !f.fail_now(FailureReason::QuotaExceeded),
@@ -394,7 +447,7 @@ mod tests {
         assert_eq!(f.check_reserve(2, 1), Reserve::Stopped);
         assert!(f.mark_syncing(1));
         assert_eq!(f.finish(0, Outcome::Done), Next::Wake);
-        assert_eq!(f.transfer_ended(2), Next::Wake);
+        assert_eq!(f.transfer_ended(w(2)).0, Next::Wake);
         assert_eq!(f.finish(1, Outcome::Done), Next::Settle);
         assert!(f.record(0).exposed && f.record(1).exposed);
         assert_eq!(
@@ -416,9 +469,9 @@ mod tests {
         assert_eq!(f.snapshot().downloaded, 10);
         assert!(f.fail_now(FailureReason::Aborted));
         assert!(!f.take_settle());
-        f.commit(0, 10, now);
+        f.commit(w(0), 10, now);
         assert!(f.mark_syncing(0));
-        assert_eq!(f.transfer_ended(1), Next::Wake);
+        assert_eq!(f.transfer_ended(w(1)).0, Next::Wake);
         assert_eq!(f.finish(0, Outcome::Done), Next::Settle);
         assert!(f.record(0).exposed);
         assert_eq!(
@@ -438,11 +491,11 @@ mod tests {
         f.set_head(0, head(200, 10), true);
         assert!(f.add_reserved(0, 5));
         assert!(f.fail_now(FailureReason::QuotaExceeded));
-        f.commit(0, 5, now);
+        f.commit(w(0), 5, now);
         assert_eq!(f.check_reserve(0, 5), Reserve::Stopped);
         assert!(!f.mark_syncing(0));
-        assert_eq!(f.transfer_ended(0), Next::Wake);
-        assert_eq!(f.transfer_ended(1), Next::Wake);
+        assert_eq!(f.transfer_ended(w(0)).0, Next::Wake);
+        assert_eq!(f.transfer_ended(w(1)).0, Next::Wake);
         assert!(f.take_settle());
         assert!(!f.busy(), "release may go on");
         assert_eq!(
@@ -472,7 +525,7 @@ mod tests {
         let policy = RetryPolicy::default();
         // The delay ends before the transfer: the transfer's end queues it.
         let d = f.attempt_failed(
-            0,
+            w(0),
             &policy,
             (FailureKind::Transient, "reset"),
             now,
@@ -480,12 +533,12 @@ mod tests {
             None,
         );
         assert!(matches!(d, Some(Decision::Retry { .. })));
-        assert!(!f.requeue(0), "its transfer is still ending");
-        assert_eq!(f.transfer_ended(0), Next::Wake);
-        assert_eq!(f.take_next(false, now), Some(0));
+        assert!(!f.requeue(w(0)), "its transfer is still ending");
+        assert_eq!(f.transfer_ended(w(0)).0, Next::Wake);
+        assert_eq!(f.take_next(false, now), Some(w(0)));
         // The transfer ends before the delay: waiting, not queued, until requeue.
         let d = f.attempt_failed(
-            0,
+            w(0),
             &policy,
             (FailureKind::Transient, "reset"),
             now,
@@ -493,14 +546,14 @@ mod tests {
             None,
         );
         assert!(matches!(d, Some(Decision::Retry { .. })));
-        assert_eq!(f.transfer_ended(0), Next::Wake);
+        assert_eq!(f.transfer_ended(w(0)).0, Next::Wake);
         assert!(f.take_next(false, now).is_none(), "waiting, not queued");
-        assert!(f.requeue(0));
-        assert!(!f.requeue(0), "once");
-        assert_eq!(f.take_next(false, now), Some(0));
+        assert!(f.requeue(w(0)));
+        assert!(!f.requeue(w(0)), "once");
+        assert_eq!(f.take_next(false, now), Some(w(0)));
         assert!(f.fail_now(FailureReason::Aborted));
         let d = f.attempt_failed(
-            0,
+            w(0),
             &policy,
             (FailureKind::Transient, "reset"),
             now,
@@ -514,12 +567,12 @@ mod tests {
     fn a_paused_transfer_runs_again_first() {
         let now = Instant::now();
         let mut f = fetch(3);
-        assert_eq!(f.take_next(false, now), Some(0));
+        assert_eq!(f.take_next(false, now), Some(w(0)));
         assert!(matches!(f.set_paused(true), Ok(true)));
         assert!(matches!(f.set_paused(true), Ok(false)));
         assert!(!f.has_queued(true));
         assert!(f.take_next(true, now).is_none());
-        assert_eq!(f.transfer_ended(0), Next::Wake);
+        assert_eq!(f.transfer_ended(w(0)).0, Next::Wake);
         assert!(matches!(f.set_paused(false), Ok(true)));
         assert_eq!(take_all(&mut f, now), vec![0, 1, 2]);
         assert!(f.fail_now(FailureReason::Aborted));
@@ -573,7 +626,7 @@ mod tests {
         f.finish(0, Outcome::Done);
         f.finish(1, Outcome::Failed("the server went away".into()));
         assert!(f.fail_now(FailureReason::Aborted));
-        f.transfer_ended(2);
+        f.transfer_ended(w(2));
         let s = f.to_stored("f");
         let heads = f
             .records()
@@ -583,6 +636,7 @@ mod tests {
         let log = RecordLog {
             heads,
             errors: vec![None; 3],
+            segments: vec![SegmentMark::None; 3],
         };
         let again = FetchState::from_stored(&s, log, vec![(2, true), (0, false), (0, false)]);
         assert_eq!(again.outcome(), f.outcome());
@@ -593,6 +647,219 @@ mod tests {
         );
         assert_eq!(again.record(2).outcome, Outcome::Aborted);
         assert!(again.settled_and_stored());
+    }
+
+    const MIB: u64 = 1 << 20;
+
+    fn range(k: usize) -> Work {
+        Work {
+            index: 0,
+            range: Some(k),
+        }
+    }
+
+    /// Stores `n` bytes of range `k` of record 0, as a transfer does (claim, reserve, commit).
+    fn store_range(f: &mut FetchState, k: usize, n: u64, now: Instant) -> u64 {
+        let claimed = f.claim(0, k, n);
+        assert!(f.add_reserved(0, claimed));
+        f.commit(range(k), claimed, now);
+        claimed
+    }
+
+    /// A fetch of one record whose 8 MiB body was split in `count` ranges by its transfer.
+    fn split_fetch(count: usize, now: Instant) -> FetchState {
+        let mut f = fetch(1);
+        assert_eq!(take_all(&mut f, now), vec![0]);
+        f.set_head(0, head(200, 8 * MIB), true);
+        let map = f.split(0, 8 * MIB, count).expect("a split");
+        assert_eq!(map.len(), count);
+        assert!(
+            map.iter().all(|r| r.0 == r.1),
+            "the first map claims no byte"
+        );
+        f
+    }
+
+    #[test]
+    fn a_split_body_runs_its_ranges_and_completes_once() {
+        let now = Instant::now();
+        let mut f = split_fetch(4, now);
+        assert!(f.split(0, 8 * MIB, 4).is_none(), "split once");
+        let ranges: Vec<Work> = std::iter::from_fn(|| f.take_next(false, now)).collect();
+        assert_eq!(ranges, vec![range(1), range(2), range(3)]);
+        assert_eq!(
+            f.record(0).attempts,
+            1,
+            "a range's first request is no new attempt"
+        );
+        assert_eq!(f.record_status(0, now).state, RecordState::Active);
+        // Range 1 stores 1 MiB: counted, readable where it lies, not at the front.
+        assert_eq!(store_range(&mut f, 1, MIB, now), MIB);
+        assert_eq!(f.snapshot().downloaded, MIB);
+        assert_eq!(f.record(0).readable_at(2 * MIB), MIB);
+        assert_eq!(f.record(0).readable_at(0), 0);
+        // A checkpoint is due after 1 MiB; its map claims what was stored when it was taken.
+        let (map, stored) = f.map_snapshot(0, false).expect("a checkpoint");
+        assert_eq!((map[1].0, map[1].1, stored), (2 * MIB, 3 * MIB, MIB));
+        assert!(f.map_snapshot(0, false).is_none(), "not due again yet");
+        assert!(f.map_wanted(0, stored));
+        f.map_written(0, stored);
+        assert!(!f.map_wanted(0, stored), "written once");
+        assert!(f.map_snapshot(0, true).is_none(), "nothing new to claim");
+        // Every range stored: exactly one transfer completes the body.
+        for k in 0..4 {
+            store_range(&mut f, k, 2 * MIB, now);
+        }
+        assert_eq!(f.snapshot().downloaded, 8 * MIB, "never past the body");
+        assert!(f.take_completion(0));
+        assert!(!f.take_completion(0), "once");
+        assert!(f.mark_syncing(0));
+        assert!(f.map_snapshot(0, true).is_none(), "no map once complete");
+        for k in 1..4 {
+            assert_eq!(f.transfer_ended(range(k)), (Next::Wake, 0));
+        }
+        assert_eq!(f.finish(0, Outcome::Done), Next::Settle);
+        assert_eq!(f.transfer_ended(range(0)), (Next::Wake, 0));
+        assert!(!f.busy());
+    }
+
+    #[test]
+    fn a_free_connection_takes_over_half_of_the_largest_busy_range() {
+        let now = Instant::now();
+        let mut f = split_fetch(2, now); // [0, 4M) for the first transfer, [4M, 8M) queued
+        assert_eq!(f.take_next(false, now), Some(range(1)));
+        store_range(&mut f, 0, 4 * MIB, now);
+        // Range 0 is stored: its connection takes the second half of range 1.
+        assert_eq!(f.transfer_ended(range(0)), (Next::Wake, 0));
+        assert_eq!(f.take_next(false, now), Some(range(2)));
+        assert_eq!(f.range_bounds(0, 2), Some((6 * MIB, 8 * MIB)));
+        assert_eq!(f.range_bounds(0, 1), Some((4 * MIB, 6 * MIB)));
+        // Range 1 stops at its new end.
+        assert_eq!(store_range(&mut f, 1, 4 * MIB, now), 2 * MIB);
+        assert_eq!(f.claim(0, 1, 1), 0);
+    }
+
+    #[test]
+    fn a_failed_range_waits_alone_and_a_stopped_one_runs_again_first() {
+        let now = Instant::now();
+        let mut f = split_fetch(2, now);
+        assert_eq!(f.take_next(false, now), Some(range(1)));
+        let policy = RetryPolicy::default();
+        let failure = (FailureKind::Transient, "reset");
+        let d = f.attempt_failed(range(1), &policy, failure, now, 0.5, None);
+        assert!(matches!(d, Some(Decision::Retry { .. })));
+        assert_eq!(f.transfer_ended(range(1)), (Next::Wake, 0));
+        assert_eq!(
+            f.record_status(0, now).state,
+            RecordState::Active,
+            "range 0 still runs"
+        );
+        assert!(
+            f.take_next(false, now).is_none(),
+            "range 1 waits for its turn"
+        );
+        // Range 0 is stopped (a pause): it goes back to the front of the queue.
+        assert_eq!(f.transfer_ended(range(0)), (Next::Wake, 0));
+        assert_eq!(f.record_status(0, now).state, RecordState::Queued);
+        assert_eq!(f.take_next(false, now), Some(range(0)));
+        assert_eq!(f.transfer_ended(range(0)), (Next::Wake, 0));
+        assert!(f.requeue(range(1)));
+        assert_eq!(take_all(&mut f, now), vec![0, 0]);
+        assert_eq!(
+            f.record(0).attempts,
+            2,
+            "the failed range's next request is an attempt"
+        );
+    }
+
+    #[test]
+    fn a_split_given_up_restarts_the_record_whole_once_its_ranges_ended() {
+        let now = Instant::now();
+        let mut f = split_fetch(4, now);
+        assert_eq!(f.take_next(false, now), Some(range(1)));
+        store_range(&mut f, 0, MIB, now);
+        store_range(&mut f, 1, MIB, now);
+        assert!(f.abandon_split(0, "the file changed"));
+        assert!(!f.abandon_split(0, "again"), "once");
+        assert!(
+            f.take_next(false, now).is_none(),
+            "the queued ranges are gone"
+        );
+        assert_eq!(f.claim(0, 0, 10), 0, "no more bytes in place");
+        assert!(f.map_snapshot(0, true).is_none());
+        assert_eq!(
+            f.transfer_ended(range(1)),
+            (Next::Wake, 0),
+            "range 0 still runs"
+        );
+        // The last range transfer ends: the bytes go, and the record runs whole from zero.
+        assert_eq!(f.transfer_ended(range(0)), (Next::Wake, 2 * MIB));
+        assert_eq!(f.snapshot().downloaded, 0);
+        assert_eq!(f.take_next(false, now), Some(w(0)));
+        assert!(f.record(0).split.is_none());
+        assert!(f.split(0, 8 * MIB, 4).is_none(), "not split again");
+        assert_eq!(f.record(0).last_error.as_deref(), Some("the file changed"));
+    }
+
+    #[test]
+    fn an_abort_stops_every_range_but_a_body_stored_whole_completes() {
+        let now = Instant::now();
+        let mut f = split_fetch(2, now);
+        assert_eq!(f.take_next(false, now), Some(range(1)));
+        store_range(&mut f, 0, 4 * MIB, now);
+        store_range(&mut f, 1, 4 * MIB, now);
+        assert!(f.take_completion(0));
+        // The fetch is aborted before the completing transfer hands the body over.
+        assert!(f.fail_now(FailureReason::Aborted));
+        assert_eq!(
+            f.transfer_ended(range(1)),
+            (Next::Wake, 0),
+            "the other transfer"
+        );
+        assert!(f.mark_syncing(0), "a body stored whole still completes");
+        assert_eq!(f.finish(0, Outcome::Done), Next::Settle);
+        let mut g = split_fetch(2, now);
+        assert_eq!(g.take_next(false, now), Some(range(1)));
+        store_range(&mut g, 1, MIB, now);
+        assert!(g.fail_now(FailureReason::Aborted));
+        assert_eq!(
+            g.record(0).outcome,
+            Outcome::Aborted,
+            "half a body: aborted at once"
+        );
+        assert_eq!(g.claim(0, 0, 10), 0, "no more bytes");
+        assert!(g.take_settle());
+        assert_eq!(g.transfer_ended(range(1)), (Next::Wake, 0));
+        assert_eq!(g.transfer_ended(range(0)), (Next::Wake, 0));
+        assert!(!g.busy());
+    }
+
+    #[test]
+    fn a_restored_map_queues_the_ranges_left() {
+        let mut s = stored(1, 0);
+        s.requests[0] = Arc::new(StoredRequest {
+            url: "http://127.0.0.1/big".into(),
+            method: "GET".into(),
+            headers: Vec::new(),
+            body_len: None,
+            integrity: None,
+        });
+        let mut log = RecordLog::empty(1);
+        log.heads[0] = Some((*head(200, 4 * MIB)).clone());
+        log.segments[0] = SegmentMark::Map(vec![
+            StoredRange(0, MIB, 2 * MIB),
+            StoredRange(2 * MIB, 4 * MIB, 4 * MIB),
+        ]);
+        let mut f = FetchState::from_stored(&s, log, vec![(3 * MIB, false)]);
+        assert_eq!(f.snapshot().downloaded, 3 * MIB);
+        let now = Instant::now();
+        assert_eq!(
+            f.take_next(false, now),
+            Some(range(0)),
+            "the range not stored whole"
+        );
+        assert!(f.take_next(false, now).is_none());
+        assert_eq!(f.range_bounds(0, 0), Some((MIB, 2 * MIB)));
     }
 
     #[test]

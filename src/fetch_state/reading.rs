@@ -99,7 +99,7 @@ impl FetchState {
             state,
             attempts: r.attempts,
             retry_in: r
-                .retry_due
+                .retry_due()
                 .filter(|_| state == RecordState::RetryWait)
                 .map(|due| due.saturating_duration_since(now)),
             last_error: r.last_error.clone(),
@@ -115,8 +115,8 @@ impl FetchState {
             Outcome::Pending if self.settled() => RecordState::Active,
             Outcome::Pending if self.paused => RecordState::Paused,
             Outcome::Pending if self.offline => RecordState::Offline,
-            Outcome::Pending if r.waiting => RecordState::RetryWait,
-            Outcome::Pending if r.running || r.syncing => RecordState::Active,
+            Outcome::Pending if r.waits() => RecordState::RetryWait,
+            Outcome::Pending if r.transferring() || r.syncing => RecordState::Active,
             Outcome::Pending => RecordState::Queued,
         }
     }
@@ -204,7 +204,7 @@ impl FetchState {
 
     /// Whether a worker or the sync thread still works on a record of this fetch.
     pub(crate) fn busy(&self) -> bool {
-        self.records.iter().any(|r| r.running || r.syncing)
+        self.records.iter().any(|r| r.transferring() || r.syncing)
     }
 
     /// The records that ended without their body (aborted or failed) and whose partial body

@@ -114,10 +114,10 @@ impl Manager {
         let mut restored = Vec::new();
         for lf in loaded {
             let n = lf.state.requests.len();
-            let log = shared.store.load_record_log(&lf.key, n);
+            let mut log = shared.store.load_record_log(&lf.key, n);
             let sizes = shared
                 .store
-                .recover_bodies(&lf.key, &lf.state.requests, &log.heads);
+                .recover_bodies(&lf.key, &lf.state.requests, &mut log);
             let reg = Registration::from_stored(
                 lf.key.clone(),
                 Arc::downgrade(shared) as Weak<dyn Engine>,

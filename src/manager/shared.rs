@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::events::{Delivery, Events};
 use crate::gate::{Gate, Lifecycle};
-use crate::registration::{Engine, Registration};
+use crate::registration::{Engine, Registration, Work};
 use crate::scheduler::{self, Job, SchedulerHost};
 use crate::store::Store;
 use crate::syncer::SyncJob;
@@ -140,8 +140,8 @@ impl Engine for Shared {
         }
     }
 
-    fn retry_at(&self, reg: &Arc<Registration>, index: usize, due: Instant) {
-        self.delays.add(reg, index, due)
+    fn retry_at(&self, reg: &Arc<Registration>, work: Work, due: Instant) {
+        self.delays.add(reg, work, due)
     }
 
     fn request_progress(&self, reg: &Arc<Registration>) {

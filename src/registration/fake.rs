@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use super::{Engine, Registration};
+use super::{Engine, Registration, Work};
 use crate::config::Config;
 use crate::error::Result;
 use crate::gate::{Gate, Lifecycle};
@@ -116,8 +116,8 @@ impl Engine for FakeEngine {
     fn kick(&self, _reg: &Arc<Registration>) {
         self.asked.lock().push(Asked::Kick);
     }
-    fn retry_at(&self, _reg: &Arc<Registration>, index: usize, _due: Instant) {
-        self.asked.lock().push(Asked::RetryAt(index));
+    fn retry_at(&self, _reg: &Arc<Registration>, work: Work, _due: Instant) {
+        self.asked.lock().push(Asked::RetryAt(work.index));
     }
     fn request_progress(&self, _reg: &Arc<Registration>) {
         self.progress.fetch_add(1, Ordering::Relaxed);

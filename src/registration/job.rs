@@ -2,12 +2,13 @@
 //! sync thread completes). It carries the registration, the record's index and the engine, so
 //! that the transfer asks it, not the registration with `(engine, index)` at every call.
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Engine, Registration, Stop};
 use crate::cancel::CancelToken;
-use crate::fetch_state::Reserve;
+use crate::fetch_state::{Reserve, Work};
 use crate::head::ResponseHead;
 use crate::outcome::Outcome;
 use crate::retry::{Decision, FailureKind};
@@ -19,16 +20,26 @@ impl Registration {
     /// changes: progress is asked for).
     pub(crate) fn take_job<'a>(self: &Arc<Self>, engine: &'a dyn Engine) -> Option<RecordJob<'a>> {
         let held = self.cancel.is_held();
-        let index = self.state.lock().take_next(held, Instant::now())?;
+        let work = self.state.lock().take_next(held, Instant::now())?;
         self.mark_progress(engine);
-        Some(self.job(index, engine))
+        Some(self.job_for(work, engine))
     }
 
-    /// The handle of record `index`, run with `engine` (the sync thread's, the retry timer's).
+    /// The handle of record `index`, run with `engine` (the sync thread's).
     pub(crate) fn job<'a>(self: &Arc<Self>, index: usize, engine: &'a dyn Engine) -> RecordJob<'a> {
+        self.job_for(Work::whole(index), engine)
+    }
+
+    /// The handle of `work` (a record, or a range of its split body), run with `engine`.
+    pub(crate) fn job_for<'a>(
+        self: &Arc<Self>,
+        work: Work,
+        engine: &'a dyn Engine,
+    ) -> RecordJob<'a> {
         RecordJob {
             reg: self.clone(),
-            index,
+            index: work.index,
+            range: Cell::new(work.range),
             engine,
         }
     }
@@ -40,10 +51,14 @@ impl Registration {
     }
 }
 
-/// One record of a registration as a worker (or the sync thread) handles it.
+/// One record of a registration as a worker (or the sync thread) handles it: the whole
+/// record, or one range of its split body.
 pub(crate) struct RecordJob<'a> {
     reg: Arc<Registration>,
     index: usize,
+    /// The range of the split body this job transfers (`None`: the whole record; it becomes
+    /// range 0 when the job splits the body).
+    range: Cell<Option<usize>>,
     engine: &'a dyn Engine,
 }
 
@@ -56,6 +71,19 @@ impl RecordJob<'_> {
     /// The record's index in its fetch.
     pub(crate) fn index(&self) -> usize {
         self.index
+    }
+
+    /// The range of the split body it transfers (`None`: the whole record).
+    pub(crate) fn range(&self) -> Option<usize> {
+        self.range.get()
+    }
+
+    /// What it transfers, as the fetch's state knows it.
+    fn work(&self) -> Work {
+        Work {
+            index: self.index,
+            range: self.range.get(),
+        }
     }
 
     /// The store key of its fetch.
@@ -139,7 +167,7 @@ impl RecordJob<'_> {
 
     /// `n` reserved bytes are now stored.
     pub(crate) fn commit(&self, n: u64) {
-        self.reg.state.lock().commit(self.index, n, Instant::now());
+        self.reg.state.lock().commit(self.work(), n, Instant::now());
         self.reg.notify_records();
         self.reg.mark_progress(self.engine);
     }
@@ -166,7 +194,12 @@ impl RecordJob<'_> {
     /// transfer ended without completing it is aborted now, and the fetch settles if it was
     /// the last.
     pub(crate) fn transfer_ended(&self) {
-        let next = self.reg.state.lock().transfer_ended(self.index);
+        let (next, freed) = self.reg.state.lock().transfer_ended(self.work());
+        if freed > 0 {
+            // A split given up: its bytes are discarded, and the record starts again.
+            self.engine.release_quota(freed);
+            self.reg.mark_progress(self.engine);
+        }
         self.reg.carry_out(self.engine, next);
     }
 
@@ -187,7 +220,7 @@ impl RecordJob<'_> {
             let new_message = s.record(self.index).last_error.as_deref() != Some(why);
             let policy = &self.engine.config().retry;
             let decision =
-                s.attempt_failed(self.index, policy, (kind, why), now, jitter, retry_after);
+                s.attempt_failed(self.work(), policy, (kind, why), now, jitter, retry_after);
             (decision, new_message)
         };
         if new_message && matches!(decision, Some(Decision::Retry { .. })) {
@@ -197,7 +230,7 @@ impl RecordJob<'_> {
         }
         let waits = match decision {
             Some(Decision::Retry { after }) => {
-                self.engine.retry_at(&self.reg, self.index, now + after);
+                self.engine.retry_at(&self.reg, self.work(), now + after);
                 true
             }
             Some(Decision::GiveUp) | None => false,
@@ -209,9 +242,99 @@ impl RecordJob<'_> {
 
     /// Its wait for the next attempt is over: back into the queue.
     pub(crate) fn requeue(&self) {
-        if self.reg.state.lock().requeue(self.index) {
+        if self.reg.state.lock().requeue(self.work()) {
             self.engine.kick(&self.reg);
             self.reg.mark_progress(self.engine);
         }
+    }
+
+    // ----- a split body -----
+
+    /// Splits its body (`len` bytes, none stored yet) into `count` ranges, this job going on
+    /// with range 0: the map of the ranges is written first (under the state's lock, so that
+    /// no other map line can come before it). `false` (nothing changed) if it may not be
+    /// split, or the map could not be written.
+    pub(crate) fn split(&self, len: u64, count: usize) -> bool {
+        let mut s = self.reg.state.lock();
+        let Some(map) = s.split(self.index, len, count) else {
+            return false;
+        };
+        if self
+            .engine
+            .store()
+            .save_segments(self.key(), self.index, Some(&map))
+            .is_err()
+        {
+            s.unsplit(self.index);
+            return false;
+        }
+        drop(s);
+        self.range.set(Some(0));
+        self.engine.kick(&self.reg);
+        true
+    }
+
+    /// Its range's next byte to fetch and its end; `None` if the split was given up.
+    pub(crate) fn range_bounds(&self) -> Option<(u64, u64)> {
+        let k = self.range.get()?;
+        self.reg.state.lock().range_bounds(self.index, k)
+    }
+
+    /// Claims up to `n` bytes at its range's claimed end: how many it may write there (0: the
+    /// range is stored or taken over up to here, or the record or its split ended).
+    pub(crate) fn claim(&self, n: u64) -> u64 {
+        let Some(k) = self.range.get() else { return 0 };
+        self.reg.state.lock().claim(self.index, k, n)
+    }
+
+    /// A claim of `n` bytes was not written.
+    pub(crate) fn unclaim(&self, n: u64) {
+        if let Some(k) = self.range.get() {
+            self.reg.state.lock().unclaim(self.index, k, n);
+        }
+    }
+
+    /// Whether every range is stored and this job completes the body (exactly one does).
+    pub(crate) fn take_completion(&self) -> bool {
+        self.reg.state.lock().take_completion(self.index)
+    }
+
+    /// Writes the map of its split body when one is due (`force`: whenever bytes are stored
+    /// that no map claims, as a transfer stops): `file` (the body) is made durable first, so
+    /// that a map never claims a byte that is not on disk. Best effort: a map not written
+    /// only means that those bytes are fetched again after a crash.
+    pub(crate) fn checkpoint(&self, file: &std::fs::File, force: bool) {
+        let snapshot = self.reg.state.lock().map_snapshot(self.index, force);
+        let Some((map, stored)) = snapshot else {
+            return;
+        };
+        if file.sync_data().is_err() {
+            return;
+        }
+        let mut s = self.reg.state.lock();
+        if s.map_wanted(self.index, stored)
+            && self
+                .engine
+                .store()
+                .save_segments(self.key(), self.index, Some(&map))
+                .is_ok()
+        {
+            s.map_written(self.index, stored);
+        }
+    }
+
+    /// Gives up its record's split (`why`: a range's answer did not fit the body): the ranges
+    /// stop, and once the last has ended the record starts again from zero as one stream.
+    /// The map is voided in the head log first.
+    pub(crate) fn abandon_split(&self, why: &str) {
+        let mut s = self.reg.state.lock();
+        if s.abandon_split(self.index, why) {
+            let _ = self
+                .engine
+                .store()
+                .save_segments(self.key(), self.index, None);
+        }
+        drop(s);
+        self.reg.mark_progress(self.engine);
     }
 }

@@ -74,8 +74,9 @@ pub(crate) trait Engine: Send + Sync {
     fn listening(&self, reg: &Arc<Registration>, add: &mut dyn FnMut()) -> Result<()>;
     /// `reg` has requests to run: hand its slots to the workers.
     fn kick(&self, reg: &Arc<Registration>);
-    /// Record `index` of `reg` is tried again at `due` (the delay queue).
-    fn retry_at(&self, reg: &Arc<Registration>, index: usize, due: Instant);
+    /// `work` of `reg` (a record, or a range of its split body) is tried again at `due` (the
+    /// delay queue).
+    fn retry_at(&self, reg: &Arc<Registration>, work: Work, due: Instant);
     /// Asks the event thread for a progress callback of `reg` (coalesced).
     fn request_progress(&self, reg: &Arc<Registration>);
     /// Asks the event thread for one call of `reg`'s progress listener `id` alone.
@@ -270,6 +271,7 @@ mod reading;
 mod settle;
 mod view;
 
+pub(crate) use crate::fetch_state::Work;
 pub(crate) use job::RecordJob;
 pub use listeners::ProgressListener;
 mod records;

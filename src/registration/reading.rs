@@ -173,12 +173,13 @@ impl Registration {
                 loop {
                     s.check_available()?;
                     let r = s.record(index);
-                    if offset < r.stored {
+                    // A split body's bytes are stored range by range: what is at `offset`.
+                    let avail = r.readable_at(offset);
+                    if avail > 0 {
                         // The sync thread renames `.part` to `.body` before the record is
                         // marked complete: look in the other place when the first is gone.
                         let body = engine.store().body_path(&self.key, index);
                         let part = engine.store().part_path(&self.key, index);
-                        let avail = r.stored - offset;
                         break if r.outcome == Outcome::Done {
                             (body, part, avail)
                         } else {

@@ -1,6 +1,8 @@
-//! `heads.log`: the response heads of a fetch, one line `<n> <json>` each, and the last error
+//! `heads.log`: the response heads of a fetch, one line `<n> <json>` each, the last error
 //! of a record that waits to retry (`<n> {"last_error": "..."}`, so that a later session can
-//! say why it waited), appended (one `pwrite`, cut off again if it fails) and read back at open
+//! say why it waited), and the map of a body fetched in ranges (`<n> {"segments":
+//! [[start, next, end], ...]}`: `[start, next)` of each range is stored; `{"segments": null}`
+//! voids it; a head line starts a record afresh, without a map), appended (one `pwrite`, cut off again if it fails) and read back at open
 //! (the last whole head line of a record wins, and its last error line; a line a crash cut
 //! short is cut off; a bad line drops only its record's head).
 
@@ -11,6 +13,7 @@ use std::path::PathBuf;
 use super::files::{private_append, read_private};
 use super::Store;
 use crate::head::ResponseHead;
+use crate::segments::StoredRange;
 
 /// An open `heads.log` and its length (appends go there; a failed append is cut off).
 pub(super) struct HeadLog {
@@ -32,6 +35,21 @@ pub(crate) struct RecordLog {
     pub(crate) heads: Vec<Option<ResponseHead>>,
     /// The last failed attempt's message of each record (its last error line).
     pub(crate) errors: Vec<Option<String>>,
+    /// The map of each record's split body, since its last head line.
+    pub(crate) segments: Vec<SegmentMark>,
+}
+
+/// What the head log says of a record's body being fetched in ranges.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum SegmentMark {
+    /// Nothing: the `.part` file holds the body's first bytes, as many as it is long.
+    #[default]
+    None,
+    /// The body is split; these ranges' stored parts are in place in the `.part` file
+    /// (preallocated to the body's length), whose other bytes mean nothing.
+    Map(Vec<StoredRange>),
+    /// The split was given up: the `.part` file means nothing.
+    Void,
 }
 
 impl RecordLog {
@@ -40,6 +58,7 @@ impl RecordLog {
         RecordLog {
             heads: vec![None; count],
             errors: vec![None; count],
+            segments: vec![SegmentMark::None; count],
         }
     }
 }
@@ -49,6 +68,17 @@ impl RecordLog {
 struct ErrorLine<S> {
     last_error: S,
 }
+
+/// A map line's JSON (`segments: None`: the map is void).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SegmentsLine<'a> {
+    #[serde(borrow)]
+    segments: Option<std::borrow::Cow<'a, [StoredRange]>>,
+}
+
+/// How a map line starts (a head line never does).
+const SEGMENTS_PREFIX: &[u8] = b"{\"segments\":";
 
 /// Parses the complete lines of a head log into the heads of `count` records (the last line
 /// of a record wins; an unreadable line drops its record's head). Returns the heads and the
@@ -72,9 +102,21 @@ pub(crate) fn parse_record_log(bytes: &[u8], count: usize) -> (RecordLog, usize)
             .filter(|&n| n < count);
         let Some(n) = n else { continue };
         let json = &line[space + 1..];
+        if json.starts_with(SEGMENTS_PREFIX) {
+            log.segments[n] = match serde_json::from_slice::<SegmentsLine>(json) {
+                Ok(SegmentsLine {
+                    segments: Some(map),
+                }) => SegmentMark::Map(map.into_owned()),
+                _ => SegmentMark::Void,
+            };
+            continue;
+        }
         match serde_json::from_slice::<ErrorLine<String>>(json) {
             Ok(e) => log.errors[n] = Some(e.last_error),
-            Err(_) => log.heads[n] = serde_json::from_slice(json).ok(),
+            Err(_) => {
+                log.heads[n] = serde_json::from_slice(json).ok();
+                log.segments[n] = SegmentMark::None;
+            }
         }
     }
     (log, complete)
@@ -103,6 +145,23 @@ impl Store {
         let mut line = format!("{n} ").into_bytes();
         serde_json::to_writer(&mut line, &ErrorLine { last_error: error })
             .map_err(std::io::Error::other)?;
+        self.append_line(key, line)
+    }
+
+    /// Appends the map of record `n`'s split body (`None`: the map is void, the split given
+    /// up). Not fsynced: the caller made the data it claims durable first, and a map lost to
+    /// a power cut only makes those bytes be fetched again.
+    pub(crate) fn save_segments(
+        &self,
+        key: &str,
+        n: usize,
+        map: Option<&[StoredRange]>,
+    ) -> std::io::Result<()> {
+        let mut line = format!("{n} ").into_bytes();
+        let json = SegmentsLine {
+            segments: map.map(std::borrow::Cow::Borrowed),
+        };
+        serde_json::to_writer(&mut line, &json).map_err(std::io::Error::other)?;
         self.append_line(key, line)
     }
 
@@ -199,6 +258,43 @@ mod tests {
         assert!(log.heads[1].is_none());
         assert_eq!(log.errors[0].as_deref(), Some("refused"));
         assert_eq!(log.errors[1].as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn a_map_line_belongs_to_the_head_before_it() {
+        let map = "0 {\"segments\":[[0,5,10],[10,10,20]]}\n";
+        let (log, _) = parse_record_log(format!("{}{map}", line(0, 200)).as_bytes(), 1);
+        assert!(log.heads[0].is_some(), "a map line is not a head");
+        assert_eq!(
+            log.segments[0],
+            SegmentMark::Map(vec![StoredRange(0, 5, 10), StoredRange(10, 10, 20)])
+        );
+        let again = format!("{}{map}{}", line(0, 200), line(0, 200));
+        let (log, _) = parse_record_log(again.as_bytes(), 1);
+        assert_eq!(
+            log.segments[0],
+            SegmentMark::None,
+            "a new head starts afresh"
+        );
+        for void in ["0 {\"segments\":null}\n", "0 {\"segments\":[[1,2]]}\n"] {
+            let (log, _) = parse_record_log(format!("{}{map}{void}", line(0, 200)).as_bytes(), 1);
+            assert_eq!(log.segments[0], SegmentMark::Void, "{void}");
+            assert!(log.heads[0].is_some());
+        }
+    }
+
+    #[test]
+    fn a_map_line_round_trips() {
+        let ranges = [StoredRange(0, 3, 7), StoredRange(7, 9, 9)];
+        let mut line = b"2 ".to_vec();
+        let json = SegmentsLine {
+            segments: Some(std::borrow::Cow::Borrowed(&ranges[..])),
+        };
+        serde_json::to_writer(&mut line, &json).unwrap();
+        line.push(b'\n');
+        assert_eq!(line, b"2 {\"segments\":[[0,3,7],[7,9,9]]}\n");
+        let (log, _) = parse_record_log(&line, 3);
+        assert_eq!(log.segments[2], SegmentMark::Map(ranges.to_vec()));
     }
 
     #[test]

@@ -35,6 +35,20 @@ mod files;
 mod heads;
 mod state;
 
+/// The bytes a `.part` file of `file_len` bytes holds for its record, by the record's map
+/// (`mark`) and its head's body length (`len`); `None` if the file means nothing (a void map,
+/// or a map that does not fit the file: it must be deleted).
+fn split_stored(mark: &SegmentMark, len: Option<u64>, file_len: u64) -> Option<u64> {
+    match mark {
+        SegmentMark::None => Some(file_len),
+        SegmentMark::Void => None,
+        SegmentMark::Map(ranges) => {
+            let len = len.filter(|&l| l == file_len)?;
+            Some(crate::segments::Segments::restore(len, ranges)?.stored())
+        }
+    }
+}
+
 use files::{
     copy_out_atomic, create_dir_private, create_store_dir, read_private, remove_temp_files,
     sync_dir, write_atomic_with,
@@ -42,7 +56,7 @@ use files::{
 pub(crate) use files::{open_read, private_create, sync_files};
 pub use heads::parse_head_log;
 use heads::HeadLog;
-pub(crate) use heads::RecordLog;
+pub(crate) use heads::{RecordLog, SegmentMark};
 pub use state::{parse_state, StoredRequest, StoredState, FORMAT_VERSION};
 
 /// One loaded registration directory.
@@ -163,6 +177,16 @@ impl Store {
             .open(self.part_path(key, n))
     }
 
+    /// Opens the existing `.part` file of record `n` to write a range of a split body in place
+    /// (neither created nor truncated: a missing file is an error). Never through a symlink.
+    pub(crate) fn open_part_in_place(&self, key: &str, n: usize) -> std::io::Result<File> {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(self.part_path(key, n))
+    }
+
     /// Deletes the `.part` file of record `n` (a body that can never complete, or restarts);
     /// a missing one is fine.
     pub fn remove_part(&self, key: &str, n: usize) {
@@ -174,20 +198,23 @@ impl Store {
         std::fs::rename(self.part_path(key, n), self.body_path(key, n))
     }
 
-    /// At open: the stored body of each record of fetch `key` as (length, complete), after
-    /// recovery. A body without its head is deleted (it can be neither shown nor resumed); a
-    /// complete body whose length is not the one its head announced (truncated or grown
-    /// outside the library) is not complete: a shorter one becomes the partial body again (the
-    /// fetch resumes it with `Range`, or, if the fetch settled, the record fails), a longer one
-    /// is deleted.
+    /// At open: the stored body of each record of fetch `key` as (stored bytes, complete),
+    /// after recovery, with `log` (its heads and maps) made to agree with the files. A body
+    /// without its head is deleted (it can be neither shown nor resumed); a complete body whose
+    /// length is not the one its head announced (truncated or grown outside the library) is
+    /// not complete: a shorter one becomes the partial body again (the fetch resumes it with
+    /// `Range`, or, if the fetch settled, the record fails), a longer one is deleted. A split
+    /// body's `.part` counts only the bytes its map claims, and only if the file has the body's
+    /// length and the map covers the body; otherwise (or with a void map) it is deleted.
     pub fn recover_bodies(
         &self,
         key: &str,
         requests: &[Arc<StoredRequest>],
-        heads: &[Option<ResponseHead>],
+        log: &mut RecordLog,
     ) -> Vec<(u64, bool)> {
-        let mut sizes = Vec::with_capacity(heads.len());
-        for (i, (head, request)) in heads.iter().zip(requests).enumerate() {
+        let mut sizes = Vec::with_capacity(log.heads.len());
+        let records = log.heads.iter().zip(log.segments.iter_mut()).zip(requests);
+        for (i, ((head, mark), request)) in records.enumerate() {
             let body_path = self.body_path(key, i);
             let part_path = self.part_path(key, i);
             match head {
@@ -199,11 +226,24 @@ impl Store {
             }
             let body = std::fs::symlink_metadata(&body_path);
             let part = std::fs::symlink_metadata(&part_path);
-            sizes.push(match (body, part) {
+            let size = match (body, part) {
                 (Ok(b), _) if b.is_file() => (b.len(), true),
-                (_, Ok(p)) if p.is_file() => (p.len(), false),
+                (_, Ok(p)) if p.is_file() => {
+                    let len = head.as_ref().and_then(|h| h.total_len);
+                    match split_stored(mark, len, p.len()) {
+                        Some(stored) => (stored, false),
+                        None => {
+                            let _ = std::fs::remove_file(&part_path);
+                            (0, false)
+                        }
+                    }
+                }
                 _ => (0, false),
-            });
+            };
+            if size.1 || size.0 == 0 {
+                *mark = SegmentMark::None;
+            }
+            sizes.push(size);
         }
         sizes
     }
@@ -385,5 +425,34 @@ impl Store {
             }
         }
         total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::segments::StoredRange;
+
+    #[test]
+    fn a_part_file_counts_what_its_map_claims_and_only_if_they_fit() {
+        let map = SegmentMark::Map(vec![StoredRange(0, 4, 10), StoredRange(10, 12, 20)]);
+        assert_eq!(
+            split_stored(&SegmentMark::None, Some(20), 7),
+            Some(7),
+            "no map: its length"
+        );
+        assert_eq!(split_stored(&map, Some(20), 20), Some(6));
+        assert_eq!(
+            split_stored(&map, Some(20), 19),
+            None,
+            "not the body's length"
+        );
+        assert_eq!(split_stored(&map, None, 20), None, "no length in the head");
+        assert_eq!(
+            split_stored(&map, Some(30), 30),
+            None,
+            "the map does not cover the body"
+        );
+        assert_eq!(split_stored(&SegmentMark::Void, Some(20), 20), None);
     }
 }

@@ -13,12 +13,22 @@ use crate::resume::Ending;
 use crate::retry::FailureKind;
 use crate::store;
 
+/// Where a streamed answer's bytes go: the body's `.part` file, at its end ([`PartBody`]) or
+/// in place, in a range of a split body (`segment::RangeSink`).
+pub(super) trait BodySink {
+    /// Where the next byte goes, counted in the answer's frame (what `end` is counted in).
+    fn position(&self) -> u64;
+    /// Stores `chunk` (counting it against the quota and the download total first): whether
+    /// the sink takes more (`false`: reading stops, the answer is left unread).
+    fn store(&mut self, job: &RecordJob, chunk: &[u8]) -> Result<bool, Fail>;
+}
+
 /// The record's `.part` file as this attempt writes it: its bytes up to `written`, and the
 /// integrity hash over them.
 pub(super) struct PartBody {
-    file: File,
+    pub(super) file: File,
     pub(super) written: u64,
-    hasher: Option<Hasher>,
+    pub(super) hasher: Option<Hasher>,
 }
 
 impl PartBody {
@@ -72,14 +82,26 @@ impl PartBody {
     }
 }
 
-/// Streams the answer's body into `part` until it ends (`end`: where it must end, if known);
-/// says whether the server ended it cleanly. A stop of ours (pause, offline, abort, close)
-/// that shut the socket is `Stopped`, never an end.
+impl BodySink for PartBody {
+    fn position(&self) -> u64 {
+        self.written
+    }
+
+    fn store(&mut self, job: &RecordJob, chunk: &[u8]) -> Result<bool, Fail> {
+        store_chunk(job, self, chunk)?;
+        Ok(true)
+    }
+}
+
+/// Streams the answer's body into `part` until it ends (`end`: where it must end, if known,
+/// counted as the sink's position) or the sink takes no more; says whether the server ended
+/// it cleanly. A stop of ours (pause, offline, abort, close) that shut the socket is
+/// `Stopped`, never an end.
 pub(super) fn stream_body(
     shared: &dyn TransferHost,
     job: &RecordJob,
     resp: ureq::http::Response<ureq::Body>,
-    part: &mut PartBody,
+    part: &mut dyn BodySink,
     end: Option<u64>,
 ) -> Result<Ending, Fail> {
     // No read may go on past the no-progress timeout without a new body byte.
@@ -89,7 +111,7 @@ pub(super) fn stream_body(
     let mut reader = resp.into_body().into_reader();
     let streamed = BUF.with(|buf| {
         let mut buf = buf.borrow_mut();
-        let body_len = end.map_or(0, |end| end.saturating_sub(part.written));
+        let body_len = end.map_or(0, |end| end.saturating_sub(part.position()));
         let want = usize::try_from(body_len)
             .unwrap_or(BUF_SIZE)
             .clamp(MIN_BUF_SIZE, BUF_SIZE);
@@ -99,7 +121,7 @@ pub(super) fn stream_body(
         loop {
             // Paused, offline, aborted or closing: stop, unless every byte is in (then the
             // body completes, and an abort settles after it).
-            let whole = end == Some(part.written);
+            let whole = end == Some(part.position());
             if !whole && job.cancel_token().is_held() {
                 return Err(Fail::Stopped);
             }
@@ -123,15 +145,17 @@ pub(super) fn stream_body(
                     ));
                 }
             };
-            if end.is_some_and(|end| part.written + n as u64 > end) {
+            if end.is_some_and(|end| part.position() + n as u64 > end) {
                 return Err(more_than_announced());
             }
-            store_chunk(job, part, &buf[..n])?;
+            if !part.store(job, &buf[..n])? {
+                return Ok(());
+            }
             arm();
             // The bandwidth cap: wait out the debt in slices, so that a changed cap (or a
             // pause) takes effect promptly.
             let mut wait = shared.rate().pay(n, std::time::Instant::now());
-            while !wait.is_zero() && end != Some(part.written) {
+            while !wait.is_zero() && end != Some(part.position()) {
                 if !job.cancel_token().sleep(wait.min(RATE_WAIT_SLICE)) {
                     return Err(Fail::Stopped);
                 }
@@ -142,7 +166,7 @@ pub(super) fn stream_body(
     net::set_stall_deadline(None);
     streamed?;
     let cut = net::take_cut();
-    if end != Some(part.written) && job.cancel_token().is_held() {
+    if end != Some(part.position()) && job.cancel_token().is_held() {
         // Our own stop shut the socket: what looks like the end of the body is not.
         return Err(Fail::Stopped);
     }
@@ -207,7 +231,7 @@ pub(super) fn complete_body(
     Ok(())
 }
 
-fn hash_prefix(path: &std::path::Path, len: u64, h: &mut Hasher) -> std::io::Result<()> {
+pub(super) fn hash_prefix(path: &std::path::Path, len: u64, h: &mut Hasher) -> std::io::Result<()> {
     let mut f = store::open_read(path)?.take(len);
     let mut buf = vec![0u8; 64 * 1024];
     loop {

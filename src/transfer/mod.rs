@@ -107,7 +107,10 @@ pub(crate) fn run(shared: &dyn TransferHost, job: &RecordJob) {
         return;
     }
     let req = job.request();
-    let res = net::with_token(job.cancel_token(), || attempt_once(shared, job, &req));
+    let res = net::with_token(job.cancel_token(), || match job.range() {
+        None => attempt_once(shared, job, &req),
+        Some(_) => segment::attempt_range(shared, job, &req),
+    });
     let Err(fail) = res else { return };
     if job.must_stop() {
         return;
@@ -214,7 +217,11 @@ fn attempt_once(
                 .store()
                 .save_head(job.key(), job.index(), &head)
                 .map_err(|e| storage_failure(job, e))?;
-            job.set_head(head, integrity.is_none());
+            job.set_head(head.clone(), integrity.is_none());
+            if segment::try_split(shared, job, req, &head, &part)? {
+                let end = head.total_len.unwrap_or_default();
+                return segment::stream_range(shared, job, resp, part.file, end, integrity);
+            }
             (len, len)
         }
         Verdict::Continue { end, complete } => (end, complete),
@@ -244,6 +251,7 @@ fn attempt_once(
 }
 
 mod body;
+mod segment;
 mod send;
 
 use body::{complete_body, storage_failure, stream_body, PartBody};

@@ -15,6 +15,10 @@
 //!     with an `HTTP/1.0` status line (and no Connection header). A 206 still carries
 //!     Content-Range and Content-Length (then the connection closes too). Combines with `rate`,
 //!     `reset_at` (a RST mid-body), `fail_times`, Range, `noranges`, `etag`.
+//!   - `no_accept_ranges=1`: no `Accept-Ranges: bytes` header (Range requests still work).
+//!   - `change_after=K`: the file changes after the first K requests of that target: later
+//!     ones get the content (and default ETag) of `seed + 1` (a segmented download's ranges
+//!     see a changed file).
 //!   - `range=last`: of several `Range` headers the LAST one is used (the default: the first).
 //!   - `sub206=A-B`: a request without a Range header gets a 206 for bytes A..=B (clamped to
 //!     the body), with `Content-Range: bytes A-B/n`.
@@ -180,6 +184,8 @@ struct Shared {
     /// Requests with a Range header seen per request-target, for `range_status` and
     /// `range_empty200`.
     range_counts: Mutex<HashMap<String, u64>>,
+    /// Requests per target, for `change_after`.
+    change_counts: Mutex<HashMap<String, u64>>,
     /// Clones of live connections, shut down when the server is dropped.
     conns: Mutex<HashMap<u64, TcpStream>>,
 }
@@ -252,6 +258,7 @@ impl TestServer {
             log: Mutex::new(Vec::new()),
             fail_counts: Mutex::new(HashMap::new()),
             range_counts: Mutex::new(HashMap::new()),
+            change_counts: Mutex::new(HashMap::new()),
             conns: Mutex::new(HashMap::new()),
         });
         let sh = Arc::clone(&shared);
@@ -1182,7 +1189,16 @@ impl Conn<'_> {
     fn bytes(&mut self, ctx: &Ctx, n: u64) -> io::Result<Next> {
         let q = ctx.query;
         let req = ctx.req;
-        let seed = q.u64("seed").unwrap_or(0);
+        let mut seed = q.u64("seed").unwrap_or(0);
+        if let Some(k) = q.u64("change_after") {
+            // The file changes on the server after K requests of this target.
+            let mut counts = lock(&self.shared.change_counts);
+            let c = counts.entry(req.target.clone()).or_insert(0);
+            *c += 1;
+            if *c > k {
+                seed += 1;
+            }
+        }
 
         // Do the faults apply to this request?
         let faults = match q.u64("fail_times") {
@@ -1248,7 +1264,10 @@ impl Conn<'_> {
             .unwrap_or_else(|| "application/octet-stream".into());
 
         let mut headers: Vec<(String, String)> = vec![("Content-Type".into(), content_type)];
-        let mut extra: Vec<(String, String)> = vec![("Accept-Ranges".into(), "bytes".into())];
+        let mut extra: Vec<(String, String)> = Vec::new();
+        if !q.flag("no_accept_ranges") {
+            extra.push(("Accept-Ranges".into(), "bytes".into()));
+        }
         if let Some(e) = &etag {
             extra.push(("ETag".into(), e.clone()));
         }
