@@ -50,6 +50,7 @@ const FUNCTIONS: &[(&str, Broken)] = &[
         "bgfetch_config_set_max_connections_per_fetch",
         Broken::NotManaged,
     ),
+    ("bgfetch_config_set_max_segments", Broken::NotManaged),
     ("bgfetch_config_set_quota", Broken::NotManaged),
     ("bgfetch_config_set_user_agent", Broken::NotManaged),
     ("bgfetch_config_set_timeouts", Broken::NotManaged),

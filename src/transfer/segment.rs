@@ -85,6 +85,9 @@ pub(super) fn attempt_range(
     };
     if start == end {
         // Restored with every range stored: only the completion was missing.
+        if !job.take_completion() {
+            return Ok(());
+        }
         return finish_split(shared, job, file, req.integrity.as_ref());
     }
     let Some(ask) = resume::ask_range(&head, start, end) else {
