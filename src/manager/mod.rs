@@ -132,10 +132,17 @@ impl Manager {
                 .insert(lf.state.id.clone(), reg.clone());
             restored.push(reg);
         }
-        // Count what the store really holds, now that orphans are gone.
-        shared
-            .used_bytes
-            .store(shared.store.usage(), Ordering::Release);
+        // Count what the fetches hold, now that orphans are gone: their request bodies and
+        // stored response bytes (a split body's file is preallocated to its whole length, but
+        // only the bytes its map claims are stored), what release gives back.
+        let held: u64 = restored
+            .iter()
+            .map(|reg| {
+                let s = reg.snapshot();
+                s.downloaded + s.upload_total
+            })
+            .sum();
+        shared.used_bytes.store(held, Ordering::Release);
         for reg in restored {
             let (result, unfinished) = reg.restored_status();
             if result != FetchResult::None {
