@@ -32,7 +32,9 @@ pub(crate) trait SchedulerHost: TransferHost {
 }
 
 /// The worker slots each fetch holds: a fetch has at most `per_fetch` jobs in the workers'
-/// channel or in a worker at once, and no more than it has records queued.
+/// channel or in a worker at once, and no more than it has transfers running or queued (a
+/// split body's first transfer runs on while it queues the other ranges: they get slots of
+/// their own).
 #[derive(Default)]
 pub(crate) struct Slots {
     /// Slots held, by the registration's address (an entry lives while its count is above
@@ -41,12 +43,12 @@ pub(crate) struct Slots {
 }
 
 impl Slots {
-    /// The slots `reg` may add now, with `queued` records waiting, taken: the caller hands
-    /// that many jobs to the workers.
-    pub(crate) fn take(&self, reg: &Arc<Registration>, queued: usize, per_fetch: usize) -> usize {
+    /// The slots `reg` may add now, taken: up to `wanted` (its running and queued transfers)
+    /// and `per_fetch` in all; the caller hands that many jobs to the workers.
+    pub(crate) fn take(&self, reg: &Arc<Registration>, wanted: usize, per_fetch: usize) -> usize {
         let mut held = self.held.lock();
         let h = held.entry(Arc::as_ptr(reg) as usize).or_insert(0);
-        let add = queued.min(per_fetch).saturating_sub(*h);
+        let add = wanted.min(per_fetch).saturating_sub(*h);
         *h += add;
         if *h == 0 {
             held.remove(&(Arc::as_ptr(reg) as usize));

@@ -16,9 +16,16 @@ use crate::web_enum::{FailureReason, FetchResult};
 impl FetchState {
     // ----- the scheduler -----
 
-    /// How many records wait in the queue for a worker.
-    pub(crate) fn queued(&self) -> usize {
-        self.queue.len()
+    /// How many worker slots the fetch can use now: one per transfer running (a worker holds
+    /// its slot) and one per transfer waiting in the queue (a record, or a range of a split
+    /// body, which its first transfer queues while it runs on).
+    pub(crate) fn slots_wanted(&self) -> usize {
+        let running: usize = self
+            .records
+            .iter()
+            .map(|r| r.turns().filter(|t| t.busy).count())
+            .sum();
+        running + self.queue.len()
     }
 
     /// Whether a slot should go on to another record (`held`: the fetch's transfers are held

@@ -134,7 +134,7 @@ impl Engine for Shared {
     /// Up to the per-fetch limit.
     fn kick(&self, reg: &Arc<Registration>) {
         let per_fetch = self.config.max_connections_per_fetch as usize;
-        let add = self.slots.take(reg, reg.queued(), per_fetch);
+        let add = self.slots.take(reg, reg.slots_wanted(), per_fetch);
         for _ in 0..add {
             self.send_job(Job::Run(reg.clone()));
         }

@@ -83,9 +83,9 @@ impl Registration {
         self.state.lock().restored_status()
     }
 
-    /// How many records wait in the queue for a worker.
-    pub(crate) fn queued(&self) -> usize {
-        self.state.lock().queued()
+    /// How many worker slots the fetch can use now (its running and its queued transfers).
+    pub(crate) fn slots_wanted(&self) -> usize {
+        self.state.lock().slots_wanted()
     }
 
     /// Stops every transfer of this fetch for good (close).
