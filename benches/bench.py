@@ -571,9 +571,10 @@ def run_workload(w, targets, base, driver, avail, use_gnu_time, ctl_root):
 # The rows whose system calls per body are counted (on tmpfs, one extra untimed run per tool).
 SYSCALL_KEYS = ("w2", "w3")
 # The calls shown one by one (the total counts every call).
-SYSCALLS_SHOWN = ("futex", "sched_yield", "ioctl", "recvfrom", "sendto", "poll", "rt_sigaction",
-                  "openat", "close", "write", "pwrite64", "rename", "renameat", "renameat2",
-                  "fdatasync", "syncfs", "setsockopt", "mprotect", "newfstatat", "statx")
+SYSCALLS_SHOWN = ("futex", "sched_yield", "ioctl", "recvfrom", "sendto", "poll", "ppoll",
+                  "rt_sigaction", "openat", "close", "write", "pwrite64", "rename", "renameat",
+                  "renameat2", "fdatasync", "syncfs", "setsockopt", "mprotect", "newfstatat",
+                  "statx")
 _COUNTER = []
 
 
