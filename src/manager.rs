@@ -34,7 +34,7 @@ pub(crate) struct Shared {
     pub(crate) events: Arc<Events>,
     registrations: Mutex<HashMap<String, Arc<Registration>>>,
     jobs: Sender<Job>,
-    sync_jobs: Sender<SyncJob>,
+    sync_jobs: syncer::SyncSender,
     used_bytes: AtomicU64,
     /// Close has begun: nothing new starts, blocking calls return `Closed`, but the store is
     /// still whole (a running callback may read it).
@@ -208,7 +208,7 @@ impl TransferHost for Shared {
 
     /// See [`crate::syncer`].
     fn sync_body(&self, finished: Finished) {
-        let _ = self.sync_jobs.send(SyncJob::Body(finished));
+        self.sync_jobs.body(self, finished);
     }
 }
 

@@ -231,6 +231,9 @@ pub struct Store {
     /// time of a rename). Dropped with the head log (`close_head_log`): when a registration
     /// settles, is created again, loaded or detached.
     dirs: parking_lot::Mutex<HashMap<String, Arc<OwnedFd>>>,
+    /// The store is on a file system that keeps nothing across a power loss (tmpfs, ramfs),
+    /// where a flush is free.
+    flushes_are_free: bool,
 }
 
 /// An open `heads.log` and its length (appends go there; a failed append is cut off).
@@ -307,6 +310,15 @@ pub(crate) fn sync_files(files: &[&File]) -> std::io::Result<()> {
         [one] => one.sync_data(),
         [first, ..] => rustix::fs::syncfs(first).map_err(std::io::Error::from),
     }
+}
+
+/// Whether a file system type (`statfs`) is tmpfs or ramfs: nothing on it survives a power
+/// loss, and its `fsync` does nothing.
+#[allow(clippy::unnecessary_cast)] // the field's type depends on the target
+fn is_memory_fs(f_type: rustix::fs::FsWord) -> bool {
+    let t = f_type as i64;
+    // 0x858458f6: RAMFS_MAGIC (linux/magic.h), which the libc crate does not name.
+    t == libc::TMPFS_MAGIC as i64 || t == 0x8584_58f6
 }
 
 /// Opens a store file for reading without following a symlink, and only if it is a regular
@@ -466,7 +478,14 @@ impl Store {
             lock: parking_lot::Mutex::new(Some(lock)),
             head_logs: parking_lot::Mutex::new(HashMap::new()),
             dirs: parking_lot::Mutex::new(HashMap::new()),
+            flushes_are_free: rustix::fs::statfs(dir).is_ok_and(|s| is_memory_fs(s.f_type)),
         })
+    }
+
+    /// Whether the store is on a file system whose flushes cost nothing (tmpfs, ramfs): it
+    /// keeps nothing across a power loss, and `fdatasync` returns at once.
+    pub(crate) fn flushes_are_free(&self) -> bool {
+        self.flushes_are_free
     }
 
     /// Releases the store lock (at close); the store must not be written afterwards.
