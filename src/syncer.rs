@@ -69,7 +69,7 @@ impl Shared {
 
     /// Asks the sync thread to flush what is queued (once until it starts).
     fn kick(&self) {
-        if !self.kicked.swap(true, Ordering::AcqRel) {
+        if !self.kicked.swap(true, Ordering::SeqCst) {
             let _ = self.jobs.send(SyncJob::Flush);
         }
     }
@@ -180,7 +180,10 @@ fn sync_loop(host: &dyn Host, rx: &SyncReceiver) {
     while let Ok(job) = rx.jobs.recv() {
         match job {
             SyncJob::Flush => {
+                // Pairs with the fence in `queue`: a body queued by a sender that found this
+                // `Flush` still pending is seen below.
                 s.kicked.store(false, Ordering::SeqCst);
+                fence(Ordering::SeqCst);
                 s.lead();
                 s.flush_queued(host);
             }
