@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use ureq::unversioned::resolver::DefaultResolver;
 use ureq::unversioned::transport::{
-    Buffers, ConnectProxyConnector, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout,
+    Buffers, ConnectProxyConnector, ConnectionDetails, Connector, Either, NextTimeout,
     RustlsConnector, ShutdownHandle, SocksConnector, Transport,
 };
 
@@ -445,7 +445,7 @@ impl<In: Transport> Connector<In> for TcpLink {
         }
         let socket = Socket {
             stream: Arc::new(stream),
-            buffers: LazyBuffers::new(
+            buffers: GrowBuffers::new(
                 details.config.input_buffer_size(),
                 details.config.output_buffer_size(),
             ),
@@ -524,7 +524,7 @@ const TIMEOUT_SLACK: Duration = Duration::from_millis(1);
 #[derive(Debug)]
 struct Socket {
     stream: Arc<TcpStream>,
-    buffers: LazyBuffers,
+    buffers: GrowBuffers,
     /// The timeouts set on the socket.
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
@@ -638,5 +638,117 @@ impl Transport for Socket {
             tv_nsec: 0,
         };
         matches!(poll(&mut fds, Some(&now)), Ok(0))
+    }
+}
+
+/// The smallest input buffer of a plain connection.
+const MIN_INPUT_BUFFER: usize = 16 * 1024;
+
+/// Most room a request body chunk takes in the input buffer (as ureq's own buffers).
+const MIN_TMP_SIZE: usize = 10 * 1024;
+
+/// A plain connection's buffers, as ureq's own (`LazyBuffers`) except that the input buffer
+/// starts at [`MIN_INPUT_BUFFER`] and grows fourfold, up to the configured size, whenever a
+/// read fills it: ureq's allocates the configured size (128 KiB), zeroed, at the first use, so
+/// that every connection keeps it resident even when it only ever carries small responses.
+#[derive(Debug)]
+struct GrowBuffers {
+    input: Vec<u8>,
+    filled: usize,
+    consumed: usize,
+    /// The last read filled all the room there was: grow before the next.
+    grow: bool,
+    max_input: usize,
+    output: Vec<u8>,
+    output_size: usize,
+    /// The last consume was of more than nothing (see `Buffers::can_use_input`).
+    progress: bool,
+}
+
+impl GrowBuffers {
+    fn new(max_input: usize, output_size: usize) -> GrowBuffers {
+        GrowBuffers {
+            input: Vec::new(),
+            filled: 0,
+            consumed: 0,
+            grow: false,
+            max_input: max_input.max(1),
+            output: Vec::new(),
+            output_size: output_size.max(1),
+            progress: false,
+        }
+    }
+
+    /// Makes room at the end of the input: moves what is unconsumed to the front when that
+    /// frees much, grows when asked or when there is no room at all.
+    fn make_room(&mut self, at_least: usize) {
+        if self.consumed == self.filled {
+            self.consumed = 0;
+            self.filled = 0;
+        } else if self.consumed > 0 && self.filled > self.input.len() / 2 {
+            self.input.copy_within(self.consumed..self.filled, 0);
+            self.filled -= self.consumed;
+            self.consumed = 0;
+        }
+        let mut want = self.input.len().max(MIN_INPUT_BUFFER.min(self.max_input));
+        if self.grow || self.filled == want {
+            want = (want * 4).min(self.max_input.max(want));
+            self.grow = false;
+        }
+        want = want.max(self.filled + at_least);
+        if want > self.input.len() {
+            self.input.resize(want, 0);
+        }
+    }
+
+    fn ensure_output(&mut self) {
+        if self.output.len() < self.output_size {
+            self.output.resize(self.output_size, 0);
+        }
+    }
+}
+
+impl Buffers for GrowBuffers {
+    fn output(&mut self) -> &mut [u8] {
+        self.ensure_output();
+        &mut self.output
+    }
+
+    fn input(&self) -> &[u8] {
+        &self.input[self.consumed..self.filled]
+    }
+
+    fn input_append_buf(&mut self) -> &mut [u8] {
+        self.make_room(1);
+        &mut self.input[self.filled..]
+    }
+
+    fn input_appended(&mut self, amount: usize) {
+        let room = self.input.len() - self.filled;
+        assert!(
+            amount <= room,
+            "more input appended than there was room for"
+        );
+        self.grow = amount == room && self.input.len() < self.max_input;
+        self.filled += amount;
+    }
+
+    fn input_consume(&mut self, amount: usize) {
+        self.progress = amount > 0;
+        self.consumed += amount;
+        assert!(
+            self.consumed <= self.filled,
+            "more input consumed than filled"
+        );
+    }
+
+    fn tmp_and_output(&mut self) -> (&mut [u8], &mut [u8]) {
+        self.ensure_output();
+        self.make_room(MIN_TMP_SIZE);
+        (&mut self.input[self.filled..], &mut self.output)
+    }
+
+    fn can_use_input(&self) -> bool {
+        self.consumed < self.filled && self.progress
     }
 }
