@@ -451,6 +451,7 @@ impl<In: Transport> Connector<In> for TcpLink {
             ),
             read_timeout: None,
             write_timeout: None,
+            used: false,
         };
         let handle = Arc::downgrade(&socket.stream) as Weak<dyn ShutdownHandle>;
         (details.register_shutdown)(handle)?;
@@ -528,6 +529,8 @@ struct Socket {
     /// The timeouts set on the socket.
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
+    /// The socket was read or written since the last liveness probe.
+    used: bool,
 }
 
 /// Sets a socket timeout to `want`, unless the one set already waits no more than
@@ -588,6 +591,7 @@ impl Transport for Socket {
             want,
             TcpStream::set_write_timeout,
         )?;
+        self.used = true;
         let output = &self.buffers.output()[..amount];
         (&*self.stream)
             .write_all(output)
@@ -604,6 +608,7 @@ impl Transport for Socket {
             want,
             TcpStream::set_read_timeout,
         )?;
+        self.used = true;
         let started = Instant::now();
         let n = loop {
             match (&*self.stream).read(self.buffers.input_append_buf()) {
@@ -630,7 +635,16 @@ impl Transport for Socket {
 
     /// Open while nothing is readable: a byte the server sent unasked or its close (as
     /// ureq's probe decides), in one `poll` that does not wait.
+    ///
+    /// ureq probes a connection twice per request: when it goes back to the pool right after
+    /// the response (the socket was just used) and when it is taken out for the next request.
+    /// The first is answered without a system call: whatever it would find (bytes past the
+    /// body, a close) the second finds too, before anything is sent, and the connection is
+    /// dropped then.
     fn is_open(&mut self) -> bool {
+        if std::mem::replace(&mut self.used, false) {
+            return true;
+        }
         use rustix::event::{poll, PollFd, PollFlags, Timespec};
         let mut fds = [PollFd::new(&*self.stream, PollFlags::IN)];
         let now = Timespec {
