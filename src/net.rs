@@ -445,9 +445,13 @@ impl<In: Transport> Connector<In> for TcpLink {
         }
         let socket = Socket {
             stream: Arc::new(stream),
+            // Under TLS the buffer holds records, not responses: rustls reads them from it,
+            // and feeding it less than ureq's buffer held made it copy far more (HTTPS
+            // 1 GiB: 2x the user time). It starts at its full size then.
             buffers: GrowBuffers::new(
                 details.config.input_buffer_size(),
                 details.config.output_buffer_size(),
+                details.needs_tls(),
             ),
             read_timeout: None,
             write_timeout: None,
@@ -662,9 +666,10 @@ const MIN_INPUT_BUFFER: usize = 16 * 1024;
 const MIN_TMP_SIZE: usize = 10 * 1024;
 
 /// A plain connection's buffers, as ureq's own (`LazyBuffers`) except that the input buffer
-/// starts at [`MIN_INPUT_BUFFER`] and grows fourfold, up to the configured size, whenever a
-/// read fills it: ureq's allocates the configured size (128 KiB), zeroed, at the first use, so
-/// that every connection keeps it resident even when it only ever carries small responses.
+/// of a connection without TLS starts at [`MIN_INPUT_BUFFER`] and grows fourfold, up to the
+/// configured size, whenever a read fills it: ureq's allocates the configured size (128 KiB),
+/// zeroed, at the first use, so that every connection keeps it resident even when it only
+/// ever carries small responses.
 #[derive(Debug)]
 struct GrowBuffers {
     input: Vec<u8>,
@@ -680,13 +685,15 @@ struct GrowBuffers {
 }
 
 impl GrowBuffers {
-    fn new(max_input: usize, output_size: usize) -> GrowBuffers {
+    /// `full`: the input buffer starts at `max_input`.
+    fn new(max_input: usize, output_size: usize, full: bool) -> GrowBuffers {
+        let max_input = max_input.max(1);
         GrowBuffers {
-            input: Vec::new(),
+            input: if full { vec![0; max_input] } else { Vec::new() },
             filled: 0,
             consumed: 0,
             grow: false,
-            max_input: max_input.max(1),
+            max_input,
             output: Vec::new(),
             output_size: output_size.max(1),
             progress: false,
