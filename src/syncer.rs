@@ -8,7 +8,7 @@
 //! Who completes a body: the worker that finished it hands it to a queue, and whoever holds
 //! the flush (one at a time) completes everything queued. On a store whose flushes cost
 //! nothing (tmpfs, ramfs: `Store::flushes_are_free`), a worker that finds nobody flushing
-//! completes the queue itself, its own body first: no other thread is woken (waking the sync
+//! completes the queue itself, its own body with it: no other thread is woken (waking the sync
 //! thread, its context switches and its spinning while it waited for the next body cost more
 //! than renaming a small body). Elsewhere the sync thread does it: the workers go on with
 //! their next requests while it waits for the disk, and the bodies that come meanwhile make
@@ -39,7 +39,7 @@ pub(crate) enum SyncJob {
     /// Wait until the sender of this channel is dropped (a test of the ordering of events:
     /// `Manager::hold_sync_for_tests`); no body completes meanwhile.
     Hold(Receiver<()>),
-    /// Bodies are queued and flushes are slow: complete them.
+    /// Bodies are queued on a store whose flushes cost something: complete them.
     Flush,
 }
 
