@@ -160,8 +160,9 @@ def wait_for_port(port, timeout=10.0):
 class Nginx:
     name = "nginx"
 
-    def __init__(self, nginx, tmp, www, tls=None):
-        """tls: dict(cert=, key=) for a second server on `tls_port` (HTTPS row)."""
+    def __init__(self, nginx, tmp, www, tls=None, throttle_rate="8m"):
+        """tls: dict(cert=, key=) for a second server on `tls_port` (HTTPS row);
+        throttle_rate: nginx's `limit_rate` of each connection below /capped/."""
         self.dir = os.path.join(tmp, "nginx")
         os.makedirs(os.path.join(self.dir, "tmp"), exist_ok=True)
         os.chmod(tmp, 0o755)
@@ -213,6 +214,11 @@ http {{
         listen 127.0.0.1:{self.port};
         root {www};
         location / {{ }}
+        # The throttled row (issue 21): the same files, each connection capped.
+        location /capped/ {{
+            alias {www}/;
+            limit_rate {throttle_rate};
+        }}
     }}{tls_server}
 }}
 """)
@@ -367,14 +373,26 @@ def workloads(sizes, runs, progress_runs):
     ] + net_workloads(sizes, runs)
 
 
-NET_KEYS = ("https", "badlink")
+NET_KEYS = ("https", "badlink", "throttled", "uncapped")
+# The rows of issue 21 (segmented downloads): a server that caps each connection's rate.
+SEGMENT_KEYS = ("throttled", "uncapped")
+# How many segments libbgfetch is asked for on those rows, once the driver knows `--split`.
+SEGMENTS = 8
 
 
 def net_workloads(sizes, runs, badlink_runs=None):
-    """The rows of issue 12, in their own generated part of BENCHMARKS.md."""
-    hs, ls = sizes["https"], sizes["link"]
+    """The rows of issues 12 and 21, in their own generated part of BENCHMARKS.md."""
+    hs, ls, ts = sizes["https"], sizes["link"], sizes["mid"]
     cuts = ", ".join(f"{c * 100:.0f} %" for c in sizes["link_cuts"])
+    seg_tools = ["libbgfetch", "aria2c", "curl"]
     return [
+        dict(key="throttled", title=f"T. throttled server: one {human(ts)} body, nginx "
+             f"`limit_rate {sizes['throttle_rate']}` per connection (issue 21)",
+             paths=["/capped/mid.bin"], size=ts, conns=None, runs=runs, fs=["tmpfs"],
+             segmented=True, needs_nginx=True, tools=seg_tools),
+        dict(key="uncapped", title=f"U. the same {human(ts)} body without a cap (issue 21)",
+             paths=["/mid.bin"], size=ts, conns=None, runs=runs, fs=["tmpfs"], segmented=True,
+             tools=seg_tools + ["libbgfetch@1conn"]),
         dict(key="https", title=f"H. HTTPS: one {human(hs)} body, TLS with a CA made for the run",
              paths=["/big.bin" if hs == sizes["big"] else "/https.bin"], size=hs, conns=None,
              runs=runs, fs=["tmpfs"], https=True, tools=["libbgfetch", "curl"]),
@@ -402,6 +420,13 @@ def tool_cmd(tool, w, base, od, ctl, driver, progress):
     if tool.startswith("libbgfetch"):
         cmd = [driver, "get", "--store", os.path.join(od, "store"), "--base", base,
                "--expect-bytes", str(expect)]
+        if (w.get("segmented") and "split" in driver_caps(driver)
+                and not tool.endswith("@1conn")):
+            # HOOK (issue 21): once the driver takes `--split N` (Config::max_segments) and
+            # lists "split" in `bgfetch-bench caps`, the segmented rows pass it here; until
+            # then libbgfetch fetches these bodies over one connection. `libbgfetch@1conn` is
+            # the one-stream yardstick of the uncapped row.
+            cmd += ["--split", str(SEGMENTS)]
         if single:
             cmd += ["--template", paths[0], "--count", "1"]
         else:
@@ -433,8 +458,12 @@ def tool_cmd(tool, w, base, od, ctl, driver, progress):
         return ["curl", "--fail", "-S"] + (["-s"] if quiet else []) + \
             ["--parallel", "--parallel-max", str(w["conns"]), "-K", cfg]
     if tool == "aria2c":
-        common = ["aria2c", "--dir", od, "-x", "1", "--allow-overwrite=true",
-                  "--auto-file-renaming=false"]
+        # One connection per download, except on the segmented rows: aria2's own split,
+        # 8 connections, 8 pieces at a time, 1 MiB each.
+        conns = (["-x", str(SEGMENTS), "-s", str(SEGMENTS), "-k", "1M"] if w.get("segmented")
+                 else ["-x", "1"])
+        common = (["aria2c", "--dir", od] + conns
+                  + ["--allow-overwrite=true", "--auto-file-renaming=false"])
         common += ["-q"] if quiet else ["--summary-interval=1", "--show-console-readout=true"]
         if single:
             return common + ["-o", "f.bin", base + paths[0]]
@@ -455,6 +484,24 @@ def tool_cmd(tool, w, base, od, ctl, driver, progress):
     raise ValueError(tool)
 
 
+_CAPS = {}
+
+
+def driver_caps(driver):
+    """The options the driver's `get` takes, as `bgfetch-bench caps` lists them (an older
+    driver without that mode: none)."""
+    if driver not in _CAPS:
+        caps = set()
+        try:
+            p = subprocess.run([driver, "caps"], capture_output=True, text=True, timeout=30)
+            if p.returncode == 0:
+                caps = set(json.loads(p.stdout.strip().splitlines()[-1]).get("get", []))
+        except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+            pass
+        _CAPS[driver] = caps
+    return _CAPS[driver]
+
+
 def targets_of(w, targets):
     """The (name, directory) targets that workload `w` runs on (its "fs" list, else all)."""
     return [(n, d) for n, d in targets if not w.get("fs") or n in w["fs"]]
@@ -467,7 +514,7 @@ def rotated(tools, r):
 
 
 def run_workload(w, targets, base, driver, avail, use_gnu_time, ctl_root):
-    tools = [t for t in w["tools"] if avail.get(t.split("+")[0], False)]
+    tools = [t for t in w["tools"] if avail.get(t.split("+")[0].split("@")[0], False)]
     expect_n = len(w["paths"])
     expect_bytes = w["size"] * expect_n
     res = {}  # (target, tool) -> list of samples
@@ -517,6 +564,107 @@ def run_workload(w, targets, base, driver, avail, use_gnu_time, ctl_root):
                          if (tname, t) in res)
         log(f"bench: {w['key']} on {tname}: {line}  (load {min(loads):.1f}-{max(loads):.1f})")
     return tools, res
+
+
+# ------------------------------------------------------------------------------------------
+# System calls per body (issue 22)
+# ------------------------------------------------------------------------------------------
+
+# The rows whose system calls per body are counted (on tmpfs, one extra untimed run per tool).
+SYSCALL_KEYS = ("w2", "w3")
+# The calls shown one by one (the total counts every call).
+SYSCALLS_SHOWN = ("futex", "sched_yield", "ioctl", "recvfrom", "sendto", "poll", "ppoll",
+                  "rt_sigaction", "openat", "close", "write", "pwrite64", "rename", "renameat",
+                  "renameat2", "fdatasync", "syncfs", "setsockopt", "mprotect", "newfstatat",
+                  "statx")
+_COUNTER = []
+
+
+def syscall_counter():
+    """("perf", events) when perf can count the syscall tracepoints here (it disturbs the
+    counted process far less than strace: under strace the blocking and spinning calls, futex,
+    sched_yield and poll, change by several times), else ("strace", None), else None."""
+    if _COUNTER:
+        return _COUNTER[0]
+    found = None
+    if which("perf"):
+        events = ["raw_syscalls:sys_enter"] + [f"syscalls:sys_enter_{c}" for c in SYSCALLS_SHOWN]
+        for evs in (events, events[:1]):
+            try:
+                p = subprocess.run(["perf", "stat", "-x", ",", "-e", ",".join(evs), "--", "true"],
+                                   capture_output=True, text=True, timeout=30)
+            except (OSError, subprocess.SubprocessError):
+                break
+            if p.returncode == 0 and "raw_syscalls" in p.stderr and "<not" not in p.stderr:
+                found = ("perf", evs)
+                break
+    if found is None and which("strace"):
+        found = ("strace", None)
+    _COUNTER.append(found)
+    return found
+
+
+def parse_perf_stat(path):
+    out = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.strip().split(",")
+            if len(parts) < 3 or not parts[0].strip().isdigit():
+                continue
+            name = parts[2].replace("raw_syscalls:sys_enter", "total")
+            out[name.replace("syscalls:sys_enter_", "")] = int(parts[0])
+    return out
+
+
+def parse_strace_c(path):
+    out = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            # % time, seconds, usecs/call, calls, [errors,] syscall
+            if len(parts) >= 5 and parts[0].replace(".", "").isdigit() and parts[3].isdigit():
+                out["total" if parts[-1] == "total" else parts[-1]] = int(parts[3])
+    return out
+
+
+def count_syscalls(w, targets, base, driver, avail, ctl_root, res):
+    """One untimed run of each tool of row `w` on tmpfs, its system calls counted (by every
+    thread), into res[("tmpfs", "_syscalls")] = {tool: {"how", "per_body", "calls"}}."""
+    counter = syscall_counter()
+    tdir = dict(targets).get("tmpfs")
+    if not counter or not tdir:
+        log(f"bench: {w['key']}: system calls not counted (" +
+            ("no tmpfs" if counter else "neither perf nor strace works here") + ")")
+        return
+    how, events = counter
+    out = {}
+    for tool in ("libbgfetch", "curl"):
+        if not avail.get(tool):
+            continue
+        od = os.path.join(tdir, f"{w['key']}-sys")
+        ctl = os.path.join(ctl_root, f"{w['key']}-sys-{tool}")
+        shutil.rmtree(od, ignore_errors=True)
+        os.makedirs(od)
+        os.makedirs(ctl, exist_ok=True)
+        stat = os.path.join(ctl, "syscalls.txt")
+        cmd = tool_cmd(tool, w, base, od, ctl, driver, False)
+        if how == "perf":
+            cmd = ["perf", "stat", "-x", ",", "-o", stat, "-e", ",".join(events), "--"] + cmd
+        else:
+            cmd = ["strace", "-f", "-c", "-o", stat, "--"] + cmd
+        try:
+            measure(cmd, ctl, False)
+            calls = parse_perf_stat(stat) if how == "perf" else parse_strace_c(stat)
+        except (Failed, OSError) as e:
+            log(f"bench: {w['key']} {tool}: counting system calls failed: {e}")
+            continue
+        finally:
+            shutil.rmtree(od, ignore_errors=True)
+        n = len(w["paths"])
+        out[tool] = {"how": how, "per_body": calls.get("total", 0) / n, "calls": calls}
+    res[("tmpfs", "_syscalls")] = out
+    log(f"bench: {w['key']} system calls per body ({how}): " + "  ".join(
+        f"{t}={v['per_body']:.1f}" for t, v in out.items()))
 
 
 def add_driver_report(sample, stdout):
@@ -774,9 +922,10 @@ def report(args, meta, wls, results, scale):
     L.append("Where the files go: " + "; ".join(f"**{t}** = `{d}` ({fs})"
                                                 for t, d, fs in meta["targets"]) + ". "
              "libbgfetch writes into its store there and flushes every body before it "
-             "counts as complete (a sync thread: `fdatasync` for one waiting body, one "
-             "`syncfs` for a batch), and the state file at registration and when the fetch "
-             "settles, as its durability promise needs; curl and wget write plain files and "
+             "counts as complete (on disk a sync thread: `fdatasync` for one waiting body, one "
+             "`syncfs` for a batch; on tmpfs, where a flush does nothing, it is not asked for "
+             "and the worker renames the body itself), and the state file at registration and "
+             "when the fetch settles, as its durability promise needs; curl and wget write plain files and "
              "never fsync (`curl+sync`, on disk: curl, then one `sync -f` of the output's "
              "filesystem, so that its files are as durable as libbgfetch's when it "
              "returns); aria2c fsyncs and then deletes a `.aria2` control file per "
@@ -806,6 +955,7 @@ def report(args, meta, wls, results, scale):
             L.append("")
         ref_tool = "libbgfetch+cb" if key == "w4" else "libbgfetch"
         block_table(L, meta, tools, res, ref_tool)
+        syscall_table(L, w, res)
         if key == "w4":
             for tname, _, _ in meta["targets"]:
                 if (tname, "libbgfetch+cb") in res and (tname, "libbgfetch") in res:
@@ -874,6 +1024,75 @@ def block_table(L, meta, tools, res, ref_tool):
     L.append("")
 
 
+def syscall_table(L, w, res):
+    """System calls per body of the tools counted for row `w` (see count_syscalls)."""
+    sc = res.get(("tmpfs", "_syscalls"))
+    if not sc:
+        return
+    how = next(iter(sc.values()))["how"]
+    n = len(w["paths"])
+    shown = [c for c in SYSCALLS_SHOWN if any(v["calls"].get(c) for v in sc.values())]
+    L.append(f"System calls per body, tmpfs, one untimed run of each tool, every thread "
+             f"counted ({'perf stat of the syscall tracepoints' if how == 'perf' else 'strace -f -c'}"
+             f"; {n} bodies):")
+    L.append("")
+    L.append("| tool | all | " + " | ".join(shown) + " |")
+    L.append("| --- | --- | " + " | ".join("---" for _ in shown) + " |")
+    for tool, v in sc.items():
+        L.append(f"| {tool} | **{v['per_body']:.2f}** | " + " | ".join(
+            f"{v['calls'].get(c, 0) / n:.2f}" for c in shown) + " |")
+    L.append("")
+
+
+def paired_ratio(a, b, key):
+    """The median of the ratios of runs made in the same round (tools alternate in a round)."""
+    pairs = [x[key] / y[key] for x, y in zip(a, b) if x.get(key) and y.get(key)]
+    return statistics.median(pairs) if pairs else None
+
+
+def issue22_goals(wls, results, meta):
+    """Issue 22: on the small-body rows, CPU <= 0.9x and wall <= 0.8x curl's on tmpfs; system
+    calls per small body <= curl's; peak RSS for 10 000 records <= curl's; on disk, CPU
+    against curl+sync (reported)."""
+    rows = []
+    for w, key, tools, res in measured(wls, results):
+        if key not in SYSCALL_KEYS:
+            continue
+        what = f"{len(w['paths'])} x {human(w['size'])}"
+        for tname, _, _ in meta["targets"]:
+            lib = res.get((tname, "libbgfetch"))
+            if not lib:
+                continue
+            other = "curl" if tname == "tmpfs" else "curl+sync"
+            o = res.get((tname, other))
+            if not o:
+                continue
+            c, pc = med(lib, "cpu") / med(o, "cpu"), paired_ratio(lib, o, "cpu")
+            r, pr = med(lib, "wall") / med(o, "wall"), paired_ratio(lib, o, "wall")
+            both = f"(paired runs: {pc:.2f}x / {pr:.2f}x)" if pc and pr else ""
+            if tname == "tmpfs":
+                rows.append((f"issue 22, {key} {what} tmpfs: CPU <= 0.9x curl",
+                             f"{c:.2f}x {both}", "yes" if c <= 0.9 else "**no**"))
+                rows.append((f"issue 22, {key} {what} tmpfs: wall <= 0.8x curl",
+                             f"{r:.2f}x", "yes" if r <= 0.8 else "**no**"))
+            else:
+                rows.append((f"issue 22, {key} {what} {tname}, both durable: CPU vs curl+sync "
+                             "(reported)", f"CPU {c:.2f}x, wall {r:.2f}x {both}", "-"))
+            if key == "w3" and med(lib, "rss_kib") and (tname, "curl") in res:
+                rl, rc = med(lib, "rss_kib"), med(res[(tname, "curl")], "rss_kib")
+                if rc:
+                    rows.append((f"issue 22, {key} {tname}: peak RSS <= curl's",
+                                 f"{rl / 1024:.1f} MiB vs {rc / 1024:.1f} MiB",
+                                 "yes" if rl <= rc else "**no**"))
+        sc = res.get(("tmpfs", "_syscalls"), {})
+        if "libbgfetch" in sc and "curl" in sc:
+            a, b = sc["libbgfetch"]["per_body"], sc["curl"]["per_body"]
+            rows.append((f"issue 22, {key} tmpfs: system calls per body <= curl's",
+                         f"{a:.2f} vs {b:.2f} ({sc['curl']['how']})",
+                         "yes" if a <= b else "**no**"))
+    return rows
+
+
 def fmt_bytes(n):
     if n is None:
         return "-"
@@ -925,6 +1144,29 @@ def net_goals(wls, results, meta):
                 rows.append((f"HTTPS {tname}: libbgfetch vs curl, same run (the issue sets no "
                              "target)", f"wall {med(lib, 'wall') / med(c, 'wall'):.2f}x, CPU "
                              f"{med(lib, 'cpu') / med(c, 'cpu'):.2f}x", "-"))
+            if key in SEGMENT_KEYS and (tname, "aria2c") in res:
+                lib, a = res[(tname, "libbgfetch")], res[(tname, "aria2c")]
+                ra = med(lib, "wall") / med(a, "wall")
+                how = "" if meta.get("driver_split") else " (one stream: no --split yet)"
+                if key == "throttled":
+                    rows.append((f"throttled{how}: wall <= 1.1x aria2c's (issue 21)",
+                                 f"{ra:.2f}x", "yes" if ra <= 1.1 else "**no**"))
+                    if (tname, "curl") in res:
+                        rc = med(lib, "wall") / med(res[(tname, "curl")], "wall")
+                        rows.append((f"throttled{how}: wall <= 0.2x curl's (issue 21)",
+                                     f"{rc:.2f}x", "yes" if rc <= 0.2 else "**no**"))
+                else:
+                    rows.append((f"uncapped{how}: libbgfetch vs aria2c, same run (reported, not "
+                                 "judged)", f"wall {ra:.2f}x", "-"))
+                    if (tname, "libbgfetch@1conn") in res:
+                        one = res[(tname, "libbgfetch@1conn")]
+                        r1 = med(lib, "wall") / med(one, "wall")
+                        rows.append((f"uncapped{how}: wall <= 1.05x one stream's (issue 21)",
+                                     f"{r1:.2f}x", "yes" if r1 <= 1.05 else "**no**"))
+                rss = med(lib, "rss_kib")
+                if rss:
+                    rows.append((f"{key}: libbgfetch peak RSS <= 16 MiB (issue 21)",
+                                 f"{rss / 1024:.1f} MiB", "yes" if rss <= 16 * 1024 else "**no**"))
             if key != "badlink":
                 continue
             b = badlink_summary(w, res, tname)
@@ -973,6 +1215,15 @@ def net_goals(wls, results, meta):
     return rows
 
 
+def segment_note(meta):
+    split = meta.get("driver_split")
+    how = (f"libbgfetch with `--split {SEGMENTS}` (max_segments)" if split else
+           "libbgfetch over one connection: the driver has no `--split` yet (issue 21; the hook "
+           "in benches/bench.py passes it once `bgfetch-bench caps` lists it)")
+    return (f"{how}; aria2c `-x {SEGMENTS} -s {SEGMENTS} -k 1M`; curl, one connection. Output "
+            "on tmpfs.")
+
+
 def report_net(meta, wls, results):
     """The generated part for the rows of issue 12 (HTTPS, bad link)."""
     L = []
@@ -986,7 +1237,7 @@ def report_net(meta, wls, results):
     L.append("Tools: " + "; ".join(f"{k}: `{v}`" for k, v in meta["versions"].items())
              + f"; driver: `benches/driver` ({meta['profile']} build).")
     L.append("")
-    L.append("### Goals (issue 12; ratios measured in the same run)")
+    L.append("### Goals (issues 12 and 21; ratios measured in the same run)")
     L.append("")
     L.append("| goal | measured | met |")
     L.append("| --- | --- | --- |")
@@ -1007,6 +1258,11 @@ def report_net(meta, wls, results):
                     L.append("TLS as negotiated (nginx's log): " + "; ".join(
                         f"{ua}: {v}" for ua, v in sorted(tls.items())) + ".")
                     L.append("")
+            block_table(L, meta, tools, res, "libbgfetch")
+            continue
+        if key in SEGMENT_KEYS:
+            L.append(segment_note(meta))
+            L.append("")
             block_table(L, meta, tools, res, "libbgfetch")
             continue
         L.append("| fs | tool | wall | CPU (user+sys) | peak RSS | completed, byte-exact | "
@@ -1094,6 +1350,7 @@ def targets_summary(wls, results, meta):
                     extra = f" ({fmt_ratio(rss * 1024, med(res[(tname, 'curl')], 'rss_kib'))} curl)"
                 rows.append((f"{key} peak RSS, {what}, {tname}: <= 16 MiB",
                              f"{rss:.1f} MiB{extra}", "yes" if rss <= 16 else "**no**"))
+    rows += issue22_goals(wls, results, meta)
     if "w4" in results:
         tools, res = results["w4"]
         for tname, _, _ in meta["targets"]:
@@ -1269,6 +1526,9 @@ def main():
     ap.add_argument("--disk-dir", default="",
                     help="where the disk runs write (default: target/bench-tmp, or /var/tmp "
                          "when target/ is on tmpfs)")
+    ap.add_argument("--no-syscalls", action="store_true",
+                    help="do not count the system calls of the small-body rows (w2, w3 on "
+                         "tmpfs: one extra run of each tool under perf or strace)")
     ap.add_argument("--no-gnu-time", action="store_true",
                     help="take peak RSS from the process's rusage instead of GNU time")
     args = ap.parse_args()
@@ -1279,7 +1539,9 @@ def main():
                      w3_size=KIB, scale_fetch=1000, scale_ids=50,
                      # HTTPS 1 MiB; bad link 4 MiB at 20 MiB/s, one 1 s outage half-way
                      https=MIB, link=4 * MIB, link_rate=20 * MIB, link_cuts=[0.5],
-                     link_outage_s=1.0)
+                     link_outage_s=1.0,
+                     # throttled row: the 4 MiB body at 16 MiB/s per connection
+                     throttle_rate="16m")
         args.badlink_timeout = args.badlink_timeout or 60
     else:
         sizes = dict(big=GIB, mid=64 * MIB, w2_n=1000, w2_size=64 * KIB, w3_n=10000,
@@ -1287,7 +1549,10 @@ def main():
                      # HTTPS: the 1 GiB body of row 1; bad link: 100 MiB at 5 MiB/s (20 s
                      # without faults), 5 s outages at 25, 50 and 75 % of the body
                      https=GIB, link=100 * MIB, link_rate=5 * MIB, link_cuts=[0.25, 0.5, 0.75],
-                     link_outage_s=5.0)
+                     link_outage_s=5.0,
+                     # throttled row (issue 21): the 64 MiB body at 8 MiB/s per connection
+                     # (8 s over one connection)
+                     throttle_rate="8m")
         args.badlink_timeout = args.badlink_timeout or 300
     args.badlink_runs = args.badlink_runs or args.runs
     only = set(x for x in args.only.split(",") if x)
@@ -1364,7 +1629,7 @@ def main():
         if args.server == "nginx" and not avail["nginx"]:
             raise SystemExit("bench: --server nginx, but nginx is not installed")
         if avail["nginx"]:
-            server = Nginx(which("nginx"), tmp, www, tls)
+            server = Nginx(which("nginx"), tmp, www, tls, sizes["throttle_rate"])
             if tls:
                 tls_server = server
                 https_base = f"https://127.0.0.1:{server.tls_port}"
@@ -1384,7 +1649,9 @@ def main():
             if tls:
                 log(f"bench: and over TLS at {https_base} (CA: {tls['ca']})")
             log("bench: serving until Ctrl-C; files: /big.bin /mid.bin /link.bin "
-                "/w2/f{0..%d}.bin /w3/f{0..%d}.bin" % (sizes["w2_n"] - 1, sizes["w3_n"] - 1))
+                "/w2/f{0..%d}.bin /w3/f{0..%d}.bin" % (sizes["w2_n"] - 1, sizes["w3_n"] - 1)
+                + (f"; each also below /capped/ at {sizes['throttle_rate']}/s per connection"
+                   if isinstance(server, Nginx) else ""))
             while True:
                 time.sleep(3600)
 
@@ -1462,9 +1729,15 @@ def main():
                 if bad and args.quick:
                     raise SystemExit(f"bench: bad link: libbgfetch did not complete byte-exact "
                                      f"(exit {bad[0]['rc']}): {bad[0]['stderr_tail']}")
+            elif w.get("needs_nginx") and not isinstance(server, Nginx):
+                log(f"bench: the {w['key']} row needs nginx (its limit_rate): skipped")
+                continue
             else:
                 results[w["key"]] = run_workload(w, targets, base, args.driver, avail,
                                                  use_gnu_time, ctl_root)
+                if w["key"] in SYSCALL_KEYS and not args.no_syscalls:
+                    count_syscalls(w, targets, base, args.driver, avail, ctl_root,
+                                   results[w["key"]][1])
             when[w["key"]] = f"{now_str()}, libbgfetch {rev}"
         scale = {}
         if not only or "scale" in only:
@@ -1503,6 +1776,7 @@ def main():
             "progress_runs": args.progress_runs,
             "versions": tool_versions(avail),
             "profile": "quick (unoptimized)" if args.quick else "release",
+            "driver_split": "split" in driver_caps(args.driver) if args.driver else False,
             "targets": [(t, d.replace(REPO + "/", ""), fs_type(d)) for t, d in targets],
         }
         meta["when"] = when

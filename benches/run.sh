@@ -12,7 +12,11 @@
 #
 # Other options are passed to benches/bench.py (see `benches/bench.py --help`), e.g.
 # `--runs 7`, `--only w1,w3`, `--fs tmpfs`, `--no-write`; `--only https,badlink` runs only the
-# rows of issue 12 (HTTPS with a CA made for the run; a bad link through benches/faultproxy.py).
+# rows of issue 12 (HTTPS with a CA made for the run; a bad link through benches/faultproxy.py);
+# `--only throttled,uncapped` the rows of issue 21 (a 64 MiB body from nginx with a per-
+# connection limit_rate, and without). The small-body rows (w2, w3) also count the system calls
+# per body of libbgfetch and curl on tmpfs (one extra run each, under perf or strace;
+# `--no-syscalls` skips it).
 #
 # Nothing is installed unless --install is given. Network traffic goes to 127.0.0.1 only.
 set -euo pipefail
@@ -28,7 +32,7 @@ for a in "$@"; do
         --quick) quick=1; pass+=("$a") ;;
         --install) install=1 ;;
         -h|--help)
-            sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+            sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
             exit 0 ;;
         *) pass+=("$a") ;;
     esac

@@ -1,14 +1,24 @@
-//! Group commit of finished bodies: workers hand a complete `.part` to this thread and go on
-//! with their next request; it makes every waiting body durable with one flush per batch,
-//! renames each to `<n>.body`, and only then marks its record complete.
+//! Group commit of finished bodies: a complete `.part` is made durable with one flush per
+//! batch, renamed to `<n>.body`, and only then is its record marked complete.
 //!
 //! A batch of one is flushed with `fdatasync`; a larger batch with one `syncfs` of the store's
 //! filesystem, which costs one flush instead of one per body. A record is complete (and its
 //! fetch can settle) only once its body is on disk, as the durability promise requires.
+//!
+//! Who completes a body: the worker that finished it hands it to a queue, and whoever holds
+//! the flush (one at a time) completes everything queued. On a store whose flushes cost
+//! nothing (tmpfs, ramfs: `Store::flushes_are_free`), a worker that finds nobody flushing
+//! completes the queue itself, its own body with it: no other thread is woken (waking the sync
+//! thread, its context switches and its spinning while it waited for the next body cost more
+//! than renaming a small body). Elsewhere the sync thread does it: the workers go on with
+//! their next requests while it waits for the disk, and the bodies that come meanwhile make
+//! the next batch.
 
 use std::fs::File;
+use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 
@@ -22,26 +32,141 @@ const MAX_BATCH: usize = 512;
 
 /// What the syncer thread is told.
 pub(crate) enum SyncJob {
-    /// Make this body durable and complete its record.
-    Body(Finished),
     /// Finish what is queued, then exit.
     Stop,
     /// Panic (a test of the supervision: `Manager::crash_thread_for_tests`).
     #[cfg(feature = "test-hooks")]
     Crash,
     /// Wait until the sender of this channel is dropped (a test of the ordering of events:
-    /// `Manager::hold_sync_for_tests`).
+    /// `Manager::hold_sync_for_tests`); no body completes meanwhile.
     #[cfg(feature = "test-hooks")]
     Hold(Receiver<()>),
+    /// Bodies are queued on a store whose flushes cost something: complete them.
+    Flush,
 }
 
-/// Creates the syncer's channel.
-pub(crate) fn channel() -> (Sender<SyncJob>, Receiver<SyncJob>) {
-    crossbeam_channel::unbounded()
+/// What the workers and the sync thread share.
+struct Shared {
+    /// The sync thread's jobs.
+    jobs: Sender<SyncJob>,
+    /// The bodies waiting for a flush.
+    bodies: (Sender<Finished>, Receiver<Finished>),
+    /// Someone flushes (or holds the flush: the sync thread while held, stopped or dead).
+    flushing: AtomicBool,
+    /// A `Flush` is on its way to the sync thread.
+    kicked: AtomicBool,
+}
+
+impl Shared {
+    fn try_lead(&self) -> bool {
+        !self.flushing.swap(true, Ordering::SeqCst)
+    }
+
+    /// Queues a body. The fence pairs with the one in `flush_queued`: either the body's
+    /// sender then sees the flush free, or the one letting it go sees the body.
+    fn queue(&self, f: Finished) {
+        let _ = self.bodies.0.send(f);
+        fence(Ordering::SeqCst);
+    }
+
+    /// Asks the sync thread to flush what is queued (once until it starts).
+    fn kick(&self) {
+        if !self.kicked.swap(true, Ordering::SeqCst) {
+            let _ = self.jobs.send(SyncJob::Flush);
+        }
+    }
+
+    /// Takes the flush, waiting for whoever has it.
+    fn lead(&self) {
+        while !self.try_lead() {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+
+    /// With the flush taken: completes what is queued, batch after batch, then lets the
+    /// flush go; takes it again if bodies came meanwhile (and nobody else took it).
+    fn flush_queued(&self, host: &dyn Engine) {
+        // A panic (a bug) lets the flush go, so that the other bodies still complete.
+        struct LetGo<'a>(&'a AtomicBool);
+        impl Drop for LetGo<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.store(false, Ordering::SeqCst);
+                }
+            }
+        }
+        let _let_go = LetGo(&self.flushing);
+        loop {
+            loop {
+                let batch: Vec<Finished> = self.bodies.1.try_iter().take(MAX_BATCH).collect();
+                if batch.is_empty() {
+                    break;
+                }
+                complete(host, batch);
+            }
+            self.flushing.store(false, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            if self.bodies.1.is_empty() || !self.try_lead() {
+                return;
+            }
+        }
+    }
+}
+
+/// The sending side (the manager's).
+pub(crate) struct SyncSender {
+    jobs: Sender<SyncJob>,
+    shared: Arc<Shared>,
+}
+
+/// The receiving side (the sync thread's).
+pub(crate) struct SyncReceiver {
+    jobs: Receiver<SyncJob>,
+    shared: Arc<Shared>,
+}
+
+/// Creates the syncer's channels.
+pub(crate) fn channel() -> (SyncSender, SyncReceiver) {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let shared = Arc::new(Shared {
+        jobs: tx.clone(),
+        bodies: crossbeam_channel::unbounded(),
+        flushing: AtomicBool::new(false),
+        kicked: AtomicBool::new(false),
+    });
+    (
+        SyncSender {
+            jobs: tx,
+            shared: shared.clone(),
+        },
+        SyncReceiver { jobs: rx, shared },
+    )
+}
+
+impl SyncSender {
+    /// Sends a job to the sync thread (bodies go through [`SyncSender::body`]).
+    pub(crate) fn send(
+        &self,
+        job: SyncJob,
+    ) -> std::result::Result<(), crossbeam_channel::SendError<SyncJob>> {
+        self.jobs.send(job)
+    }
+
+    /// A complete body, from the worker that finished it: queued, and completed now on this
+    /// thread if flushes cost nothing here and nobody flushes, else by whoever flushes.
+    pub(crate) fn body(&self, host: &dyn Engine, finished: Finished) {
+        let s = &self.shared;
+        s.queue(finished);
+        if !host.store().flushes_are_free() {
+            s.kick();
+        } else if s.try_lead() {
+            s.flush_queued(host);
+        }
+    }
 }
 
 /// Starts the syncer thread.
-pub(crate) fn start(shared: Arc<dyn Engine>, rx: Receiver<SyncJob>) -> Result<JoinHandle<()>> {
+pub(crate) fn start(shared: Arc<dyn Engine>, rx: SyncReceiver) -> Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("bgfetch-sync".into())
         .spawn(move || {
@@ -52,46 +177,74 @@ pub(crate) fn start(shared: Arc<dyn Engine>, rx: Receiver<SyncJob>) -> Result<Jo
         .map_err(|e| Error::io("starting the sync thread", e))
 }
 
-fn sync_loop(shared: &dyn Engine, rx: &Receiver<SyncJob>) {
-    let mut stop = false;
-    while !stop {
-        let Ok(first) = rx.recv() else { return };
-        let mut batch = Vec::new();
-        for job in std::iter::once(first).chain(rx.try_iter().take(MAX_BATCH - 1)) {
-            match job {
-                SyncJob::Body(f) => batch.push(f),
-                SyncJob::Stop => stop = true,
-                #[cfg(feature = "test-hooks")]
-                SyncJob::Crash => panic!("a panic injected by a test"),
-                #[cfg(feature = "test-hooks")]
-                SyncJob::Hold(until) => {
-                    let _ = until.recv();
+fn sync_loop(host: &dyn Engine, rx: &SyncReceiver) {
+    let s = &rx.shared;
+    while let Ok(job) = rx.jobs.recv() {
+        match job {
+            SyncJob::Flush => {
+                // Pairs with the fence in `queue`: a body queued by a sender that found this
+                // `Flush` still pending is seen below.
+                s.kicked.store(false, Ordering::SeqCst);
+                fence(Ordering::SeqCst);
+                s.lead();
+                s.flush_queued(host);
+            }
+            SyncJob::Stop => {
+                // Finish what is queued, and keep the flush: nothing completes any more.
+                s.lead();
+                loop {
+                    let batch: Vec<Finished> = s.bodies.1.try_iter().take(MAX_BATCH).collect();
+                    if batch.is_empty() {
+                        return;
+                    }
+                    complete(host, batch);
                 }
             }
+            #[cfg(feature = "test-hooks")]
+            SyncJob::Crash => {
+                // Dies holding the flush: no body completes any more, here or on a worker.
+                s.lead();
+                panic!("a panic injected by a test");
+            }
+            #[cfg(feature = "test-hooks")]
+            SyncJob::Hold(until) => {
+                s.lead();
+                let _ = until.recv();
+                s.flush_queued(host);
+            }
         }
-        if batch.is_empty() {
-            continue;
-        }
+    }
+}
+
+/// Makes the bodies of `batch` durable, renames them to `.body` and completes their records.
+fn complete(host: &dyn Engine, batch: Vec<Finished>) {
+    if batch.is_empty() {
+        return;
+    }
+    // On tmpfs or ramfs a flush is a no-op (there is no disk): it is not even asked for.
+    let flushed = if host.store().flushes_are_free() {
+        Ok(())
+    } else {
         let files: Vec<&File> = batch.iter().map(|f| &f.file).collect();
-        let flushed = crate::store::sync_files(&files);
-        for f in batch {
-            let job = f.reg.job(f.index, shared);
-            let res = flushed
-                .as_ref()
-                .map_err(|e| std::io::Error::new(e.kind(), e.to_string()))
-                .and_then(|_| shared.store().promote_part(job.key(), f.index));
-            drop(f.file);
-            match res {
-                Ok(()) => job.finish(Outcome::Done),
-                Err(e) if crate::transfer::is_disk_full(&e) => {
-                    // The fetch fails; this body (kept for completion) ends with it.
-                    job.fail_fetch(FailureReason::QuotaExceeded);
-                    job.finish(Outcome::Failed(format!("the disk is full: {e}")));
-                }
-                Err(e) => job.finish(Outcome::Failed(format!(
-                    "the store could not be written: {e}"
-                ))),
+        crate::store::sync_files(&files)
+    };
+    for f in batch {
+        let job = f.reg.job(f.index, host);
+        let res = flushed
+            .as_ref()
+            .map_err(|e| std::io::Error::new(e.kind(), e.to_string()))
+            .and_then(|_| host.store().promote_part(job.key(), f.index));
+        drop(f.file);
+        match res {
+            Ok(()) => job.finish(Outcome::Done),
+            Err(e) if crate::transfer::is_disk_full(&e) => {
+                // The fetch fails; this body (kept for completion) ends with it.
+                job.fail_fetch(FailureReason::QuotaExceeded);
+                job.finish(Outcome::Failed(format!("the disk is full: {e}")));
             }
+            Err(e) => job.finish(Outcome::Failed(format!(
+                "the store could not be written: {e}"
+            ))),
         }
     }
 }

@@ -18,7 +18,6 @@ use crate::gate::{Gate, Lifecycle};
 use crate::registration::{Engine, Registration, Work};
 use crate::scheduler::{self, Job, SchedulerHost};
 use crate::store::Store;
-use crate::syncer::SyncJob;
 use crate::transfer::{Finished, TransferHost};
 
 /// What the manager's threads and registrations share.
@@ -29,7 +28,7 @@ pub(crate) struct Shared {
     pub(crate) events: Arc<Events>,
     pub(super) registrations: Mutex<HashMap<String, Arc<Registration>>>,
     pub(super) jobs: Sender<Job>,
-    pub(super) sync_jobs: Sender<SyncJob>,
+    pub(super) sync_jobs: crate::syncer::SyncSender,
     pub(super) used_bytes: AtomicU64,
     /// Running, closing, closed, broken: the one gate of every entry point.
     pub(super) life: Lifecycle,
@@ -184,7 +183,7 @@ impl TransferHost for Shared {
 
     /// See [`crate::syncer`].
     fn sync_body(&self, finished: Finished) {
-        let _ = self.sync_jobs.send(SyncJob::Body(finished));
+        self.sync_jobs.body(self, finished);
     }
 }
 

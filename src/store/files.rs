@@ -45,6 +45,15 @@ pub(crate) fn sync_files(files: &[&File]) -> std::io::Result<()> {
     }
 }
 
+/// Whether a file system type (`statfs`) is tmpfs or ramfs: nothing on it survives a power
+/// loss, and its `fsync` does nothing.
+#[allow(clippy::unnecessary_cast)] // the field's type depends on the target
+pub(super) fn is_memory_fs(f_type: rustix::fs::FsWord) -> bool {
+    let t = f_type as i64;
+    // 0x858458f6: RAMFS_MAGIC (linux/magic.h), which the libc crate does not name.
+    t == libc::TMPFS_MAGIC as i64 || t == 0x8584_58f6
+}
+
 /// Opens a store file for reading without following a symlink, and only if it is a regular
 /// file: the open never blocks (`O_NONBLOCK`, so a FIFO planted in the store cannot hang it)
 /// and anything but a plain file is an error (`InvalidData`).

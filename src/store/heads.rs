@@ -25,8 +25,8 @@ pub(super) struct HeadLog {
 pub const HEAD_LOG: &str = "heads.log";
 
 /// Most head logs kept open at once (a registration's is closed when it settles, or to make
-/// room; the next head reopens it).
-const MAX_OPEN_HEAD_LOGS: usize = 32;
+/// room; the next head reopens it). As many directory handles are kept.
+pub(super) const MAX_OPEN_HEAD_LOGS: usize = 32;
 
 /// What a head log holds for each record: its head and its last error.
 #[derive(Debug, Default)]
@@ -222,10 +222,11 @@ impl Store {
         Some(log)
     }
 
-    /// Closes a registration's head log (when it settles, is released, created again or
-    /// loaded; a later head reopens it).
+    /// Closes a registration's head log and its directory handle (when it settles, is
+    /// released, created again or loaded; a later head or body reopens them).
     pub fn close_head_log(&self, key: &str) {
         self.head_logs.lock().remove(key);
+        self.dirs.lock().remove(key);
     }
 }
 

@@ -22,10 +22,12 @@
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rustix::fs::{Mode, OFlags};
 use sha2::Digest;
 
 use crate::error::{Error, Result};
@@ -50,12 +52,12 @@ fn split_stored(mark: &SegmentMark, len: Option<u64>, file_len: u64) -> Option<u
 }
 
 use files::{
-    copy_out_atomic, create_dir_private, create_store_dir, read_private, remove_temp_files,
-    sync_dir, write_atomic_with,
+    copy_out_atomic, create_dir_private, create_store_dir, is_memory_fs, read_private,
+    remove_temp_files, sync_dir, write_atomic_with,
 };
 pub(crate) use files::{open_read, private_create, sync_files};
 pub use heads::parse_head_log;
-use heads::HeadLog;
+use heads::{HeadLog, MAX_OPEN_HEAD_LOGS};
 pub(crate) use heads::{RecordLog, SegmentMark};
 pub use state::{parse_state, StoredRequest, StoredState, FORMAT_VERSION};
 
@@ -74,6 +76,14 @@ pub struct Store {
     lock: parking_lot::Mutex<Option<File>>,
     /// The open head logs, by registration key.
     head_logs: parking_lot::Mutex<HashMap<String, HeadLog>>,
+    /// Handles of registration directories, by key: a body's file is created and renamed by
+    /// its name in the directory, not by its absolute path (whose walk was a quarter of the
+    /// time of a rename). Dropped with the head log (`close_head_log`): when a registration
+    /// settles, is created again, loaded or detached.
+    dirs: parking_lot::Mutex<HashMap<String, Arc<OwnedFd>>>,
+    /// The store is on a file system that keeps nothing across a power loss (tmpfs, ramfs),
+    /// where a flush is free.
+    flushes_are_free: bool,
 }
 
 /// The key of an id: a hash, so that no id ever names a path.
@@ -128,12 +138,21 @@ impl Store {
             fetches,
             lock: parking_lot::Mutex::new(Some(lock)),
             head_logs: parking_lot::Mutex::new(HashMap::new()),
+            dirs: parking_lot::Mutex::new(HashMap::new()),
+            flushes_are_free: rustix::fs::statfs(dir).is_ok_and(|s| is_memory_fs(s.f_type)),
         })
+    }
+
+    /// Whether the store is on a file system whose flushes cost nothing (tmpfs, ramfs): it
+    /// keeps nothing across a power loss, and `fdatasync` returns at once.
+    pub(crate) fn flushes_are_free(&self) -> bool {
+        self.flushes_are_free
     }
 
     /// Releases the store lock (at close); the store must not be written afterwards.
     pub fn unlock(&self) {
         self.head_logs.lock().clear();
+        self.dirs.lock().clear();
         if let Some(f) = self.lock.lock().take() {
             let _ = f.unlock();
         }
@@ -164,27 +183,46 @@ impl Store {
         copy_out_atomic(&self.body_path(key, n), dest)
     }
 
+    /// A handle of the directory of registration `key` (kept open, see `dirs`).
+    fn dir_handle(&self, key: &str) -> std::io::Result<Arc<OwnedFd>> {
+        let mut dirs = self.dirs.lock();
+        if let Some(d) = dirs.get(key) {
+            return Ok(d.clone());
+        }
+        if dirs.len() >= MAX_OPEN_HEAD_LOGS {
+            if let Some(other) = dirs.keys().next().cloned() {
+                dirs.remove(&other);
+            }
+        }
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let dir = Arc::new(rustix::fs::open(self.fetch_dir(key), flags, Mode::empty())?);
+        dirs.insert(key.to_string(), dir.clone());
+        Ok(dir)
+    }
+
+    /// Opens the `.part` file of record `n` with `flags` (read and write, never through a
+    /// symlink), by its name in the registration's directory.
+    fn open_part_with(&self, key: &str, n: usize, flags: OFlags) -> std::io::Result<File> {
+        let dir = self.dir_handle(key)?;
+        let flags = flags | OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(&*dir, format!("{n}.part"), flags, Mode::RUSR | Mode::WUSR)?;
+        Ok(File::from(fd))
+    }
+
     /// Opens (creating it) the `.part` file of record `n`; `fresh` truncates it to start a body
     /// from zero. Never through a symlink.
     pub fn open_part(&self, key: &str, n: usize, fresh: bool) -> std::io::Result<File> {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(fresh)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(self.part_path(key, n))
+        let mut flags = OFlags::CREATE;
+        if fresh {
+            flags |= OFlags::TRUNC;
+        }
+        self.open_part_with(key, n, flags)
     }
 
     /// Opens the existing `.part` file of record `n` to write a range of a split body in place
     /// (neither created nor truncated: a missing file is an error). Never through a symlink.
     pub(crate) fn open_part_in_place(&self, key: &str, n: usize) -> std::io::Result<File> {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(self.part_path(key, n))
+        self.open_part_with(key, n, OFlags::empty())
     }
 
     /// Deletes the `.part` file of record `n` (a body that can never complete, or restarts);
@@ -195,7 +233,13 @@ impl Store {
 
     /// Makes the complete `.part` of record `n` its `.body` (after [`sync_files`]).
     pub fn promote_part(&self, key: &str, n: usize) -> std::io::Result<()> {
-        std::fs::rename(self.part_path(key, n), self.body_path(key, n))
+        let dir = self.dir_handle(key)?;
+        Ok(rustix::fs::renameat(
+            &*dir,
+            format!("{n}.part"),
+            &*dir,
+            format!("{n}.body"),
+        )?)
     }
 
     /// At open: the stored body of each record of fetch `key` as (stored bytes, complete),

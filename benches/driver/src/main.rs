@@ -10,9 +10,11 @@
 //!                     [--conns C] [--progress] [--progress-interval MS] [--expect-bytes B]
 //!                     [--poll-ms MS]   (diagnostic: poll the result instead of `wait`)
 //!                     [--ca-file PEM] [--retries N --backoff MS] [--max-backoff MS]
-//!                     [--no-progress-timeout MS]
+//!                     [--no-progress-timeout MS] [--split N]
 //! bgfetch-bench scale-fetch --store DIR --base URL --template T --count N [--reps R]
 //! bgfetch-bench ids   --store DIR --base URL --template T --count N [--files F]
+//! bgfetch-bench caps  (the options `get` takes, as JSON: benches/bench.py passes an option
+//!                      of a newer driver, such as issue 21's `--split N`, only if listed)
 //! ```
 //! `{i}` in the template is replaced by the request index (modulo `--files` in `ids`).
 
@@ -75,7 +77,9 @@ impl Args {
                 m.insert(name.to_string(), "1".to_string());
                 continue;
             }
-            let v = it.next().unwrap_or_else(|| die(format!("--{name} needs a value")));
+            let v = it
+                .next()
+                .unwrap_or_else(|| die(format!("--{name} needs a value")));
             m.insert(name.to_string(), v.clone());
         }
         Args(m)
@@ -88,7 +92,9 @@ impl Args {
     }
     fn num(&self, k: &str, default: Option<u64>) -> u64 {
         match self.0.get(k) {
-            Some(v) => v.parse().unwrap_or_else(|_| die(format!("--{k}: not a number"))),
+            Some(v) => v
+                .parse()
+                .unwrap_or_else(|_| die(format!("--{k}: not a number"))),
             None => default.unwrap_or_else(|| die(format!("--{k} is required"))),
         }
     }
@@ -120,7 +126,8 @@ fn config(a: &Args, store: &str) -> Config {
     if a.has("conns") {
         let n = a.num("conns", None) as u32;
         c.set_max_connections(n).unwrap_or_else(|e| die(e));
-        c.set_max_connections_per_fetch(n).unwrap_or_else(|e| die(e));
+        c.set_max_connections_per_fetch(n)
+            .unwrap_or_else(|e| die(e));
     }
     if a.has("progress-interval") {
         c.set_progress_interval(a.num("progress-interval", None) as u32);
@@ -138,6 +145,17 @@ fn config(a: &Args, store: &str) -> Config {
     }
     if a.has("no-progress-timeout") {
         c.set_no_progress_timeout(a.num("no-progress-timeout", None));
+    }
+    if a.has("split") {
+        // Issue 21: a large body over N connections (as the CLI's --split: a fetch may use N
+        // connections, and the manager at least as many).
+        let n = a.num("split", None) as u32;
+        c.set_max_segments(n).unwrap_or_else(|e| die(e));
+        if !a.has("conns") {
+            c.set_max_connections_per_fetch(n.max(4))
+                .unwrap_or_else(|e| die(e));
+            c.set_max_connections(n.max(8)).unwrap_or_else(|e| die(e));
+        }
     }
     c
 }
@@ -279,7 +297,10 @@ fn time_get_ids(m: &Manager, expect: usize) -> (f64, f64, f64) {
         let ids = m.get_ids().unwrap_or_else(|e| die(e));
         v.push(ms(t.elapsed()));
         if ids.len() != expect {
-            die(format!("get_ids returned {} ids, expected {expect}", ids.len()));
+            die(format!(
+                "get_ids returned {} ids, expected {expect}",
+                ids.len()
+            ));
         }
         std::hint::black_box(ids);
     }
@@ -367,16 +388,42 @@ fn cmd_ids(a: &Args) {
     );
 }
 
+/// The options `get` takes. Issue 21: add "split" once `--split N` (`max_segments`) is
+/// implemented; benches/bench.py then passes `--split 8` on its segmented rows.
+const GET_OPTIONS: &[&str] = &[
+    "store",
+    "base",
+    "template",
+    "count",
+    "conns",
+    "progress",
+    "progress-interval",
+    "expect-bytes",
+    "poll-ms",
+    "ca-file",
+    "retries",
+    "backoff",
+    "max-backoff",
+    "no-progress-timeout",
+    "split",
+];
+
+fn cmd_caps() {
+    let list: Vec<String> = GET_OPTIONS.iter().map(|o| format!("\"{o}\"")).collect();
+    println!("{{\"get\":[{}]}}", list.join(","));
+}
+
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let Some(cmd) = argv.first() else {
-        die("usage: bgfetch-bench get|scale-fetch|ids --store DIR --base URL --template T ...")
+        die("usage: bgfetch-bench get|scale-fetch|ids|caps --store DIR --base URL --template T ...")
     };
     let a = Args::parse(&argv[1..]);
     match cmd.as_str() {
         "get" => cmd_get(&a),
         "scale-fetch" => cmd_scale_fetch(&a),
         "ids" => cmd_ids(&a),
+        "caps" => cmd_caps(),
         other => die(format!("unknown mode {other:?}")),
     }
 }
