@@ -37,8 +37,9 @@ pub struct LiveRecord {
     pub error_seq: u64,
     /// Whether the head may be shown (false while integrity is unchecked, or after a failure).
     pub exposed: bool,
-    /// Its body's ranges and their transfers, when it is fetched over several connections.
-    pub(crate) split: Option<Split>,
+    /// Its body's ranges and their transfers, when it is fetched over several connections
+    /// (boxed: most records never are, and a fetch may hold many thousands of records).
+    pub(crate) split: Option<Box<Split>>,
     /// Its body is not split again in this session (a split was given up: the server did not
     /// answer a range as it had promised).
     pub(crate) no_split: bool,
@@ -135,13 +136,13 @@ impl Split {
 impl LiveRecord {
     /// Whether a transfer works on it (the record's, or one of its ranges').
     pub(crate) fn transferring(&self) -> bool {
-        self.whole.busy || self.split.as_ref().is_some_and(Split::busy)
+        self.whole.busy || self.split.as_deref().is_some_and(Split::busy)
     }
 
     /// Whether it waits for its next attempt (the record, or its ranges while none of them is
     /// transferred or queued).
     pub(crate) fn waits(&self) -> bool {
-        self.whole.waiting || self.split.as_ref().is_some_and(Split::waits)
+        self.whole.waiting || self.split.as_deref().is_some_and(Split::waits)
     }
 
     /// When its next attempt is due, while it waits (its earliest range's, when split).

@@ -298,13 +298,13 @@ impl FetchState {
 
 /// The split of a restored record, from the map its head log kept (`mark`; the store checked
 /// it against the `.part` file): the ranges as stored, none transferred yet.
-fn restored_split(r: &LiveRecord, mark: SegmentMark, complete: bool) -> Option<Split> {
+fn restored_split(r: &LiveRecord, mark: SegmentMark, complete: bool) -> Option<Box<Split>> {
     let SegmentMark::Map(ranges) = mark else {
         return None;
     };
     let len = r.head.as_ref()?.total_len?;
     let segments = Segments::restore(len, &ranges).filter(|s| s.stored() == r.stored)?;
-    (!complete).then(|| Split::new(segments))
+    (!complete).then(|| Box::new(Split::new(segments)))
 }
 
 mod reading;

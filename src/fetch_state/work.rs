@@ -406,7 +406,7 @@ impl FetchState {
         let mut split = Split::new(Segments::split(len, count));
         split.turns[0] = std::mem::take(&mut r.whole);
         let map = split.segments.stored_form();
-        r.split = Some(split);
+        r.split = Some(Box::new(split));
         self.queue.extend((1..count).map(|k| Work {
             index,
             range: Some(k),
