@@ -295,12 +295,17 @@ pub extern "C" fn bgfetch_registration_set_progress_callback(
         });
         // The handle's slot is never locked while waiting for a running callback (which
         // may call this on the same handle): the old listener is dropped outside the lock; of
-        // two calls at once, the last one wins.
+        // two calls at once, the last one wins. The new listener is added with the slot
+        // locked, so that its first call (on the event thread, at once) finds it in the slot:
+        // a callback that clears itself then removes it, instead of finding the slot empty
+        // and being called again.
         let old = r.listener.lock().take();
         drop(old);
         if let Some(callback) = callback {
+            let mut slot = r.listener.lock();
             let listener = r.inner.add_progress_listener(callback)?;
-            let other = r.listener.lock().replace(listener);
+            let other = slot.replace(listener);
+            drop(slot);
             drop(other);
         }
         Ok(())
