@@ -214,19 +214,29 @@ impl<In: Transport> Connector<In> for TlsLink {
                 .build();
             agent_config(config, tls, proxy.clone())
         });
-        let details = ConnectionDetails {
-            uri: details.uri,
-            addrs: details.addrs.clone(),
-            config: with_roots,
-            request_level: details.request_level,
-            resolver: details.resolver,
-            now: details.now,
-            timeout: details.timeout,
-            current_time: details.current_time.clone(),
-            run_connector: details.run_connector.clone(),
-            register_shutdown: details.register_shutdown.clone(),
-        };
+        let details = details_with(details, with_roots, details.register_shutdown.clone());
         self.tls.connect(&details, chained)
+    }
+}
+
+/// `details` with another agent configuration and another shutdown registration (ureq's
+/// `ConnectionDetails` has no builder).
+fn details_with<'a>(
+    details: &ConnectionDetails<'a>,
+    config: &'a ureq::config::Config,
+    register_shutdown: Arc<RegisterShutdown>,
+) -> ConnectionDetails<'a> {
+    ConnectionDetails {
+        uri: details.uri,
+        addrs: details.addrs.clone(),
+        config,
+        request_level: details.request_level,
+        resolver: details.resolver,
+        now: details.now,
+        timeout: details.timeout,
+        current_time: details.current_time.clone(),
+        run_connector: details.run_connector.clone(),
+        register_shutdown,
     }
 }
 
@@ -303,18 +313,7 @@ impl<C: Connector<()>> Connector<()> for CancellableConnector<C> {
             }
             outer(h)
         });
-        let inner_details = ConnectionDetails {
-            uri: details.uri,
-            addrs: details.addrs.clone(),
-            config: details.config,
-            request_level: details.request_level,
-            resolver: details.resolver,
-            now: details.now,
-            timeout: details.timeout,
-            current_time: details.current_time.clone(),
-            run_connector: details.run_connector.clone(),
-            register_shutdown: register,
-        };
+        let inner_details = details_with(details, details.config, register);
         let Some(inner) = self.0.connect(&inner_details, chained)? else {
             return Ok(None);
         };

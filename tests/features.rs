@@ -6,16 +6,7 @@ use common::*;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use bgfetch::*;
-use sha2::Digest;
-
-fn sri(data: &[u8]) -> String {
-    format!(
-        "sha256-{}",
-        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(data))
-    )
-}
 
 #[test]
 fn uploads_are_stored_sent_and_counted() {

@@ -32,15 +32,6 @@ fn network_config(base: &str, name: &str) -> Config {
     c
 }
 
-/// Polls `cond` (a state of the library, not the passing of time) until it holds.
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
 fn assert_success(reg: &Arc<Registration>, len: u64, seed: u64) {
     let s = reg.snapshot();
     assert_eq!(

@@ -67,32 +67,9 @@ fn settle(reg: &Arc<Registration>, bound: Duration, what: &str) {
     }
 }
 
-/// Polls `cond` (a state of the library, not the passing of time) until it holds, at most
-/// 30 s.
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
 /// The body of record `index`, or the error reading it.
 fn try_body(reg: &Arc<Registration>, index: usize) -> Result<Vec<u8>> {
     reg.record(index)?.response_ready(None)?.read_to_end(None)
-}
-
-/// Panics unless `got` is `want`, saying how they differ (never dumping the bytes).
-fn assert_same(got: &[u8], want: &[u8], what: &str) {
-    if got != want {
-        let first = got.iter().zip(want).position(|(a, b)| a != b);
-        panic!(
-            "{what}: a wrong body: {} bytes where {} were sent; first difference at {:?}",
-            got.len(),
-            want.len(),
-            first
-        );
-    }
 }
 
 /// The fetch succeeded and record `index` is exactly `want`, on disk too.

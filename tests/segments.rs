@@ -18,9 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use bgfetch::*;
-use sha2::Digest;
 
 const MIB: u64 = 1 << 20;
 /// The bound of a fetch that must end (it ends in a few seconds when it works).
@@ -46,28 +44,6 @@ fn settle(reg: &Arc<Registration>, what: &str) {
         panic!(
             "{what}: the fetch did not settle ({e:?}); {:?}",
             reg.snapshot()
-        );
-    }
-}
-
-/// Polls `cond` (a state of the library or the server, not the passing of time) until it
-/// holds, at most 30 s.
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-/// Panics unless `got` is `want`, saying where they differ (never dumping the bytes).
-fn assert_same(got: &[u8], want: &[u8], what: &str) {
-    if got != want {
-        let first = got.iter().zip(want).position(|(a, b)| a != b);
-        panic!(
-            "{what}: a wrong body: {} bytes where {} were expected; first difference at {first:?}",
-            got.len(),
-            want.len(),
         );
     }
 }
@@ -164,11 +140,12 @@ fn a_large_body_comes_over_several_connections_in_place_byte_exact() {
     for &(a, b) in &ranges_asked(&server) {
         assert!(a <= b && b < len, "{a}-{b}");
     }
-    // Over 8 connections at 4 MB/s each: bytes beyond the body are the ends of answers that
-    // were cut short by a take-over (at most a few of the server's 64 KiB pieces each).
+    // Bytes beyond the body are what was in flight when a connection was dropped at its
+    // range's end (the first response runs on past range 0; a range taken over stops early):
+    // a few of the server's 64 KiB pieces each, more if the client reads slowly, but less than
+    // the smallest range (1 MiB): no range was fetched twice.
     let sent = server.stats().body_bytes_sent;
-    assert!(sent <= len + 24 * 64 * 1024, "{sent} bytes sent for {len}");
-    // Nothing but the body is left in the fetch's directory.
+    assert!(sent < len + MIB, "{sent} bytes sent for {len}");
     m.close();
 }
 
@@ -331,14 +308,11 @@ fn a_503_to_a_range_keeps_every_stored_byte_and_the_range_is_retried() {
     let reqs = server.requests();
     let plain = reqs.iter().filter(|r| r.header("range").is_none()).count();
     assert_eq!(plain, 1, "the body never started again");
-    assert!(server.stats().body_bytes_sent <= len + 8 * 64 * 1024);
-}
-
-fn sri(data: &[u8]) -> String {
-    format!(
-        "sha256-{}",
-        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(data))
-    )
+    let sent = server.stats().body_bytes_sent;
+    assert!(
+        sent < len + MIB,
+        "{sent} bytes sent for {len}: no range fetched twice"
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@ use common::*;
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bgfetch::*;
 
@@ -17,16 +17,6 @@ fn default_config(server: &TestServer, name: &str) -> Config {
     let mut c = Config::new(temp_store(name));
     c.set_base_url(&server.base()).unwrap();
     c
-}
-
-/// Polls `cond` (a state of the library, not the passing of time) until it holds, for at most
-/// 30 s.
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 /// The states the progress callbacks of `reg` saw, through a channel.

@@ -343,6 +343,73 @@ static inline int h_is_pattern(const uint8_t *buf, size_t len, size_t want_len, 
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* this run's own test server (BGFETCH_TEST_OWN_SERVER), over a plain socket (never through  */
+/* the library): its counters count this program's requests alone                            */
+
+static char h_own_base[256]; /* "http://127.0.0.1:PORT/", set by h_own_init */
+
+/* Reads BGFETCH_TEST_OWN_SERVER into h_own_base: 1 if it names a server. */
+static inline int h_own_init(void) {
+    const char *own = getenv("BGFETCH_TEST_OWN_SERVER");
+    if (!own || !*own || strlen(own) + 2 >= sizeof h_own_base) return 0;
+    snprintf(h_own_base, sizeof h_own_base, "%s%s", own,
+             own[strlen(own) - 1] == '/' ? "" : "/");
+    return 1;
+}
+
+/* GET `path` on the own server; the response body in out (NUL-terminated). 1 on success. */
+static inline int h_own_get(const char *path, char *out, size_t cap) {
+    unsigned port = 0;
+    struct sockaddr_in a;
+    char req[256];
+    size_t len = 0;
+    ssize_t n;
+    char *body;
+    int fd;
+    if (sscanf(h_own_base, "http://127.0.0.1:%u/", &port) != 1) return 0;
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return 0;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)port);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return 0;
+    }
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+             path);
+    if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+        close(fd);
+        return 0;
+    }
+    while (len + 1 < cap && (n = read(fd, out + len, cap - 1 - len)) > 0) len += (size_t)n;
+    close(fd);
+    out[len] = 0;
+    body = strstr(out, "\r\n\r\n");
+    if (!body) return 0;
+    memmove(out, body + 4, strlen(body + 4) + 1);
+    return 1;
+}
+
+/* A counter of the own server's /_stats ("requests", "body_bytes_sent", ...); -1 if it cannot
+   be read. */
+static inline long long h_own_stat(const char *key) {
+    char buf[1024], k[64];
+    const char *p;
+    if (!h_own_get("/_stats", buf, sizeof buf)) return -1;
+    snprintf(k, sizeof k, "\"%s\":", key);
+    p = strstr(buf, k);
+    return p ? atoll(p + strlen(k)) : -1;
+}
+
+/* Resets the own server's counters (a diagnostic if it cannot). */
+static inline void h_own_reset(void) {
+    char buf[256];
+    if (!h_own_get("/_reset", buf, sizeof buf)) h_diag("cannot /_reset the own server");
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* library helpers                                                                             */
 
 /* A config for a store in the temporary directory: base URL = the server, one attempt that
@@ -504,6 +571,31 @@ static inline uint8_t *h_body_of(bgfetch_registration *r, const char *url, size_
     b = h_read_all(res, len);
     bgfetch_response_free(res);
     return b;
+}
+
+/* The fetch succeeded and the body of `url`, read through the ABI and from its body file, is
+   pattern(len, seed); the response status is `status`. */
+static inline int h_ends_byte_exact(bgfetch_registration *r, const char *url, size_t len,
+                                    uint64_t seed, uint16_t status) {
+    int ok = 1;
+    size_t got = 0;
+    uint8_t *b;
+    bgfetch_response *res;
+    ok &= EXPECT_U64(bgfetch_registration_result(r), BGFETCH_RESULT_SUCCESS);
+    ok &= EXPECT_U64(bgfetch_registration_failure_reason(r), BGFETCH_FAILURE_NONE);
+    if (!ok) return 0;
+    res = h_response_of(r, url);
+    if (!EXPECT(res != NULL)) return 0;
+    ok &= EXPECT_U64(bgfetch_response_status(res), status);
+    ok &= EXPECT(bgfetch_response_complete(res));
+    b = h_read_all(res, &got);
+    ok &= h_is_pattern(b, got, len, seed);
+    free(b);
+    b = h_read_file(bgfetch_response_body_path(res), &got);
+    ok &= h_is_pattern(b, got, len, seed);
+    free(b);
+    bgfetch_response_free(res);
+    return ok;
 }
 
 /* the /echo JSON of the record matching url (any method), NUL-terminated; malloc'd */

@@ -11,7 +11,6 @@
    bounded wait that must run out (an observation window that a correct library cannot end). */
 #include "harness.h"
 
-static char own_base[256]; /* "http://127.0.0.1:PORT/" of this run's own server */
 static char proxy_url[256]; /* "http://127.0.0.1:PORT" of the CONNECT proxy, or "" */
 
 /* ------------------------------------------------------------------------------------------ */
@@ -20,41 +19,6 @@ static char proxy_url[256]; /* "http://127.0.0.1:PORT" of the CONNECT proxy, or 
 typedef struct {
     long long requests, connections, body_bytes_sent;
 } stats;
-
-/* GET `path` on the own server; the response body in out (NUL-terminated). 1 on success. */
-static int own_get(const char *path, char *out, size_t cap) {
-    unsigned port = 0;
-    struct sockaddr_in a;
-    char req[256];
-    size_t len = 0;
-    ssize_t n;
-    char *body;
-    int fd;
-    if (sscanf(own_base, "http://127.0.0.1:%u/", &port) != 1) return 0;
-    fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return 0;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons((uint16_t)port);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return 0;
-    }
-    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-             path);
-    if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
-        close(fd);
-        return 0;
-    }
-    while (len + 1 < cap && (n = read(fd, out + len, cap - 1 - len)) > 0) len += (size_t)n;
-    close(fd);
-    out[len] = 0;
-    body = strstr(out, "\r\n\r\n");
-    if (!body) return 0;
-    memmove(out, body + 4, strlen(body + 4) + 1);
-    return 1;
-}
 
 static long long json_num(const char *json, const char *key) {
     char k[64];
@@ -67,7 +31,7 @@ static long long json_num(const char *json, const char *key) {
 static stats own_stats(void) {
     char buf[1024];
     stats s = {-1, -1, -1};
-    if (!own_get("/_stats", buf, sizeof buf)) {
+    if (!h_own_get("/_stats", buf, sizeof buf)) {
         h_diag("cannot read the own server's /_stats");
         return s;
     }
@@ -77,13 +41,8 @@ static stats own_stats(void) {
     return s;
 }
 
-static void own_reset(void) {
-    char buf[256];
-    if (!own_get("/_reset", buf, sizeof buf)) h_diag("cannot /_reset the own server");
-}
-
 /* An absolute URL on the own server. */
-#define OWN(...) h_url(own_base, __VA_ARGS__)
+#define OWN(...) h_url(h_own_base, __VA_ARGS__)
 
 /* ------------------------------------------------------------------------------------------ */
 /* helpers                                                                                     */
@@ -93,7 +52,7 @@ static void own_reset(void) {
 static bgfetch_config *net_config(const char *store) {
     bgfetch_config *c = h_config(store);
     if (c) {
-        bgfetch_config_set_base_url(c, own_base);
+        bgfetch_config_set_base_url(c, h_own_base);
         bgfetch_config_set_progress_interval(c, 10);
         bgfetch_config_set_proxy(c, ""); /* whatever the environment says */
     }
@@ -224,7 +183,7 @@ static void t_pause_stops_and_resume_completes_byte_exact(void) {
         ok &= EXPECT(h_latch_wait(&w.paused, 1, H_WAIT_MS));
         kept = bgfetch_registration_downloaded(r);
         ok &= EXPECT(kept >= kept_min && kept < len);
-        own_reset();
+        h_own_reset();
         /* Synchronising event: another fetch of the same manager runs to completion. */
         ok &= EXPECT(other_fetch_completes(m, "other", other.s, 1000, 32));
         s = own_stats();
@@ -276,7 +235,7 @@ static void t_pause_is_durable_across_reopen(void) {
     bgfetch_registration_free(r);
     r = NULL;
     bgfetch_manager_close(m);
-    own_reset();
+    h_own_reset();
     m = h_open_cfg(net_config("store-pause-durable"));
     ok &= EXPECT(m != NULL);
     if (m) ok &= EXPECT_ST(bgfetch_get(m, "d", &r), BGFETCH_OK);
@@ -307,7 +266,7 @@ static void t_start_paused_makes_no_request_until_resumed(void) {
     ok &= EXPECT_ST(bgfetch_options_set_start_paused(o, true), BGFETCH_OK);
     ok &= EXPECT_ST(bgfetch_options_set_start_paused(o, false), BGFETCH_OK);
     ok &= EXPECT_ST(bgfetch_options_set_start_paused(o, true), BGFETCH_OK); /* the last wins */
-    own_reset();
+    h_own_reset();
     if (m) r = h_fetch(m, "sp", o, u.s, NULL);
     ok &= EXPECT(r != NULL);
     if (r) {
@@ -353,7 +312,7 @@ static void t_pause_resume_invalid_once_settled(void) {
               "with a message");
 
     ok = 1;
-    own_reset();
+    h_own_reset();
     ok &= EXPECT_ST(bgfetch_options_set_start_paused(o, true), BGFETCH_OK);
     if (m) c = h_fetch(m, "abort-paused", o, sp.s, NULL);
     ok &= EXPECT(c != NULL);
@@ -393,7 +352,7 @@ static void t_offline_tries_nothing_and_online_completes(void) {
     ok &= EXPECT_ST(bgfetch_manager_set_offline(m, true), BGFETCH_OK);
     ok &= EXPECT(bgfetch_manager_offline(m));
     ok &= EXPECT_ST(bgfetch_manager_set_offline(m, true), BGFETCH_OK); /* twice is OK */
-    own_reset();
+    h_own_reset();
     r = h_fetch(m, "f", NULL, u.s, NULL);
     ok &= EXPECT(r != NULL);
     if (r) {
@@ -438,7 +397,7 @@ static void t_offline_mid_transfer_keeps_the_bytes(void) {
         ok &= EXPECT_ST(bgfetch_manager_set_offline(m, true), BGFETCH_OK);
         kept = bgfetch_registration_downloaded(r);
         ok &= EXPECT(kept >= 100000);
-        own_reset();
+        h_own_reset();
         ok &= EXPECT_ST(bgfetch_registration_wait(r, 300), BGFETCH_E_TIMEOUT);
         s = own_stats();
         ok &= EXPECT_U64(s.requests, 0);
@@ -539,7 +498,7 @@ static void t_retries_outlast_a_server_that_fails_n_times(void) {
     bgfetch_manager *m = h_open_cfg(retry_config("store-retry", 5, 20, true));
     h_str u = OWN("bytes/20000?seed=41&fail_times=3&reset_before_headers=1&t=retry");
     bgfetch_registration *r = NULL;
-    own_reset();
+    h_own_reset();
     if (m) r = h_fetch(m, "f", NULL, u.s, NULL);
     ok &= EXPECT(r != NULL);
     if (r) {
@@ -555,7 +514,7 @@ static void t_retries_outlast_a_server_that_fails_n_times(void) {
     r = NULL;
     m = h_open_cfg(retry_config("store-retry-few", 2, 20, true));
     u = OWN("bytes/20000?seed=41&fail_times=3&reset_before_headers=1&t=retry-few");
-    own_reset();
+    h_own_reset();
     if (m) r = h_fetch(m, "f", NULL, u.s, NULL);
     ok &= EXPECT(r != NULL);
     if (r) {
@@ -621,7 +580,7 @@ static void t_retry_statuses(void) {
     int64_t t0, took;
     ok &= EXPECT_ST(bgfetch_config_set_retry_statuses(c, true), BGFETCH_OK);
     m = h_open_cfg(c);
-    own_reset();
+    h_own_reset();
     t0 = h_now_ms();
     if (m) r = h_fetch(m, "f", NULL, u.s, NULL);
     ok &= EXPECT(r != NULL);
@@ -644,7 +603,7 @@ static void t_retry_statuses(void) {
     ok &= EXPECT_ST(bgfetch_config_set_retry_statuses(c, false), BGFETCH_OK); /* the default */
     m = h_open_cfg(c);
     u = OWN("%s&t=final", q);
-    own_reset();
+    h_own_reset();
     if (m) r = h_fetch(m, "f", NULL, u.s, NULL);
     ok &= EXPECT(r != NULL);
     if (r) {
@@ -811,14 +770,11 @@ static void t_calls_after_close(void) {
 }
 
 int main(int argc, char **argv) {
-    const char *own, *proxy;
+    const char *proxy;
     h_init(argc, argv);
-    own = getenv("BGFETCH_TEST_OWN_SERVER");
     proxy = getenv("BGFETCH_TEST_CONNECT_PROXY");
-    if (!CHECK(own && *own && strlen(own) + 2 < sizeof own_base,
-               "BGFETCH_TEST_OWN_SERVER names this run's own server"))
+    if (!CHECK(h_own_init(), "BGFETCH_TEST_OWN_SERVER names this run's own server"))
         return h_done();
-    snprintf(own_base, sizeof own_base, "%s%s", own, own[strlen(own) - 1] == '/' ? "" : "/");
     snprintf(proxy_url, sizeof proxy_url, "%s", proxy ? proxy : "");
 
     t_pause_stops_and_resume_completes_byte_exact();

@@ -15,7 +15,6 @@
    bounded wait that must run out (an observation window a correct library cannot end). */
 #include "harness.h"
 
-static char own_base[256]; /* "http://127.0.0.1:PORT/" of this run's own server */
 
 /* The default configuration but the store, the base URL, a short progress interval and no
    proxy from the environment. */
@@ -40,51 +39,6 @@ static int icontains(const char *hay, const char *needle) {
     return 0;
 }
 
-/* GET `path` on the own server over a plain socket; its body in out. 1 on success. */
-static int own_get(const char *path, char *out, size_t cap) {
-    unsigned port = 0;
-    struct sockaddr_in a;
-    char req[256];
-    size_t len = 0;
-    ssize_t n;
-    char *body;
-    int fd;
-    if (sscanf(own_base, "http://127.0.0.1:%u/", &port) != 1) return 0;
-    fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return 0;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons((uint16_t)port);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return 0;
-    }
-    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-             path);
-    if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
-        close(fd);
-        return 0;
-    }
-    while (len + 1 < cap && (n = read(fd, out + len, cap - 1 - len)) > 0) len += (size_t)n;
-    close(fd);
-    out[len] = 0;
-    body = strstr(out, "\r\n\r\n");
-    if (!body) return 0;
-    memmove(out, body + 4, strlen(body + 4) + 1);
-    return 1;
-}
-
-/* A counter of the own server's /_stats (-1 if it cannot be read). */
-static long long own_stat(const char *key) {
-    char buf[1024], k[64];
-    const char *p;
-    if (!own_get("/_stats", buf, sizeof buf)) return -1;
-    snprintf(k, sizeof k, "\"%s\":", key);
-    p = strstr(buf, k);
-    return p ? atoll(p + strlen(k)) : -1;
-}
-
 /* The attempts of the record matching `url`. */
 static uint32_t attempts_of(bgfetch_registration *r, const char *url) {
     bgfetch_record *rec = NULL;
@@ -102,31 +56,6 @@ static void last_error_of(bgfetch_registration *r, const char *url, char *buf, s
     if (bgfetch_registration_match_url(r, url, 0, &rec) == BGFETCH_OK && rec)
         bgfetch_record_last_error(rec, buf, cap);
     bgfetch_record_free(rec);
-}
-
-/* The fetch succeeded and the body of `url`, read through the ABI and from its body file, is
-   pattern(len, seed); the response status is `status`. */
-static int ends_byte_exact(bgfetch_registration *r, const char *url, size_t len, uint64_t seed,
-                           uint16_t status) {
-    int ok = 1;
-    size_t got = 0;
-    uint8_t *b;
-    bgfetch_response *res;
-    ok &= EXPECT_U64(bgfetch_registration_result(r), BGFETCH_RESULT_SUCCESS);
-    ok &= EXPECT_U64(bgfetch_registration_failure_reason(r), BGFETCH_FAILURE_NONE);
-    if (!ok) return 0;
-    res = h_response_of(r, url);
-    if (!EXPECT(res != NULL)) return 0;
-    ok &= EXPECT_U64(bgfetch_response_status(res), status);
-    ok &= EXPECT(bgfetch_response_complete(res));
-    b = h_read_all(res, &got);
-    ok &= h_is_pattern(b, got, len, seed);
-    free(b);
-    b = h_read_file(bgfetch_response_body_path(res), &got);
-    ok &= h_is_pattern(b, got, len, seed);
-    free(b);
-    bgfetch_response_free(res);
-    return ok;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -185,7 +114,7 @@ static void t_close_delimited_body_paused_then_resumed(void) {
     ok = 1;
     ok &= EXPECT_ST(bgfetch_registration_resume(r), BGFETCH_OK);
     ok &= EXPECT_ST(bgfetch_registration_wait(r, H_WAIT_MS), BGFETCH_OK);
-    ok &= ends_byte_exact(r, u.s, len, 71, 200);
+    ok &= h_ends_byte_exact(r, u.s, len, 71, 200);
     CHECK(ok, "resumed, the close-delimited body ends byte-exact (default policy)");
 out:
     bgfetch_record_free(rec);
@@ -203,7 +132,7 @@ static void t_close_delimited_body_cut_by_a_reset(void) {
         const size_t len = 300000;
         uint64_t seed = 72 + (uint64_t)i;
         /* this run's own server: `fail_times` counts the requests of a target per server */
-        h_str u = h_url(own_base,
+        h_str u = h_url(h_own_base,
                         "bytes/300000?seed=%d&%s=1&rate=1000000&reset_at=100000&fail_times=1"
                         "&t=c-close-reset",
                         (int)seed, modes[i]);
@@ -212,7 +141,7 @@ static void t_close_delimited_body_cut_by_a_reset(void) {
         ok &= EXPECT(r != NULL);
         if (r) {
             ok &= EXPECT_ST(bgfetch_registration_wait(r, H_WAIT_MS), BGFETCH_OK);
-            ok &= ends_byte_exact(r, u.s, len, seed, 200);
+            ok &= h_ends_byte_exact(r, u.s, len, seed, 200);
             /* the reset was a failed attempt (with a message), and another one completed the
                body (progress since: the registration's last error is empty) */
             ok &= EXPECT(attempts_of(r, u.s) >= 2);
@@ -237,14 +166,14 @@ static void t_503_to_a_resume_keeps_the_body(void) {
     bgfetch_config *c = default_config("store-503");
     bgfetch_manager *m = NULL;
     bgfetch_registration *r = NULL;
-    h_str u = h_url(own_base, "bytes/1000000?seed=74&rate=2000000&reset_at=900000&fail_times=1"
+    h_str u = h_url(h_own_base, "bytes/1000000?seed=74&rate=2000000&reset_at=900000&fail_times=1"
                               "&range_status=503&range_fail_times=1&t=c-503");
     long long sent;
     char buf[256];
-    if (c && bgfetch_config_set_base_url(c, own_base) != BGFETCH_OK)
+    if (c && bgfetch_config_set_base_url(c, h_own_base) != BGFETCH_OK)
         h_diag("set_base_url: %s", bgfetch_last_error());
     m = h_open_cfg(c);
-    ok &= EXPECT(own_get("/_reset", buf, sizeof buf));
+    ok &= EXPECT(h_own_get("/_reset", buf, sizeof buf));
     if (m) r = h_fetch(m, "f", NULL, u.s, NULL);
     ok &= EXPECT(r != NULL);
     if (r) {
@@ -252,15 +181,15 @@ static void t_503_to_a_resume_keeps_the_body(void) {
         ok &= EXPECT_D(bgfetch_registration_result(r) == BGFETCH_RESULT_SUCCESS,
                        "failure reason \"%s\"",
                        bgfetch_failure_reason_str(bgfetch_registration_failure_reason(r)));
-        ok &= ends_byte_exact(r, u.s, len, 74, 200);
+        ok &= h_ends_byte_exact(r, u.s, len, 74, 200);
         /* the cut, the 503 to the resume, the resume that completed it */
         ok &= EXPECT_U64(attempts_of(r, u.s), 3);
         /* the 503 was a failed attempt of the record; it made progress since */
         last_error_of(r, u.s, buf, sizeof buf);
         ok &= EXPECT_D(strstr(buf, "503") != NULL, "the record's last error: \"%s\"", buf);
         ok &= EXPECT_U64(bgfetch_registration_last_error(r, buf, sizeof buf), 0);
-        ok &= EXPECT_U64(own_stat("requests"), 3);
-        sent = own_stat("body_bytes_sent");
+        ok &= EXPECT_U64(h_own_stat("requests"), 3);
+        sent = h_own_stat("body_bytes_sent");
         ok &= EXPECT_D(sent > 0 && sent < (long long)len * 3 / 2,
                        "the server sent %lld body bytes for a %zu-byte body", sent, len);
     }
@@ -322,13 +251,9 @@ static void t_tls_verification_error_fails_at_once(void) {
 }
 
 int main(int argc, char **argv) {
-    const char *own;
     h_init(argc, argv);
-    own = getenv("BGFETCH_TEST_OWN_SERVER");
-    if (!CHECK(own && *own && strlen(own) + 2 < sizeof own_base,
-               "BGFETCH_TEST_OWN_SERVER names this run's own server"))
+    if (!CHECK(h_own_init(), "BGFETCH_TEST_OWN_SERVER names this run's own server"))
         return h_done();
-    snprintf(own_base, sizeof own_base, "%s%s", own, own[strlen(own) - 1] == '/' ? "" : "/");
 
     t_tls_verification_error_fails_at_once();
     t_close_delimited_body_paused_then_resumed();

@@ -16,8 +16,6 @@
 
 #define LEN (4u << 20)
 
-static char own_base[256]; /* "http://127.0.0.1:PORT/" of this run's own server */
-
 /* The default configuration but the store, the own server as base URL, 4 segments (and 4
    connections a fetch, the default), a short progress interval and no proxy. */
 static bgfetch_config *split_config(const char *store) {
@@ -26,7 +24,7 @@ static bgfetch_config *split_config(const char *store) {
         h_diag("bgfetch_config_new(%s): %s", store, bgfetch_last_error());
         return NULL;
     }
-    if (bgfetch_config_set_base_url(c, own_base) != BGFETCH_OK ||
+    if (bgfetch_config_set_base_url(c, h_own_base) != BGFETCH_OK ||
         bgfetch_config_set_max_segments(c, 4) != BGFETCH_OK ||
         bgfetch_config_set_max_connections_per_fetch(c, 4) != BGFETCH_OK ||
         bgfetch_config_set_progress_interval(c, 10) != BGFETCH_OK ||
@@ -35,80 +33,11 @@ static bgfetch_config *split_config(const char *store) {
     return c;
 }
 
-/* GET `path` on the own server over a plain socket; its body in out. 1 on success. */
-static int own_get(const char *path, char *out, size_t cap) {
-    unsigned port = 0;
-    struct sockaddr_in a;
-    char req[256];
-    size_t len = 0;
-    ssize_t n;
-    char *body;
-    int fd;
-    if (sscanf(own_base, "http://127.0.0.1:%u/", &port) != 1) return 0;
-    fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return 0;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons((uint16_t)port);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return 0;
-    }
-    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-             path);
-    if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
-        close(fd);
-        return 0;
-    }
-    while (len + 1 < cap && (n = read(fd, out + len, cap - 1 - len)) > 0) len += (size_t)n;
-    close(fd);
-    out[len] = 0;
-    body = strstr(out, "\r\n\r\n");
-    if (!body) return 0;
-    memmove(out, body + 4, strlen(body + 4) + 1);
-    return 1;
-}
-
-/* A counter of the own server's /_stats (-1 if it cannot be read). */
-static long long own_stat(const char *key) {
-    char buf[1024], k[64];
-    const char *p;
-    if (!own_get("/_stats", buf, sizeof buf)) return -1;
-    snprintf(k, sizeof k, "\"%s\":", key);
-    p = strstr(buf, k);
-    return p ? atoll(p + strlen(k)) : -1;
-}
-
-/* Resets the own server's counters. */
-static void own_reset(void) {
-    char buf[256];
-    if (!own_get("/_reset", buf, sizeof buf)) h_diag("resetting the own server failed");
-}
-
-/* The fetch succeeded and the body of `url`, read through the ABI and from its body file, is
-   pattern(LEN, seed). */
+/* The fetch succeeded with LEN bytes downloaded, and the body of `url` (a 200) is
+   pattern(LEN, seed), read through the ABI and from its body file. */
 static int ends_byte_exact(bgfetch_registration *r, const char *url, uint64_t seed) {
-    int ok = 1;
-    size_t got = 0;
-    uint8_t *b;
-    bgfetch_response *res;
-    ok &= EXPECT_U64(bgfetch_registration_result(r), BGFETCH_RESULT_SUCCESS);
-    ok &= EXPECT_U64(bgfetch_registration_failure_reason(r), BGFETCH_FAILURE_NONE);
-    ok &= EXPECT_U64(bgfetch_registration_downloaded(r), LEN);
-    if (!ok) return 0;
-    res = h_response_of(r, url);
-    if (!EXPECT(res != NULL)) return 0;
-    ok &= EXPECT_U64(bgfetch_response_status(res), 200);
-    ok &= EXPECT(bgfetch_response_complete(res));
-    b = h_read_all(res, &got);
-    ok &= h_is_pattern(b, got, LEN, seed);
-    free(b);
-    b = h_read_file(bgfetch_response_body_path(res), &got);
-    ok &= h_is_pattern(b, got, LEN, seed);
-    free(b);
-    bgfetch_response_free(res);
-    return ok;
+    return EXPECT_U64(bgfetch_registration_downloaded(r), LEN) &
+           h_ends_byte_exact(r, url, LEN, seed, 200);
 }
 
 typedef struct {
@@ -155,8 +84,8 @@ static void t_split_body_comes_in_place_byte_exact(void) {
     long long requests, sent;
     bgfetch_manager *m;
     bgfetch_registration *r = NULL;
-    h_str u = h_url(own_base, "bytes/%u?seed=81&rate=2000000", LEN);
-    own_reset();
+    h_str u = h_url(h_own_base, "bytes/%u?seed=81&rate=1000000", LEN);
+    h_own_reset();
     m = h_open_cfg(split_config("store-split"));
     watch_init(&w, LEN);
     if (m) r = h_fetch(m, "split", NULL, u.s, NULL);
@@ -169,13 +98,17 @@ static void t_split_body_comes_in_place_byte_exact(void) {
     ok &= EXPECT_ST(bgfetch_registration_set_progress_callback(r, NULL, NULL, NULL), BGFETCH_OK);
     ok &= ends_byte_exact(r, u.s, 81);
     ok &= EXPECT(watch_most(&w) <= LEN);
-    requests = own_stat("requests");
-    sent = own_stat("body_bytes_sent");
+    requests = h_own_stat("requests");
+    sent = h_own_stat("body_bytes_sent");
     ok &= EXPECT_D(requests >= 4, "%lld requests", requests);
-    ok &= EXPECT_D(sent >= (long long)LEN && sent <= (long long)LEN + 8 * 65536,
+    /* Beyond the body: what was in flight when a connection was dropped at its range's end
+       (the first response runs on past range 0; a range taken over stops early). How much
+       depends on how fast this program reads (slowly under valgrind): less than one range's
+       worth (1 MiB) — no range was fetched twice. */
+    ok &= EXPECT_D(sent >= (long long)LEN && sent < (long long)LEN + LEN / 4,
                    "%lld bytes sent for %u", sent, LEN);
     CHECK(ok, "a 4 MiB body with 4 segments comes over several connections (several requests), "
-              "byte-exact, the server sending little more than the body");
+              "byte-exact, no range fetched twice");
 out:
     bgfetch_registration_free(r);
     bgfetch_manager_close(m);
@@ -188,8 +121,8 @@ static void t_split_body_paused_closed_and_reopened_resumes_each_range(void) {
     long long sent;
     bgfetch_manager *m;
     bgfetch_registration *r = NULL;
-    h_str u = h_url(own_base, "bytes/%u?seed=82&rate=1000000", LEN);
-    own_reset();
+    h_str u = h_url(h_own_base, "bytes/%u?seed=82&rate=1000000", LEN);
+    h_own_reset();
     m = h_open_cfg(split_config("store-split-pause"));
     watch_init(&w, LEN / 3);
     if (m) r = h_fetch(m, "pause", NULL, u.s, NULL);
@@ -218,7 +151,7 @@ static void t_split_body_paused_closed_and_reopened_resumes_each_range(void) {
     ok &= EXPECT_ST(bgfetch_registration_resume(r), BGFETCH_OK);
     ok &= EXPECT_ST(bgfetch_registration_wait(r, H_WAIT_MS), BGFETCH_OK);
     ok &= ends_byte_exact(r, u.s, 82);
-    sent = own_stat("body_bytes_sent");
+    sent = h_own_stat("body_bytes_sent");
     ok &= EXPECT_D(sent <= (long long)LEN + 2 * 4 * 262144, "%lld bytes sent for %u", sent, LEN);
     CHECK(ok, "closed and reopened, each range resumes from its stored end: byte-exact, and the "
               "stored ranges are not fetched again");
@@ -233,7 +166,7 @@ static void t_a_file_changed_between_ranges_restarts_from_zero(void) {
     bgfetch_manager *m = h_open_cfg(split_config("store-split-changed"));
     bgfetch_registration *r = NULL;
     /* The first request gets seed 0; every later one the new file (seed 1, another ETag). */
-    h_str u = h_url(own_base, "bytes/%u?change_after=1&rate=4000000", LEN);
+    h_str u = h_url(h_own_base, "bytes/%u?change_after=1&rate=4000000", LEN);
     if (m) r = h_fetch(m, "changed", NULL, u.s, NULL);
     if (!EXPECT(r != NULL)) {
         CHECK(0, "changed: fetch");
@@ -256,7 +189,7 @@ static void t_integrity_mismatch_over_a_split_body_fails(void) {
     const bgfetch_request *rq[1];
     char err[512] = "";
     bgfetch_record *rec = NULL;
-    h_str u = h_url(own_base, "bytes/%u?seed=84&rate=4000000", LEN);
+    h_str u = h_url(h_own_base, "bytes/%u?seed=84&rate=4000000", LEN);
     ok &= EXPECT_ST(bgfetch_request_new(u.s, &q), BGFETCH_OK);
     if (q)
         ok &= EXPECT_ST(bgfetch_request_set_integrity(
@@ -288,7 +221,7 @@ static void t_quota_stops_a_split_body_midway(void) {
     bgfetch_config *c = split_config("store-split-quota");
     bgfetch_manager *m;
     bgfetch_registration *r = NULL;
-    h_str u = h_url(own_base, "bytes/%u?seed=85&rate=4000000", LEN);
+    h_str u = h_url(h_own_base, "bytes/%u?seed=85&rate=4000000", LEN);
     if (c && bgfetch_config_set_quota(c, LEN / 2) != BGFETCH_OK) h_diag("set_quota failed");
     m = h_open_cfg(c);
     watch_init(&w, LEN);
@@ -329,13 +262,9 @@ static void t_max_segments_bad_values(void) {
 }
 
 int main(int argc, char **argv) {
-    const char *own;
     h_init(argc, argv);
-    own = getenv("BGFETCH_TEST_OWN_SERVER");
-    if (!CHECK(own && *own && strlen(own) + 2 < sizeof own_base,
-               "BGFETCH_TEST_OWN_SERVER names this run's own server"))
+    if (!CHECK(h_own_init(), "BGFETCH_TEST_OWN_SERVER names this run's own server"))
         return h_done();
-    snprintf(own_base, sizeof own_base, "%s%s", own, own[strlen(own) - 1] == '/' ? "" : "/");
 
     t_max_segments_bad_values();
     t_split_body_comes_in_place_byte_exact();

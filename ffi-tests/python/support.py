@@ -6,12 +6,14 @@ python where the wheel of python/ is installed) or "source" (PYTHONPATH is pytho
 BGFETCH_LIB the library cargo built). Durations are seconds, as everywhere in the package.
 """
 
+import json
 import os
 import shutil
 import socket
 import tempfile
 import time
 import unittest
+import urllib.request
 
 import bgfetch
 
@@ -21,6 +23,18 @@ BASE = os.environ.get("BGFETCH_TEST_URL", "")
 def url(path_and_query):
     """Absolute URL on the test server: url("/bytes/10") == "http://127.0.0.1:PORT/bytes/10"."""
     return BASE.rstrip("/") + path_and_query
+
+
+def server_stats():
+    """The test server's counters (its /_stats): requests, connections, body bytes sent..."""
+    with urllib.request.urlopen(url("/_stats"), timeout=10) as r:
+        return json.loads(r.read().decode())
+
+
+def server_reset():
+    """Resets the test server's counters (its /_reset)."""
+    with urllib.request.urlopen(url("/_reset"), timeout=10) as r:
+        r.read()
 
 
 def pattern_byte(i, seed=0):
@@ -70,6 +84,20 @@ class StoreTestCase(unittest.TestCase):
         self.dir = tempfile.mkdtemp(prefix="bgfetch-py-")
         self.addCleanup(shutil.rmtree, self.dir, True)
         self.store = os.path.join(self.dir, "store")
+
+    def assert_byte_exact(self, reg, path, n, seed, status=200):
+        """The fetch succeeded and the record of ``path`` is the server's
+        ``/bytes/<n>?seed=<seed>`` with ``status``, read through the library and from its
+        body file."""
+        self.assertEqual((reg.result, reg.failure_reason), ("success", ""))
+        res = reg.match(path).response_ready(timeout=5)
+        self.assertEqual(res.status, status)
+        self.assertTrue(res.complete)
+        body = res.read_all(timeout=10)
+        self.assertEqual(len(body), n)
+        self.assertTrue(body == pattern(n, seed), "a wrong body of the right length")
+        with open(res.body_path, "rb") as f:
+            self.assertTrue(f.read() == body, "the body file differs")
 
     def open(self, store=None, **kw):
         kw.setdefault("base_url", BASE)

@@ -8,26 +8,14 @@ time, and each test closes its managers). Nothing sleeps to synchronise: a check
 callback, a settled fetch, or a bounded wait that must run out (an observation window).
 """
 
-import json
 import os
 import threading
 import time
-import urllib.request
 
 import bgfetch
-from support import BASE, StoreTestCase, closed_port, pattern, url
+from support import BASE, StoreTestCase, closed_port, pattern, url, server_reset, server_stats
 
 PROXY = os.environ.get("BGFETCH_TEST_CONNECT_PROXY", "")
-
-
-def server_stats():
-    with urllib.request.urlopen(url("/_stats"), timeout=10) as r:
-        return json.loads(r.read().decode())
-
-
-def server_reset():
-    with urllib.request.urlopen(url("/_reset"), timeout=10) as r:
-        r.read()
 
 
 class Watch:

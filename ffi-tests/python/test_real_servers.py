@@ -16,26 +16,14 @@ time). Nothing sleeps to synchronise: a check waits for a callback or a settled 
 a bounded wait that must run out (an observation window a correct library cannot end).
 """
 
-import json
 import os
 import threading
-import urllib.request
 
 import bgfetch
-from support import StoreTestCase, pattern, url
+from support import StoreTestCase, pattern, url, server_reset, server_stats
 
 TLS_URL = os.environ.get("BGFETCH_TEST_TLS_URL", "")
 TLS_SKIP = os.environ.get("BGFETCH_TEST_TLS_SKIP", "BGFETCH_TEST_TLS_URL is not set")
-
-
-def server_stats():
-    with urllib.request.urlopen(url("/_stats"), timeout=10) as r:
-        return json.loads(r.read().decode())
-
-
-def server_reset():
-    with urllib.request.urlopen(url("/_reset"), timeout=10) as r:
-        r.read()
 
 
 class DefaultPolicyTestCase(StoreTestCase):
@@ -45,16 +33,6 @@ class DefaultPolicyTestCase(StoreTestCase):
         return self.open(store=os.path.join(self.dir, name), retries=None,
                          fail_after_attempts=None, proxy="", progress_interval=0.01)
 
-    def assert_byte_exact(self, reg, path, n, seed, status=200):
-        self.assertEqual((reg.result, reg.failure_reason), ("success", ""))
-        res = reg.match(path).response_ready(timeout=5)
-        self.assertEqual(res.status, status)
-        self.assertTrue(res.complete)
-        body = res.read_all(timeout=10)
-        self.assertEqual(len(body), n)
-        self.assertTrue(body == pattern(n, seed), "a wrong body of the right length")
-        with open(res.body_path, "rb") as f:
-            self.assertTrue(f.read() == body, "the body file differs")
 
 
 class CloseDelimited(DefaultPolicyTestCase):

@@ -18,22 +18,11 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 
 import bgfetch
-from support import StoreTestCase, pattern, url
+from support import StoreTestCase, pattern, url, server_reset, server_stats
 
 MIB = 1 << 20
-
-
-def server_stats():
-    with urllib.request.urlopen(url("/_stats"), timeout=10) as r:
-        return json.loads(r.read().decode())
-
-
-def server_reset():
-    with urllib.request.urlopen(url("/_reset"), timeout=10) as r:
-        r.read()
 
 
 CHILD = r"""
@@ -69,16 +58,9 @@ class Segments(StoreTestCase):
                          fail_after_attempts=None, proxy="", max_segments=segments,
                          max_connections_per_fetch=segments, **kw)
 
-    def assert_byte_exact(self, reg, path, n, seed):
-        self.assertEqual((reg.result, reg.failure_reason), ("success", ""))
+    def assert_byte_exact(self, reg, path, n, seed, status=200):
         self.assertEqual(reg.downloaded, n)
-        res = reg.match(path).response_ready(timeout=5)
-        self.assertEqual(res.status, 200)
-        body = res.read_all(timeout=10)
-        self.assertEqual(len(body), n)
-        self.assertTrue(body == pattern(n, seed), "a wrong body of the right length")
-        with open(res.body_path, "rb") as f:
-            self.assertTrue(f.read() == body, "the body file differs")
+        super().assert_byte_exact(reg, path, n, seed, status)
 
     def test_a_large_body_comes_over_several_connections_byte_exact(self):
         server_reset()
@@ -89,7 +71,9 @@ class Segments(StoreTestCase):
         self.assert_byte_exact(reg, path, 4 * MIB, 91)
         stats = server_stats()
         self.assertGreaterEqual(stats["requests"], 4, "split into ranges: %r" % stats)
-        self.assertLessEqual(stats["body_bytes_sent"], 4 * MIB + 8 * 65536)
+        # Beyond the body: what was in flight when a connection was dropped at its range's
+        # end; less than one range (1 MiB): no range was fetched twice.
+        self.assertLess(stats["body_bytes_sent"], 5 * MIB)
 
     def test_max_segments_out_of_range_is_invalid_argument(self):
         for bad in (0, 17):

@@ -227,3 +227,39 @@ pub fn tmpfs_config(mnt: &Unmount, server: &TestServer) -> Config {
     cfg.set_fail_after_attempts(true);
     cfg
 }
+
+/// Polls `cond` (a state of the library or of a test server, not the passing of time) until it
+/// holds, at most 30 s.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Panics unless `got` is `want`, saying how they differ (never dumping the bytes).
+pub fn assert_same(got: &[u8], want: &[u8], what: &str) {
+    if got != want {
+        let first = got.iter().zip(want).position(|(a, b)| a != b);
+        panic!(
+            "{what}: a wrong body: {} bytes where {} were expected; first difference at {:?}",
+            got.len(),
+            want.len(),
+            first
+        );
+    }
+}
+
+/// The Subresource-Integrity metadata (`sha256-<base64>`) of `data`.
+pub fn sri(data: &[u8]) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(data))
+    )
+}
