@@ -117,9 +117,15 @@ fn a_large_body_comes_over_several_connections_in_place_byte_exact() {
         "the body was split 8 ways: {:?}",
         ranges_asked(&server)
     );
-    // The first response and its 7 other ranges were answered at once: 8 connections (each
-    // range of 2 MiB takes half a second at 4 MB/s; they all start within milliseconds).
-    assert_eq!(server.stats().max_in_flight, 8, "8 transfers at once");
+    // The first response and its 7 other ranges run at once: the 7 range requests came before
+    // any range could have ended (the server sends each 2 MiB range at 4 MB/s: half a
+    // second), so none of them waited for a connection.
+    let range_time = Duration::from_secs_f64((2 * MIB) as f64 / 4e6);
+    assert!(
+        reqs[7].at.duration_since(reqs[0].at) < range_time,
+        "8 transfers at once: the last range was asked for {:?} after the first request",
+        reqs[7].at.duration_since(reqs[0].at)
+    );
     for r in &ranged {
         assert_eq!(
             r.header("if-range"),
@@ -147,6 +153,57 @@ fn a_large_body_comes_over_several_connections_in_place_byte_exact() {
     let sent = server.stats().body_bytes_sent;
     assert!(sent < len + MIB, "{sent} bytes sent for {len}");
     m.close();
+}
+
+#[test]
+fn segments_count_against_the_connection_limits_and_share_the_bandwidth_cap() {
+    let server = TestServer::start();
+    // 8 segments, but the default 4 connections a fetch: 4 transfers at once, and the other
+    // ranges wait for a connection.
+    let mut c = Config::new(temp_store("seg-limits"));
+    c.set_base_url(&server.base()).unwrap();
+    c.set_max_segments(8).unwrap();
+    let m = Manager::open(c).unwrap();
+    let len = 16 * MIB;
+    let reg = fetch_one(&m, "limits", &format!("/bytes/{len}?rate=4000000"));
+    settle(&reg, "limits");
+    assert_body(&reg, &pattern(len, 0), "limits");
+    assert!(
+        ranges_asked(&server).len() >= 7,
+        "split 8 ways all the same"
+    );
+    // The first response and 3 ranges start at once; the fifth request waits until one of
+    // them ended its 2 MiB (at 4 MB/s from the server: half a second at least).
+    let reqs = server.requests();
+    let range_time = Duration::from_secs_f64((2 * MIB) as f64 / 4e6);
+    assert!(
+        reqs[3].at.duration_since(reqs[0].at) < range_time,
+        "4 at once"
+    );
+    assert!(
+        reqs[4].at.duration_since(reqs[0].at) >= range_time.mul_f64(0.9),
+        "a fifth transfer started {:?} after the first: more than 4 connections",
+        reqs[4].at.duration_since(reqs[0].at)
+    );
+    m.close();
+
+    // The manager's bandwidth cap holds for all segments together: 8 MiB at 4 MiB/s take
+    // 2 s (less the cap's 50 ms burst), however many connections carry them.
+    server.reset_stats();
+    let mut c = config(&server.base(), "seg-cap", 8);
+    c.set_max_download_rate(4 * MIB);
+    let m = Manager::open(c).unwrap();
+    let len = 8 * MIB;
+    let t0 = Instant::now();
+    let reg = fetch_one(&m, "cap", &format!("/bytes/{len}?seed=2"));
+    settle(&reg, "cap");
+    let took = t0.elapsed();
+    assert_body(&reg, &pattern(len, 2), "cap");
+    assert!(ranges_asked(&server).len() >= 7, "split 8 ways");
+    assert!(
+        took >= Duration::from_millis(1900),
+        "8 MiB under a 4 MiB/s cap took {took:?}"
+    );
 }
 
 #[test]

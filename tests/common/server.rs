@@ -80,26 +80,6 @@ pub struct Stats {
     pub body_bytes_sent: u64,
     /// Request body bytes read (after de-chunking), across all counted requests.
     pub body_bytes_received: u64,
-    /// The most counted requests answered at once (from when each was read to the end of its
-    /// answer), since the start or the last reset.
-    pub max_in_flight: u64,
-}
-
-/// A counted request being answered: in `in_flight` while it lives.
-struct InFlight<'a>(&'a Shared);
-
-impl InFlight<'_> {
-    fn enter(shared: &Shared) -> InFlight<'_> {
-        let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        InFlight(shared)
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 /// One request as received by the server.
@@ -196,9 +176,6 @@ struct Shared {
     connections: AtomicU64,
     body_bytes_sent: AtomicU64,
     body_bytes_received: AtomicU64,
-    /// Counted requests being answered now, and the most there were at once.
-    in_flight: AtomicU64,
-    max_in_flight: AtomicU64,
     /// Bumped by every reset, so connections are re-counted after a reset.
     epoch: AtomicU64,
     log: Mutex<Vec<LoggedRequest>>,
@@ -221,8 +198,6 @@ impl Shared {
         self.connections.store(0, Ordering::SeqCst);
         self.body_bytes_sent.store(0, Ordering::SeqCst);
         self.body_bytes_received.store(0, Ordering::SeqCst);
-        self.max_in_flight
-            .store(self.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
         self.epoch.fetch_add(1, Ordering::SeqCst);
     }
 
@@ -232,7 +207,6 @@ impl Shared {
             connections: self.connections.load(Ordering::SeqCst),
             body_bytes_sent: self.body_bytes_sent.load(Ordering::SeqCst),
             body_bytes_received: self.body_bytes_received.load(Ordering::SeqCst),
-            max_in_flight: self.max_in_flight.load(Ordering::SeqCst),
         }
     }
 
@@ -280,8 +254,6 @@ impl TestServer {
             connections: AtomicU64::new(0),
             body_bytes_sent: AtomicU64::new(0),
             body_bytes_received: AtomicU64::new(0),
-            in_flight: AtomicU64::new(0),
-            max_in_flight: AtomicU64::new(0),
             epoch: AtomicU64::new(0),
             log: Mutex::new(Vec::new()),
             fail_counts: Mutex::new(HashMap::new()),
@@ -1012,9 +984,6 @@ impl Conn<'_> {
             Err(e) => return Err(e),
         };
 
-        // Until the answer is written (dropped at the end of this function).
-        let shared: &Shared = self.shared;
-        let _in_flight = (!internal).then(|| InFlight::enter(shared));
         if !internal {
             {
                 let mut log = lock(&self.shared.log);
