@@ -430,6 +430,30 @@ static inline bgfetch_config *h_config(const char *store_name) {
     return c;
 }
 
+/* The library's default configuration (retry policy and all) but the store, the base URL (the
+   shared server), a short progress interval and no proxy from the environment. Free with
+   bgfetch_config_free. */
+static inline bgfetch_config *h_default_config(const char *store) {
+    bgfetch_config *c = bgfetch_config_new(P("%s", store).s);
+    if (!c) {
+        h_diag("bgfetch_config_new(%s): %s", store, bgfetch_last_error());
+        return NULL;
+    }
+    if (bgfetch_config_set_base_url(c, h_base) != BGFETCH_OK ||
+        bgfetch_config_set_progress_interval(c, 10) != BGFETCH_OK ||
+        bgfetch_config_set_proxy(c, "") != BGFETCH_OK)
+        h_diag("configuring %s failed: %s", store, bgfetch_last_error());
+    return c;
+}
+
+/* `hay` contains `needle`, ignoring ASCII case. */
+static inline int h_icontains(const char *hay, const char *needle) {
+    size_t n = strlen(needle);
+    for (; hay && *hay; hay++)
+        if (strncasecmp(hay, needle, n) == 0) return 1;
+    return 0;
+}
+
 /* Open a manager with the given config and free the config. NULL (and a diagnostic) on error. */
 static inline bgfetch_manager *h_open_cfg(bgfetch_config *c) {
     bgfetch_manager *m = NULL;

@@ -16,28 +16,6 @@
 #include "harness.h"
 
 
-/* The default configuration but the store, the base URL, a short progress interval and no
-   proxy from the environment. */
-static bgfetch_config *default_config(const char *store) {
-    bgfetch_config *c = bgfetch_config_new(P("%s", store).s);
-    if (!c) {
-        h_diag("bgfetch_config_new(%s): %s", store, bgfetch_last_error());
-        return NULL;
-    }
-    if (bgfetch_config_set_base_url(c, h_base) != BGFETCH_OK ||
-        bgfetch_config_set_progress_interval(c, 10) != BGFETCH_OK ||
-        bgfetch_config_set_proxy(c, "") != BGFETCH_OK)
-        h_diag("configuring %s failed: %s", store, bgfetch_last_error());
-    return c;
-}
-
-/* `hay` contains `needle`, ignoring ASCII case. */
-static int icontains(const char *hay, const char *needle) {
-    size_t n = strlen(needle);
-    for (; hay && *hay; hay++)
-        if (strncasecmp(hay, needle, n) == 0) return 1;
-    return 0;
-}
 
 /* The attempts of the record matching `url`. */
 static uint32_t attempts_of(bgfetch_registration *r, const char *url) {
@@ -76,7 +54,7 @@ static void t_close_delimited_body_paused_then_resumed(void) {
     int ok = 1;
     const size_t len = 300000;
     bytes_watch w;
-    bgfetch_manager *m = h_open_cfg(default_config("store-close-pause"));
+    bgfetch_manager *m = h_open_cfg(h_default_config("store-close-pause"));
     h_str u = U("bytes/300000?seed=71&close_delimited=1&rate=300000&t=c-close-pause");
     bgfetch_registration *r = NULL;
     bgfetch_record *rec = NULL;
@@ -124,7 +102,7 @@ out:
 }
 
 static void t_close_delimited_body_cut_by_a_reset(void) {
-    bgfetch_manager *m = h_open_cfg(default_config("store-close-reset"));
+    bgfetch_manager *m = h_open_cfg(h_default_config("store-close-reset"));
     const char *modes[2] = {"http10", "close_delimited"};
     int i;
     for (i = 0; i < 2; i++) {
@@ -163,7 +141,7 @@ static void t_close_delimited_body_cut_by_a_reset(void) {
 static void t_503_to_a_resume_keeps_the_body(void) {
     int ok = 1;
     const size_t len = 1000000;
-    bgfetch_config *c = default_config("store-503");
+    bgfetch_config *c = h_default_config("store-503");
     bgfetch_manager *m = NULL;
     bgfetch_registration *r = NULL;
     h_str u = h_url(h_own_base, "bytes/1000000?seed=74&rate=2000000&reset_at=900000&fail_times=1"
@@ -218,7 +196,7 @@ static void t_tls_verification_error_fails_at_once(void) {
         h_diag("NOTICE: the TLS case was skipped: %s", skip && *skip ? skip : "no TLS server");
         return;
     }
-    m = h_open_cfg(default_config("store-tls")); /* no CA file: the system's roots */
+    m = h_open_cfg(h_default_config("store-tls")); /* no CA file: the system's roots */
     if (m) r = h_fetch(m, "tls", NULL, tls, NULL);
     ok &= EXPECT(r != NULL);
     if (r) {
@@ -232,13 +210,13 @@ static void t_tls_verification_error_fails_at_once(void) {
         ok &= EXPECT_U64(bgfetch_record_attempts(rec), 1);
         ok &= EXPECT(bgfetch_record_state(rec) == BGFETCH_RECORD_FAILED);
         bgfetch_record_last_error(rec, buf, sizeof buf);
-        ok &= EXPECT_D(icontains(buf, "certificate") && icontains(buf, "UnknownIssuer"),
+        ok &= EXPECT_D(h_icontains(buf, "certificate") && h_icontains(buf, "UnknownIssuer"),
                        "the record's last error: \"%s\"", buf);
         bgfetch_registration_last_error(r, buf, sizeof buf);
-        ok &= EXPECT_D(icontains(buf, "certificate"), "the registration's last error: \"%s\"", buf);
+        ok &= EXPECT_D(h_icontains(buf, "certificate"), "the registration's last error: \"%s\"", buf);
         ok &= EXPECT_ST(bgfetch_record_response(rec, H_WAIT_MS, &res), BGFETCH_E_FETCH_FAILED);
         snprintf(buf, sizeof buf, "%s", bgfetch_last_error());
-        ok &= EXPECT_D(icontains(buf, "certificate") && icontains(buf, "UnknownIssuer"),
+        ok &= EXPECT_D(h_icontains(buf, "certificate") && h_icontains(buf, "UnknownIssuer"),
                        "responseReady's message: \"%s\"", buf);
     }
     CHECK(ok, "a self-signed certificate (no CA file) fails the fetch at once, under the default "

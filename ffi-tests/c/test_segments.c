@@ -19,16 +19,10 @@
 /* The default configuration but the store, the own server as base URL, 4 segments (and 4
    connections a fetch, the default), a short progress interval and no proxy. */
 static bgfetch_config *split_config(const char *store) {
-    bgfetch_config *c = bgfetch_config_new(P("%s", store).s);
-    if (!c) {
-        h_diag("bgfetch_config_new(%s): %s", store, bgfetch_last_error());
-        return NULL;
-    }
-    if (bgfetch_config_set_base_url(c, h_own_base) != BGFETCH_OK ||
-        bgfetch_config_set_max_segments(c, 4) != BGFETCH_OK ||
-        bgfetch_config_set_max_connections_per_fetch(c, 4) != BGFETCH_OK ||
-        bgfetch_config_set_progress_interval(c, 10) != BGFETCH_OK ||
-        bgfetch_config_set_proxy(c, "") != BGFETCH_OK)
+    bgfetch_config *c = h_default_config(store);
+    if (c && (bgfetch_config_set_base_url(c, h_own_base) != BGFETCH_OK ||
+              bgfetch_config_set_max_segments(c, 4) != BGFETCH_OK ||
+              bgfetch_config_set_max_connections_per_fetch(c, 4) != BGFETCH_OK))
         h_diag("configuring %s failed: %s", store, bgfetch_last_error());
     return c;
 }

@@ -18,28 +18,6 @@
 
 #include <poll.h>
 
-/* The default configuration but the store, the base URL, a short progress interval and no
-   proxy from the environment. */
-static bgfetch_config *default_config(const char *store) {
-    bgfetch_config *c = bgfetch_config_new(P("%s", store).s);
-    if (!c) {
-        h_diag("bgfetch_config_new(%s): %s", store, bgfetch_last_error());
-        return NULL;
-    }
-    if (bgfetch_config_set_base_url(c, h_base) != BGFETCH_OK ||
-        bgfetch_config_set_progress_interval(c, 10) != BGFETCH_OK ||
-        bgfetch_config_set_proxy(c, "") != BGFETCH_OK)
-        h_diag("configuring %s failed: %s", store, bgfetch_last_error());
-    return c;
-}
-
-/* `hay` contains `needle`, ignoring ASCII case. */
-static int icontains(const char *hay, const char *needle) {
-    size_t n = strlen(needle);
-    for (; hay && *hay; hay++)
-        if (strncasecmp(hay, needle, n) == 0) return 1;
-    return 0;
-}
 
 static const char *stname(bgfetch_state s) {
     const char *n = bgfetch_state_str(s);
@@ -158,7 +136,7 @@ static int obs_wait_state(observer *o, bgfetch_state st) {
 static void t_refused_connection_waits_to_retry_and_says_why(void) {
     int ok = 1;
     observer o;
-    bgfetch_manager *m = h_open_cfg(default_config("store-refused"));
+    bgfetch_manager *m = h_open_cfg(h_default_config("store-refused"));
     bgfetch_options *opts = bgfetch_options_new();
     bgfetch_registration *r = NULL;
     bgfetch_record *rec = NULL;
@@ -202,7 +180,7 @@ static void t_refused_connection_waits_to_retry_and_says_why(void) {
     /* entered after the FIRST failed attempt (the default policy makes 5 before giving up) */
     ok &= EXPECT_U64(o.attempts, 1);
     ok &= EXPECT_D(o.retry_in_ms > 0, "retry_in_ms %" PRId64, o.retry_in_ms);
-    ok &= EXPECT_D(icontains(o.rec_error, "refused"), "the record's last error: \"%s\"",
+    ok &= EXPECT_D(h_icontains(o.rec_error, "refused"), "the record's last error: \"%s\"",
                    o.rec_error);
     ok &= EXPECT(o.rec_error_len == strlen(o.rec_error));
     ok &= EXPECT_D(o.reg_error[0] != '\0', "the registration's last error is empty");
@@ -234,7 +212,7 @@ static void t_refused_connection_waits_to_retry_and_says_why(void) {
             seen = 1;
             ok &= EXPECT(attempts >= 1);
             ok &= EXPECT_D(in_ms > 0, "retry_in_ms %" PRId64, in_ms);
-            ok &= EXPECT_D(icontains(buf, "refused"), "last error \"%s\"", buf);
+            ok &= EXPECT_D(h_icontains(buf, "refused"), "last error \"%s\"", buf);
             ok &= EXPECT(len == strlen(buf) && len > 0);
             ok &= EXPECT_STATE(reg_state, BGFETCH_RECORD_RETRY_WAIT);
             ok &= EXPECT(reg_len > 0 && reg_error[0] != '\0');
@@ -366,7 +344,7 @@ static void reset_connection(int fd) {
 static void t_state_changes_alone_fire_the_progress_callback(void) {
     int ok = 1;
     observer o;
-    bgfetch_config *c = default_config("store-state-changes");
+    bgfetch_config *c = h_default_config("store-state-changes");
     bgfetch_manager *m = NULL;
     bgfetch_registration *r = NULL;
     uint16_t port = 0;
@@ -442,7 +420,7 @@ static bgfetch_state record_state_of(bgfetch_registration *r, const char *url) {
 
 static void t_settled_states(void) {
     int ok = 1;
-    bgfetch_manager *m = h_open_cfg(default_config("store-settled"));
+    bgfetch_manager *m = h_open_cfg(h_default_config("store-settled"));
     h_str good = U("bytes/1000?seed=1&t=states");
     h_str missing = U("status/404?t=states");
     bgfetch_registration *r = NULL;
@@ -495,9 +473,9 @@ static void t_settled_states(void) {
             ok &= EXPECT_STATE(bgfetch_record_state(rec), BGFETCH_RECORD_FAILED);
             ok &= EXPECT(bgfetch_record_retry_in_ms(rec) == -1);
             bgfetch_record_last_error(rec, buf, sizeof buf);
-            ok &= EXPECT_D(icontains(buf, "refused"), "record last error \"%s\"", buf);
+            ok &= EXPECT_D(h_icontains(buf, "refused"), "record last error \"%s\"", buf);
             bgfetch_registration_last_error(r, buf, sizeof buf);
-            ok &= EXPECT_D(icontains(buf, "refused"), "registration last error \"%s\"", buf);
+            ok &= EXPECT_D(h_icontains(buf, "refused"), "registration last error \"%s\"", buf);
             bgfetch_record_free(rec);
         }
     } else {
@@ -515,7 +493,7 @@ static void t_settled_states(void) {
 static void t_expected_total(void) {
     int ok = 1;
     bool all_known = false;
-    bgfetch_manager *m = h_open_cfg(default_config("store-total"));
+    bgfetch_manager *m = h_open_cfg(h_default_config("store-total"));
     h_str a = U("bytes/1000?seed=2&t=total");
     h_str b = U("bytes/23456?seed=3&t=total");
     h_str chunked = U("bytes/5000?seed=4&chunked=1&t=total");
@@ -592,7 +570,7 @@ static void late_destroy(late *l) {
 static void t_late_progress_callback_gets_the_final_values(void) {
     int ok = 1;
     late l, barrier;
-    bgfetch_manager *m = h_open_cfg(default_config("store-late"));
+    bgfetch_manager *m = h_open_cfg(h_default_config("store-late"));
     h_str u = U("bytes/7000?seed=5&t=late");
     bgfetch_registration *r = NULL, *other = NULL;
     late_init(&l);
@@ -653,7 +631,7 @@ static void t_bounded_read_and_save_on_a_paused_body(void) {
     int ok = 1;
     const uint64_t len = 200000;
     bytes_watch w;
-    bgfetch_manager *m = h_open_cfg(default_config("store-bounded"));
+    bgfetch_manager *m = h_open_cfg(h_default_config("store-bounded"));
     h_str u = U("bytes/200000?seed=6&rate=200000&t=bounded");
     h_str dir = P("saves");
     h_str dest = P("saves/body.bin");

@@ -9,6 +9,7 @@ pub mod rogue;
 pub mod server;
 pub mod socks_proxy;
 pub mod tls;
+pub mod tunnel;
 
 pub use connect_proxy::*;
 pub use fixtures::*;
@@ -17,3 +18,4 @@ pub use rogue::*;
 pub use server::*;
 pub use socks_proxy::*;
 pub use tls::*;
+pub use tunnel::TunnelProxy;
