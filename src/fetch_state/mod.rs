@@ -322,28 +322,7 @@ mod tests {
     use crate::web_enum::RecordState;
 
     fn stored(n: usize, download_total: u64) -> StoredState {
-        StoredState {
-            format: FORMAT_VERSION,
-            id: "f".into(),
-            title: None,
-            icons: Vec::new(),
-            download_total,
-            requests: (0..n)
-                .map(|i| {
-                    Arc::new(StoredRequest {
-                        url: format!("http://127.0.0.1/{i}"),
-                        method: "GET".into(),
-                        headers: Vec::new(),
-                        body_len: None,
-                        integrity: None,
-                    })
-                })
-                .collect(),
-            result: FetchResult::None,
-            failure_reason: FailureReason::None,
-            paused: false,
-            outcomes: Vec::new(),
-        }
+        StoredState::of_gets(n, download_total)
     }
 
     fn fetch(n: usize) -> FetchState {

@@ -14,8 +14,7 @@ use super::{Engine, Registration, Work};
 use crate::config::Config;
 use crate::error::Result;
 use crate::gate::{Gate, Lifecycle};
-use crate::store::{key_for_id, RecordLog, Store, StoredRequest, StoredState, FORMAT_VERSION};
-use crate::web_enum::{FailureReason, FetchResult};
+use crate::store::{key_for_id, RecordLog, Store, StoredState};
 
 /// What the fake engine was asked, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,28 +139,8 @@ impl Engine for FakeEngine {
 
 /// A fetch of `n` GET requests, created in the fake engine's store.
 pub(crate) fn fetch(engine: &Arc<FakeEngine>, n: usize) -> Arc<Registration> {
-    let stored = StoredState {
-        format: FORMAT_VERSION,
-        id: "f".into(),
-        title: None,
-        icons: Vec::new(),
-        download_total: 0,
-        requests: (0..n)
-            .map(|i| {
-                Arc::new(StoredRequest {
-                    url: format!("http://127.0.0.1/{i}"),
-                    method: "GET".into(),
-                    headers: Vec::new(),
-                    body_len: None,
-                    integrity: None,
-                })
-            })
-            .collect(),
-        result: FetchResult::None,
-        failure_reason: FailureReason::None,
-        outcomes: Vec::new(),
-        paused: false,
-    };
+    let stored = StoredState::of_gets(n, 0);
+
     let key = key_for_id("f");
     engine.store.create_fetch(&key, &stored, &[]).unwrap();
     let weak: Weak<dyn Engine> = Arc::downgrade(engine) as Weak<dyn Engine>;

@@ -85,6 +85,36 @@ pub struct StoredState {
     pub paused: bool,
 }
 
+#[cfg(test)]
+impl StoredState {
+    /// A running fetch `"f"` of `n` GET requests to `http://127.0.0.1/<i>` with `download_total`
+    /// (for unit tests).
+    pub(crate) fn of_gets(n: usize, download_total: u64) -> StoredState {
+        StoredState {
+            format: FORMAT_VERSION,
+            id: "f".into(),
+            title: None,
+            icons: Vec::new(),
+            download_total,
+            requests: (0..n)
+                .map(|i| {
+                    Arc::new(StoredRequest {
+                        url: format!("http://127.0.0.1/{i}"),
+                        method: "GET".into(),
+                        headers: Vec::new(),
+                        body_len: None,
+                        integrity: None,
+                    })
+                })
+                .collect(),
+            result: crate::web_enum::FetchResult::None,
+            failure_reason: crate::web_enum::FailureReason::None,
+            paused: false,
+            outcomes: Vec::new(),
+        }
+    }
+}
+
 impl StoredState {
     /// The per-record outcomes to store for records in `outcomes`' order: none while the
     /// fetch runs (at open its complete bodies are found on disk and the others run again),
