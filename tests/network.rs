@@ -407,16 +407,7 @@ fn a_configured_proxy_carries_every_request() {
     let mut cfg = network_config(&server.base(), "proxied");
     cfg.set_proxy(&proxy.url()).unwrap();
     let m = Manager::open(cfg).unwrap();
-    let reg = fetch_urls(&m, "f", &["/bytes/70000?seed=12"]);
-    reg.wait(WAIT).unwrap();
-    assert_success(&reg, 70_000, 12);
-    assert!(proxy.tunnels() >= 1);
-    let want = format!("127.0.0.1:{}", server.port());
-    assert!(
-        proxy.targets().iter().all(|t| *t == want),
-        "{:?}",
-        proxy.targets()
-    );
+    assert_carried(&m, &server, &proxy, 12);
     // Malformed proxy URLs are refused up front.
     let mut c = Config::new(temp_store("badproxy"));
     for bad in ["not a url", "ftp://127.0.0.1:1", "http://"] {
@@ -435,9 +426,14 @@ fn a_configured_socks5_proxy_carries_every_request() {
     let mut cfg = network_config(&server.base(), "socks5");
     cfg.set_proxy(&proxy.url()).unwrap();
     let m = Manager::open(cfg).unwrap();
-    let reg = fetch_urls(&m, "f", &["/bytes/70000?seed=13"]);
+    assert_carried(&m, &server, &proxy, 13);
+}
+
+/// A body fetched with `m` arrives byte-exact, through tunnels of `proxy` to `server` only.
+fn assert_carried(m: &Manager, server: &TestServer, proxy: &TunnelProxy, seed: u64) {
+    let reg = fetch_urls(m, "f", &[&format!("/bytes/70000?seed={seed}")]);
     reg.wait(WAIT).unwrap();
-    assert_success(&reg, 70_000, 13);
+    assert_success(&reg, 70_000, seed);
     assert!(proxy.tunnels() >= 1);
     let want = format!("127.0.0.1:{}", server.port());
     assert!(

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::server::{accept_until, pattern};
+use super::server::{accept_until, pattern, stop_accepting};
 
 /// The banner of [`Rogue::ssh_banner`].
 pub const SSH_BANNER: &[u8] = b"SSH-2.0-OpenSSH_9.2p1\r\n";
@@ -180,12 +180,7 @@ impl Rogue {
 
 impl Drop for Rogue {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        let _ =
-            TcpStream::connect_timeout(&([127, 0, 0, 1], self.port).into(), Duration::from_secs(2));
-        if let Some(h) = self.accept.take() {
-            let _ = h.join();
-        }
+        stop_accepting(&self.shared.stop, self.port, &mut self.accept);
         for s in lock(&self.shared.live).values() {
             let _ = s.shutdown(Shutdown::Both);
         }

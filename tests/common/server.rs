@@ -309,13 +309,7 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        // Unblock accept().
-        let _ =
-            TcpStream::connect_timeout(&([127, 0, 0, 1], self.port).into(), Duration::from_secs(2));
-        if let Some(h) = self.accept.take() {
-            let _ = h.join();
-        }
+        stop_accepting(&self.shared.stop, self.port, &mut self.accept);
         // Wake every connection thread blocked in read or write.
         for s in lock(&self.shared.conns).values() {
             let _ = s.shutdown(Shutdown::Both);
@@ -1532,6 +1526,16 @@ fn build_head_version(
     }
     s.push_str("\r\n");
     s.into_bytes()
+}
+
+/// Stops a test server's accept thread: raises `stop`, wakes a blocked `accept()` with one
+/// connection to `port`, and joins the thread.
+pub(crate) fn stop_accepting(stop: &AtomicBool, port: u16, accept: &mut Option<JoinHandle<()>>) {
+    stop.store(true, Ordering::SeqCst);
+    let _ = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2));
+    if let Some(h) = accept.take() {
+        let _ = h.join();
+    }
 }
 
 /// The next connection of a non-blocking-polled accept loop, or `None` once `stopped()` says

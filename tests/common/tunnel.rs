@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use super::server::stop_accepting;
+
 /// A protocol's handshake on a new client connection: it records the target asked for (in
 /// `targets`), answers the client, and returns the connection to the target if the tunnel is
 /// open (`None`: refused, already answered, or the client went away).
@@ -73,11 +75,7 @@ impl TunnelProxy {
 
 impl Drop for TunnelProxy {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::Release);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(t) = self.accept.take() {
-            let _ = t.join();
-        }
+        stop_accepting(&self.shared.stop, self.port, &mut self.accept);
     }
 }
 
