@@ -18,7 +18,7 @@ use crate::head::ResponseHead;
 use crate::integrity::Integrity;
 use crate::net;
 use crate::registration::RecordJob;
-use crate::resume::{self, Ending, RangeVerdict};
+use crate::resume::{self, BodyEnd, RangeVerdict};
 use crate::retry::FailureKind;
 use crate::segments::Segments;
 use crate::store::StoredRequest;
@@ -145,18 +145,15 @@ pub(super) fn stream_range(
     if next == end || job.must_stop() {
         return Ok(()); // stored (or taken over up to here): its connection moves on
     }
-    let why = match ending {
-        _ if sink.at < answer_end => format!(
-            "the answer to a range ended after {} of its {} bytes",
-            sink.at - start,
-            answer_end - start
-        ),
-        Ending::Cut => "the connection was cut at the end of a range's answer".into(),
-        Ending::Clean => format!(
+    // As for one stream (`resume::judge_end`), in body offsets: this answer's bytes end at
+    // `answer_end`, its range at `end`.
+    match resume::judge_end(sink.at, Some(answer_end), Some(end), ending) {
+        BodyEnd::Complete => Ok(()),
+        BodyEnd::Short => Err(Fail::transient(format!(
             "the server's answer to a range ended at byte {answer_end}, before its end {end}"
-        ),
-    };
-    Err(Fail::transient(why))
+        ))),
+        BodyEnd::Cut(msg) => Err(Fail::transient(msg)),
+    }
 }
 
 /// Every range is stored: the body is checked against its integrity metadata (read back
