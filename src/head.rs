@@ -143,13 +143,52 @@ impl std::fmt::Debug for ResponseHead {
     }
 }
 
-/// The stored form: `{"status", "url", "headers": [[name, value], ...], "total_len"}`.
+/// The stored form: `{"status", "url", "headers": [[name, value], ...], "total_len"}`, and
+/// in a head log `"done": true` when the body it heads was stored complete with it.
 #[derive(Serialize, Deserialize)]
 struct StoredHead<U, H> {
     status: u16,
     url: U,
     headers: H,
     total_len: Option<u64>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    done: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// A head as a head log stores it: `done` says that its body is complete (the line is then
+/// written after the body was flushed).
+pub(crate) struct HeadLine<'a> {
+    /// The head.
+    pub(crate) head: &'a ResponseHead,
+    /// Its body is complete.
+    pub(crate) done: bool,
+}
+
+impl Serialize for HeadLine<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let head = self.head;
+        StoredHead {
+            status: head.status,
+            url: head.url(),
+            headers: HeaderPairs(head),
+            total_len: head.total_len,
+            done: self.done,
+        }
+        .serialize(s)
+    }
+}
+
+impl HeadLine<'_> {
+    /// Parses a head log's head line: the head, and whether its body is complete.
+    pub(crate) fn parse(json: &[u8]) -> serde_json::Result<(ResponseHead, bool)> {
+        let h: StoredHead<String, Vec<(String, String)>> = serde_json::from_slice(json)?;
+        let head = ResponseHead::new(h.status, &h.url, &h.headers, h.total_len);
+        Ok((head, h.done))
+    }
 }
 
 /// Serializes the headers as a sequence of `[name, value]` pairs, without copying them.
@@ -163,11 +202,9 @@ impl Serialize for HeaderPairs<'_> {
 
 impl Serialize for ResponseHead {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        StoredHead {
-            status: self.status,
-            url: self.url(),
-            headers: HeaderPairs(self),
-            total_len: self.total_len,
+        HeadLine {
+            head: self,
+            done: false,
         }
         .serialize(s)
     }

@@ -1,5 +1,6 @@
-//! Group commit of finished bodies: a complete `.part` is made durable with one flush per
-//! batch, renamed to `<n>.body`, and only then is its record marked complete.
+//! Group commit of finished bodies: a complete body is made durable with one flush per batch,
+//! the head log says that it is complete (one append per registration and batch), and only
+//! then is its record marked complete.
 //!
 //! A batch of one is flushed with `fdatasync`; a larger batch with one `syncfs` of the store's
 //! filesystem, which costs one flush instead of one per body. A record is complete (and its
@@ -10,7 +11,7 @@
 //! nothing (tmpfs, ramfs: `Store::flushes_are_free`), a worker that finds nobody flushing
 //! completes the queue itself, its own body with it: no other thread is woken (waking the sync
 //! thread, its context switches and its spinning while it waited for the next body cost more
-//! than renaming a small body). Elsewhere the sync thread does it: the workers go on with
+//! than completing a small body). Elsewhere the sync thread does it: the workers go on with
 //! their next requests while it waits for the disk, and the bodies that come meanwhile make
 //! the next batch.
 
@@ -216,7 +217,8 @@ fn sync_loop(host: &dyn Engine, rx: &SyncReceiver) {
     }
 }
 
-/// Makes the bodies of `batch` durable, renames them to `.body` and completes their records.
+/// Makes the bodies of `batch` durable, says so in their head logs and completes their
+/// records.
 fn complete(host: &dyn Engine, batch: Vec<Finished>) {
     if batch.is_empty() {
         return;
@@ -228,12 +230,20 @@ fn complete(host: &dyn Engine, batch: Vec<Finished>) {
         let files: Vec<&File> = batch.iter().map(|f| &f.file).collect();
         crate::store::sync_files(&files)
     };
-    for f in batch {
+    let recorded = match &flushed {
+        Ok(()) => record_complete(host, &batch),
+        Err(e) => {
+            // Not complete: a head that waited for the body is written alone.
+            for f in &batch {
+                if let Some(head) = &f.unsaved_head {
+                    let _ = host.store().save_head(f.reg.key(), f.index, head);
+                }
+            }
+            batch.iter().map(|_| Err(copy_error(e))).collect()
+        }
+    };
+    for (f, res) in batch.into_iter().zip(recorded) {
         let job = f.reg.job(f.index, host);
-        let res = flushed
-            .as_ref()
-            .map_err(|e| std::io::Error::new(e.kind(), e.to_string()))
-            .and_then(|_| host.store().promote_part(job.key(), f.index));
         drop(f.file);
         match res {
             Ok(()) => job.finish(Outcome::Done),
@@ -246,5 +256,30 @@ fn complete(host: &dyn Engine, batch: Vec<Finished>) {
                 "the store could not be written: {e}"
             ))),
         }
+    }
+}
+
+/// Says in the head logs that the (flushed) bodies of `batch` are complete: one append per
+/// run of bodies of the same registration. The result for each body.
+fn record_complete(host: &dyn Engine, batch: &[Finished]) -> Vec<std::io::Result<()>> {
+    let mut results = Vec::with_capacity(batch.len());
+    for run in batch.chunk_by(|a, b| Arc::ptr_eq(&a.reg, &b.reg)) {
+        let lines: Vec<(usize, Option<&crate::head::ResponseHead>)> = run
+            .iter()
+            .map(|f| (f.index, f.unsaved_head.as_deref()))
+            .collect();
+        let res = host.store().save_complete(run[0].reg.key(), &lines);
+        results.extend(
+            run.iter()
+                .map(|_| res.as_ref().map(|_| ()).map_err(copy_error)),
+        );
+    }
+    results
+}
+
+fn copy_error(e: &std::io::Error) -> std::io::Error {
+    match e.raw_os_error() {
+        Some(code) => std::io::Error::from_raw_os_error(code),
+        None => std::io::Error::new(e.kind(), e.to_string()),
     }
 }

@@ -81,7 +81,7 @@ enum Kill {
     Ready,
     /// A random 30-400 ms after the child is ready: in the middle of a body.
     MidBody,
-    /// As soon as another body is complete (renamed to .body).
+    /// As soon as another body is complete (the head log says so).
     BodyDone,
     /// As soon as the response head of the next request is stored (as `Ready` when the
     /// current request already has its head).
@@ -153,38 +153,70 @@ fn record_of(p: &Path) -> u64 {
         .unwrap_or_else(|_| panic!("unexpected file {}", p.display()))
 }
 
-/// The number of response heads stored: complete lines of the head logs (`heads.log`).
+/// What the head logs (`heads.log`) say, from their complete lines: how many response heads
+/// are stored, and which records' bodies are complete (a done line, or a head line that says
+/// so, after the record's last head line).
+struct Logged {
+    heads: usize,
+    complete: std::collections::BTreeSet<u64>,
+}
+
+fn logged(store: &Path) -> Logged {
+    let mut out = Logged {
+        heads: 0,
+        complete: Default::default(),
+    };
+    for p in files_below(&store.join("fetches")) {
+        if p.file_name().is_none_or(|n| n != "heads.log") {
+            continue;
+        }
+        let bytes = std::fs::read(&p).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+        for line in whole.lines() {
+            let Some((n, json)) = line.split_once(' ') else {
+                continue;
+            };
+            let Ok(n) = n.parse::<u64>() else { continue };
+            if json.starts_with("{\"status\":") {
+                out.heads += 1;
+                if json.ends_with(",\"done\":true}") {
+                    out.complete.insert(n);
+                } else {
+                    out.complete.remove(&n);
+                }
+            } else if json == "{\"done\":true}" {
+                out.complete.insert(n);
+            }
+        }
+    }
+    out
+}
+
+/// The number of response heads stored.
 fn count_heads(store: &Path) -> usize {
-    files_below(&store.join("fetches"))
-        .iter()
-        .filter(|p| p.file_name().is_some_and(|n| n == "heads.log"))
-        .map(|p| {
-            let bytes = std::fs::read(p).unwrap_or_default();
-            bytes.iter().filter(|&&b| b == b'\n').count()
-        })
-        .sum()
+    logged(store).heads
 }
 
-fn count_ext(store: &Path, ext: &str) -> usize {
-    files_below(&store.join("fetches"))
-        .iter()
-        .filter(|p| has_ext(p, ext))
-        .count()
+/// The number of complete bodies.
+fn count_complete(store: &Path) -> usize {
+    logged(store).complete.len()
 }
 
-/// Checks, with no process running, that every stored byte is right: each `.part` is a prefix
-/// of its body, each `.body` the whole body. Returns the bytes kept.
+/// Checks, with no process running, that every stored byte is right: each `.body` is a
+/// prefix of its body, and the whole body if the head log says it is complete; no `.part` (a
+/// file of the older format) is ever written. Returns the bytes kept.
 fn check_store(store: &Path, bodies: &[Vec<u8>], when: &str) -> u64 {
     let mut kept = 0;
-    let mut seen = vec![false; bodies.len()];
+    let complete = logged(store).complete;
     for p in files_below(&store.join("fetches")) {
-        let (part, body) = (has_ext(&p, "part"), has_ext(&p, "body"));
-        if !part && !body {
+        assert!(!has_ext(&p, "part"), "{when}: {} was written", p.display());
+        let body = has_ext(&p, "body");
+        if !body {
             continue;
         }
         let i = record_of(&p) as usize;
-        assert!(!seen[i], "{when}: record {i} has both a .part and a .body");
-        seen[i] = true;
+        let body = complete.contains(&(i as u64));
         let bytes = std::fs::read(&p).unwrap();
         let want = &bodies[i];
         assert!(
@@ -304,7 +336,7 @@ fn sigkill_at_random_moments_then_every_body_is_byte_exact() {
 
     let mut killed = 0;
     for (n, kind) in SCHEDULE.iter().enumerate() {
-        let bodies_before = count_ext(&store, "body");
+        let bodies_before = count_complete(&store);
         let heads_before = count_heads(&store);
         let all = BODIES as usize;
         let mut c = launch(&store, &server);
@@ -320,7 +352,7 @@ fn sigkill_at_random_moments_then_every_body_is_byte_exact() {
             MidBody => c.sleep_after_ready(30 + rng.below(371)),
             BodyDone if bodies_before < all => {
                 assert!(
-                    c.poll(|| count_ext(&store, "body") > bodies_before),
+                    c.poll(|| count_complete(&store) > bodies_before),
                     "kill {n}: no body completed"
                 );
             }
@@ -332,7 +364,7 @@ fn sigkill_at_random_moments_then_every_body_is_byte_exact() {
             }
             Settle if bodies_before < all => {
                 assert!(
-                    c.poll(|| count_ext(&store, "body") == all),
+                    c.poll(|| count_complete(&store) == all),
                     "kill {n}: the last body did not complete"
                 );
             }

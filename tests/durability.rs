@@ -50,6 +50,32 @@ fn fetch_dir(store: &Path, id: &str) -> PathBuf {
     fetch_dir_of(store, id)
 }
 
+/// Takes back what the head log in `dir` says of record `n`'s body being complete (its done
+/// line, or the mark in its head line), as if a crash came just before it was written.
+fn forget_complete(dir: &Path, n: usize) {
+    let log = dir.join("heads.log");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let prefix = format!("{n} ");
+    let mut forgot = false;
+    let kept: String = text
+        .lines()
+        .filter_map(|line| match line.strip_prefix(&prefix) {
+            Some("{\"done\":true}") => {
+                forgot = true;
+                None
+            }
+            Some(json) if json.ends_with(",\"done\":true}") => {
+                forgot = true;
+                Some(format!("{prefix}{}}}", &json[..json.len() - 13]))
+            }
+            _ => Some(line.to_string()),
+        })
+        .map(|line| line + "\n")
+        .collect();
+    assert!(forgot, "record {n} was not complete in {text}");
+    std::fs::write(&log, kept).unwrap();
+}
+
 /// Every file below `dir`, recursively.
 fn files_below(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -311,15 +337,19 @@ fn clean_close_and_reopen_resumes_with_range_byte_exact() {
     let kept = reg.snapshot().downloaded;
     assert!((500_000..LEN).contains(&kept), "kept {kept}");
     assert_eq!(reg.body_progress(0), (kept, false));
-    let part = fetch_dir(&store, "f").join("0.part");
-    assert_eq!(std::fs::metadata(&part).unwrap().len(), kept, "the .part");
+    let part = fetch_dir(&store, "f").join("0.body");
+    assert_eq!(
+        std::fs::metadata(&part).unwrap().len(),
+        kept,
+        "the body file"
+    );
     assert_same_body(
         &std::fs::read(&part).unwrap(),
         &pattern(kept, 5),
-        "the .part at close",
+        "the body file at close",
     );
 
-    // The tail that a power loss would lose: the length of the .part is the truth.
+    // The tail that a power loss would lose: the length of the body file is the truth.
     let truth = kept - 12_345;
     std::fs::OpenOptions::new()
         .write(true)
@@ -359,9 +389,44 @@ fn clean_close_and_reopen_resumes_with_range_byte_exact() {
     assert!(left.is_empty(), "{left:?}");
 }
 
+/// A small body (its head's line waits to be written with the whole body, when one read
+/// brings it) that arrives in pieces: its head is written before its first bytes, so a
+/// close in the middle resumes it with `Range`, as a large body.
+#[test]
+fn a_small_body_cut_in_the_middle_keeps_its_head_and_resumes() {
+    let server = TestServer::start();
+    let cfg = config(&server, "small-resume");
+    let m = Manager::open(cfg.clone()).unwrap();
+    let reg = fetch_urls(
+        &m,
+        "f",
+        &["/bytes/200000?seed=4&stall_at=50000&stall_ms=30000&fail_times=1"],
+    );
+    wait_until("50000 bytes", Duration::from_secs(20), || {
+        reg.body_progress(0).0 == 50_000
+    });
+    m.close();
+    drop(m);
+    let log = fetch_dir(cfg.store_dir(), "f").join("heads.log");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.starts_with("0 {\"status\":200"), "{text}");
+    assert!(!text.contains("\"done\""), "{text}");
+    server.reset_stats();
+
+    let m = Manager::open(cfg).unwrap();
+    let reg = m.get("f").unwrap().expect("restored");
+    reg.wait(WAIT).unwrap();
+    assert_eq!(reg.snapshot().result, FetchResult::Success);
+    assert_same_body(&body(&reg, 0), &pattern(200_000, 4), "after reopen");
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!(reqs[0].header("range"), Some("bytes=50000-"));
+    assert_eq!(server.stats().body_bytes_sent, 150_000);
+}
+
 /// Starts a 2 MB fetch, closes the manager once 300 000 bytes are stored, and appends `tail`
 /// to its head log, as a crash or a bad disk would leave it. Returns the config, the head log
-/// and the bytes the `.part` holds.
+/// and the bytes the body file holds.
 fn interrupted_with_head_log_tail(
     server: &TestServer,
     name: &str,
@@ -411,10 +476,12 @@ fn a_head_line_a_crash_cut_short_is_cut_off_and_the_whole_head_before_it_resumes
     // Parsed, not searched as text: the log holds the server's URL, whose port may hold "299".
     let statuses: Vec<u64> = text
         .lines()
-        .map(|line| {
-            let (_, json) = line.split_once(' ').expect("a head line is `<n> <json>`");
-            let head: serde_json::Value = serde_json::from_str(json).expect("a whole head line");
-            head["status"].as_u64().expect("a status")
+        .filter_map(|line| {
+            let (_, json) = line.split_once(' ').expect("a line is `<n> <json>`");
+            let line: serde_json::Value = serde_json::from_str(json).expect("a whole line");
+            // A head line has a status; the other lines (done, error, map) have none.
+            line.get("status")
+                .map(|s| s.as_u64().expect("a numeric status"))
         })
         .collect();
     assert!(!statuses.is_empty());
@@ -445,13 +512,67 @@ fn a_garbled_head_line_drops_that_head_and_its_body_starts_again() {
     );
     drop(m);
     let text = std::fs::read_to_string(&log).unwrap();
-    let last = text.lines().last().unwrap();
+    let last = text.lines().rfind(|l| l.contains("{\"status\":")).unwrap();
     assert!(last.starts_with("0 {\"status\":200"), "{last}");
+}
+
+/// A registration of format 2 (0.2, 0.3) in the middle of its fetch: a complete body was
+/// `<n>.body`, a partial one `<n>.part`, and the head log said nothing of completion. It is
+/// converted at open: the complete body is kept and never fetched again, the partial one
+/// resumes with `Range`, and the state is stored as format 3.
+#[test]
+fn a_format_2_registration_is_converted_at_open_and_resumes() {
+    const LEN: u64 = 2_000_000;
+    let server = TestServer::start();
+    let cfg = config(&server, "format-2");
+    let store = cfg.store_dir().to_path_buf();
+    let m = Manager::open(cfg.clone()).unwrap();
+    // The first answer stalls for 30 s after 400 000 bytes (so that its server thread sends
+    // nothing more to the closed connection); the resume is answered at once.
+    let slow = format!("/bytes/{LEN}?seed=5&stall_at=400000&stall_ms=30000&fail_times=1");
+    let reg = fetch_urls(&m, "f", &["/bytes/50000?seed=1", &slow]);
+    wait_until(
+        "a complete and a partial body",
+        Duration::from_secs(20),
+        || reg.body_progress(0).1 && reg.body_progress(1).0 == 400_000,
+    );
+    m.close();
+    drop(m);
+    let kept = 400_000;
+    // Laid out as format 2 left it.
+    let dir = fetch_dir(&store, "f");
+    forget_complete(&dir, 0);
+    std::fs::rename(dir.join("1.body"), dir.join("1.part")).unwrap();
+    edit_state(&store, "f", |v| v["format"] = 2.into());
+    server.reset_stats();
+
+    let m = Manager::open(cfg.clone()).unwrap();
+    assert!(m.problems().is_empty(), "{:?}", m.problems());
+    let reg = m.get("f").unwrap().expect("restored");
+    assert_eq!(reg.body_progress(0), (50_000, true), "the complete body");
+    reg.wait(WAIT).unwrap();
+    assert_eq!(reg.snapshot().result, FetchResult::Success);
+    assert_same_body(&body(&reg, 0), &pattern(50_000, 1), "record 0");
+    assert_same_body(&body(&reg, 1), &pattern(LEN, 5), "record 1");
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1, "only the partial body's rest: {reqs:?}");
+    let range = format!("bytes={kept}-");
+    assert_eq!(reqs[0].header("range"), Some(range.as_str()));
+    assert_eq!(server.stats().body_bytes_sent, LEN - kept);
+    drop(m);
+    let state = std::fs::read(dir.join("state.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&state).unwrap();
+    assert_eq!(json["format"], 3);
+    let left: Vec<PathBuf> = files_below(&store)
+        .into_iter()
+        .filter(|p| has_ext(p, "part") || has_ext(p, "tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 /// A store written by 0.1.0 (format 1; `tests/fixtures/store-v1`, made by that version's code:
 /// a settled success with a title, an icon and two bodies, and a bad-status fetch with an
-/// uploaded body) opens with 0.2 (format 2) with nothing lost, and is written as format 2.
+/// uploaded body) opens with nothing lost, and is written in the current format (3).
 #[test]
 fn a_version_1_store_opens_with_nothing_lost_and_is_upgraded() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v1");
@@ -492,12 +613,12 @@ fn a_version_1_store_opens_with_nothing_lost_and_is_upgraded() {
         .unwrap();
     assert_eq!(&req[..n], b"request body");
 
-    // A change writes the state again, as format 2; it still opens.
+    // It was converted at open, and a change writes the state again; it still opens.
     ok.update_ui(Some("Episode 5, again"), None).unwrap();
     drop(m);
     let state = std::fs::read(fetch_dir(&store, "episode-5").join("state.json")).unwrap();
     let json: serde_json::Value = serde_json::from_slice(&state).unwrap();
-    assert_eq!(json["format"], 2);
+    assert_eq!(json["format"], 3);
     assert_eq!(json["paused"], false);
     let m = Manager::open(Config::new(&store)).unwrap();
     let ok = m.get("episode-5").unwrap().unwrap();
@@ -1164,8 +1285,9 @@ fn settled_unreleased_fetches_keep_their_event_across_reopen() {
 
 #[test]
 fn a_crash_after_the_last_body_settles_at_reopen_without_downloading_again() {
-    // The two crash points between "last body complete" and "fetch settled": the last .part
-    // was complete but not yet renamed; every .body was there but the state was not updated.
+    // The two crash points between "last body complete" and "fetch settled": the last body
+    // was whole but the head log did not say so yet; every body was complete but the state
+    // was not updated.
     let server = TestServer::start();
     let cfg = config(&server, "settle");
     let store = cfg.store_dir().to_path_buf();
@@ -1183,8 +1305,7 @@ fn a_crash_after_the_last_body_settles_at_reopen_without_downloading_again() {
     };
     edit_state(&store, "a", unsettle);
     edit_state(&store, "b", unsettle);
-    let dir_a = fetch_dir(&store, "a");
-    std::fs::rename(dir_a.join("1.body"), dir_a.join("1.part")).unwrap();
+    forget_complete(&fetch_dir(&store, "a"), 1);
     server.reset_stats();
 
     let m = Manager::open(cfg.clone()).unwrap();
@@ -1204,7 +1325,7 @@ fn a_crash_after_the_last_body_settles_at_reopen_without_downloading_again() {
         events_after(&events, 2),
         vec!["Success a true", "Success b true"]
     );
-    // At most an empty 416 to confirm the complete .part; no body byte again.
+    // At most an empty 416 to confirm the whole body; no body byte again.
     assert_eq!(server.stats().body_bytes_sent, 0);
     assert!(server.requests().len() <= 1, "{:?}", server.requests());
     drop(m);

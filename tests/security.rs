@@ -166,7 +166,10 @@ fn the_store_is_0700_and_its_files_0600_under_umask_022() {
     ] {
         assert!(names.iter().any(|n| n == want), "no {want} in {names:?}");
     }
-    assert!(names.iter().any(|n| n.ends_with(".part")), "{names:?}");
+    // The partial body is a `.body` file as well (its head log says it is not complete).
+    let slow = store.join("fetches").join(key_for("slow")).join("0.body");
+    assert!(slow.is_file(), "{names:?}");
+    assert!(!names.iter().any(|n| n.ends_with(".part")), "{names:?}");
     for p in &all {
         let meta = std::fs::symlink_metadata(p).unwrap();
         if meta.is_dir() {
@@ -181,8 +184,8 @@ fn the_store_is_0700_and_its_files_0600_under_umask_022() {
 // ----- symlinks -----
 
 /// Starts a fetch that stalls after 50000 bytes on its first request only, waits until bytes
-/// are stored, and closes the manager: the store then holds `0.part` and its head in
-/// `heads.log`.
+/// are stored, and closes the manager: the store then holds the partial `0.body` and its
+/// head in `heads.log`.
 fn interrupted_fetch(cfg: &Config, url: &str) -> PathBuf {
     let m = Manager::open(cfg.clone()).unwrap();
     let reg = fetch_one(&m, "f", url);
@@ -193,19 +196,19 @@ fn interrupted_fetch(cfg: &Config, url: &str) -> PathBuf {
     assert_eq!(reg.body_progress(0).0, 50_000);
     m.close();
     let fdir = cfg.store_dir().join("fetches").join(key_for("f"));
-    assert!(fdir.join("0.part").is_file());
+    assert!(fdir.join("0.body").is_file());
     fdir
 }
 
 #[test]
-fn a_symlinked_part_file_is_never_followed_on_resume() {
+fn a_symlinked_partial_body_file_is_never_followed_on_resume() {
     let server = TestServer::start();
     let dir = temp_dir("part-link");
     let outside = outside_file(&dir);
     let cfg = config(&server, &dir);
     let url = "/bytes/200000?stall_at=50000&stall_ms=30000&fail_times=1";
     let fdir = interrupted_fetch(&cfg, url);
-    plant_symlink(&outside, &fdir.join("0.part"));
+    plant_symlink(&outside, &fdir.join("0.body"));
 
     let m = Manager::open(cfg).unwrap();
     let reg = m.get("f").unwrap().unwrap();

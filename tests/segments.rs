@@ -620,7 +620,7 @@ fn fetch_files(store: &Path) -> Option<(PathBuf, PathBuf)> {
         .flatten()
         .next()?
         .path();
-    Some((dir.join("heads.log"), dir.join("0.part")))
+    Some((dir.join("heads.log"), dir.join("0.body")))
 }
 
 /// The last map of record 0 in the head log: its ranges `(start, next, end)`.
@@ -682,7 +682,7 @@ fn kill_9_during_a_segmented_download_resumes_each_range_byte_exact() {
         assert_eq!(
             bytes.len() as u64,
             KILL_LEN,
-            "the part file keeps the body's length"
+            "the body file keeps the body's length"
         );
         for &(s, n, _) in &map {
             assert_same(

@@ -122,10 +122,12 @@ impl FetchState {
         let mut downloaded = 0;
         let mut upload_total = 0;
         let mut uploaded = 0;
+        // Whether a body is complete is in `sizes` (the log's word, checked against the file).
         let RecordLog {
             heads,
             errors,
             segments,
+            done: _,
         } = log;
         for (i, ((((req, head), error), mark), (stored_len, complete))) in stored
             .requests
@@ -297,7 +299,7 @@ impl FetchState {
 }
 
 /// The split of a restored record, from the map its head log kept (`mark`; the store checked
-/// it against the `.part` file): the ranges as stored, none transferred yet.
+/// it against the body file): the ranges as stored, none transferred yet.
 fn restored_split(r: &LiveRecord, mark: SegmentMark, complete: bool) -> Option<Box<Split>> {
     let SegmentMark::Map(ranges) = mark else {
         return None;
@@ -616,6 +618,7 @@ mod tests {
             heads,
             errors: vec![None; 3],
             segments: vec![SegmentMark::None; 3],
+            done: vec![true, false, false],
         };
         let again = FetchState::from_stored(&s, log, vec![(2, true), (0, false), (0, false)]);
         assert_eq!(again.outcome(), f.outcome());

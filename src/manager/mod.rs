@@ -115,6 +115,18 @@ impl Manager {
         for lf in loaded {
             let n = lf.state.requests.len();
             let mut log = shared.store.load_record_log(&lf.key, n);
+            if lf.format < crate::store::FORMAT_VERSION {
+                // The bodies' files of an older format, converted once (see the store).
+                let converted = shared.store.convert_bodies(&lf.key, &mut log);
+                let saved = converted.and_then(|_| shared.store.save_state(&lf.key, &lf.state));
+                if let Err(e) = saved {
+                    shared.problems.lock().push(format!(
+                        "fetch directory {} could not be converted to the current format ({e}); \
+                         its complete bodies are confirmed again with the server",
+                        lf.key
+                    ));
+                }
+            }
             let sizes = shared
                 .store
                 .recover_bodies(&lf.key, &lf.state.requests, &mut log);

@@ -127,6 +127,11 @@ impl RecordJob<'_> {
         self.reg.notify_records();
     }
 
+    /// Appends its response head to the head log.
+    pub(crate) fn save_head(&self, head: &ResponseHead) -> std::io::Result<()> {
+        self.engine.store().save_head(self.key(), self.index, head)
+    }
+
     /// Discards its stored body (a restart from zero).
     pub(crate) fn reset_body(&self) {
         let freed = self.reg.state.lock().reset_body(self.index);

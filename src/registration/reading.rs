@@ -168,7 +168,7 @@ impl Registration {
         let engine = self.engine()?;
         let deadline = wait_deadline(timeout);
         loop {
-            let (first, second, avail) = {
+            let avail = {
                 let mut s = self.state.lock();
                 loop {
                     s.check_available()?;
@@ -176,15 +176,7 @@ impl Registration {
                     // A split body's bytes are stored range by range: what is at `offset`.
                     let avail = r.readable_at(offset);
                     if avail > 0 {
-                        // The sync thread renames `.part` to `.body` before the record is
-                        // marked complete: look in the other place when the first is gone.
-                        let body = engine.store().body_path(&self.key, index);
-                        let part = engine.store().part_path(&self.key, index);
-                        break if r.outcome == Outcome::Done {
-                            (body, part, avail)
-                        } else {
-                            (part, body, avail)
-                        };
+                        break avail;
                     }
                     if r.outcome == Outcome::Done {
                         return Ok(0);
@@ -198,19 +190,17 @@ impl Registration {
             };
             let seen = self.read_point(index);
             let want = buf.len().min(avail.min(usize::MAX as u64) as usize);
-            for path in [&first, &second] {
-                match crate::store::open_read(path) {
-                    Ok(f) => {
-                        let n = f
-                            .read_at(&mut buf[..want], offset)
-                            .map_err(|e| Error::io("reading a stored body", e))?;
-                        if n > 0 {
-                            return Ok(n);
-                        }
+            match crate::store::open_read(&engine.store().body_path(&self.key, index)) {
+                Ok(f) => {
+                    let n = f
+                        .read_at(&mut buf[..want], offset)
+                        .map_err(|e| Error::io("reading a stored body", e))?;
+                    if n > 0 {
+                        return Ok(n);
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(Error::io("opening a stored body", e)),
                 }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("opening a stored body", e)),
             }
             // No byte where the record says there are some. A restart from zero lowers the
             // stored count before it shrinks the file: if the record changed, look again.

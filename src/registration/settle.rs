@@ -106,7 +106,7 @@ impl Registration {
     fn remove_stopped_parts(&self, engine: &dyn Engine) {
         let stopped = self.state.lock().stopped_parts();
         for i in stopped {
-            engine.store().remove_part(&self.key, i);
+            engine.store().remove_body(&self.key, i);
         }
     }
 

@@ -2,9 +2,11 @@
 //! of a record that waits to retry (`<n> {"last_error": "..."}`, so that a later session can
 //! say why it waited), and the map of a body fetched in ranges (`<n> {"segments":
 //! [[start, next, end], ...]}`: `[start, next)` of each range is stored; `{"segments": null}`
-//! voids it; a head line starts a record afresh, without a map), appended (one `pwrite`, cut off again if it fails) and read back at open
-//! (the last whole head line of a record wins, and its last error line; a line a crash cut
-//! short is cut off; a bad line drops only its record's head).
+//! voids it; a head line starts a record afresh, without a map), and that a record's body is
+//! complete (`<n> {"done":true}`, or `"done":true` in its head line when the head was written
+//! with the complete body), appended (one `pwrite`, cut off again if it fails) and read back
+//! at open (the last whole head line of a record wins, and its last error line; a line a
+//! crash cut short is cut off; a bad line drops only its record's head).
 
 use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
@@ -12,7 +14,7 @@ use std::path::PathBuf;
 
 use super::files::{private_append, read_private};
 use super::Store;
-use crate::head::ResponseHead;
+use crate::head::{HeadLine, ResponseHead};
 use crate::segments::StoredRange;
 
 /// An open `heads.log` and its length (appends go there; a failed append is cut off).
@@ -37,18 +39,21 @@ pub(crate) struct RecordLog {
     pub(crate) errors: Vec<Option<String>>,
     /// The map of each record's split body, since its last head line.
     pub(crate) segments: Vec<SegmentMark>,
+    /// Whether each record's body is complete (a done line since its last head line, or a
+    /// head line that says so).
+    pub(crate) done: Vec<bool>,
 }
 
 /// What the head log says of a record's body being fetched in ranges.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) enum SegmentMark {
-    /// Nothing: the `.part` file holds the body's first bytes, as many as it is long.
+    /// Nothing: the body file holds the body's first bytes, as many as it is long.
     #[default]
     None,
-    /// The body is split; these ranges' stored parts are in place in the `.part` file
+    /// The body is split; these ranges' stored parts are in place in the body file
     /// (preallocated to the body's length), whose other bytes mean nothing.
     Map(Vec<StoredRange>),
-    /// The split was given up: the `.part` file means nothing.
+    /// The split was given up: the body file means nothing.
     Void,
 }
 
@@ -59,6 +64,7 @@ impl RecordLog {
             heads: vec![None; count],
             errors: vec![None; count],
             segments: vec![SegmentMark::None; count],
+            done: vec![false; count],
         }
     }
 }
@@ -79,6 +85,9 @@ struct SegmentsLine<'a> {
 
 /// How a map line starts (a head line never does).
 const SEGMENTS_PREFIX: &[u8] = b"{\"segments\":";
+
+/// A done line's JSON: the record's body is complete.
+const DONE_JSON: &[u8] = b"{\"done\":true}";
 
 /// Parses the complete lines of a head log into the heads of `count` records (the last line
 /// of a record wins; an unreadable line drops its record's head). Returns the heads and the
@@ -111,10 +120,16 @@ pub(crate) fn parse_record_log(bytes: &[u8], count: usize) -> (RecordLog, usize)
             };
             continue;
         }
+        if json == DONE_JSON {
+            log.done[n] = true;
+            continue;
+        }
         match serde_json::from_slice::<ErrorLine<String>>(json) {
             Ok(e) => log.errors[n] = Some(e.last_error),
             Err(_) => {
-                log.heads[n] = serde_json::from_slice(json).ok();
+                let (head, done) = HeadLine::parse(json).ok().unzip();
+                log.heads[n] = head;
+                log.done[n] = done.unwrap_or(false);
                 log.segments[n] = SegmentMark::None;
             }
         }
@@ -137,6 +152,40 @@ impl Store {
         let mut line = format!("{n} ").into_bytes();
         serde_json::to_writer(&mut line, head).map_err(std::io::Error::other)?;
         self.append_line(key, line)
+    }
+
+    /// Records that the bodies of `complete` are complete, with one append to the head log:
+    /// a done line each, or, for a record whose head is given (its head was not written yet:
+    /// it came with the whole body), its head line saying so. Called only once their data is
+    /// flushed. Not fsynced: a line lost to a power cut leaves a whole body that the next
+    /// session takes for a partial one and confirms with one request.
+    pub(crate) fn save_complete(
+        &self,
+        key: &str,
+        complete: &[(usize, Option<&ResponseHead>)],
+    ) -> std::io::Result<()> {
+        let mut lines = Vec::with_capacity(complete.len() * 24);
+        for (n, head) in complete {
+            lines.extend_from_slice(n.to_string().as_bytes());
+            lines.push(b' ');
+            match head {
+                Some(head) => serde_json::to_writer(&mut lines, &HeadLine { head, done: true })
+                    .map_err(std::io::Error::other)?,
+                None => lines.extend_from_slice(DONE_JSON),
+            }
+            lines.push(b'\n');
+        }
+        self.append_lines(key, &lines)
+    }
+
+    /// Makes the head log of registration `key` durable (`fsync`): after the lines of a
+    /// conversion, before the state file says they exist.
+    pub(super) fn sync_head_log(&self, key: &str) -> std::io::Result<()> {
+        let logs = self.head_logs.lock();
+        match logs.get(key) {
+            Some(log) => log.file.sync_data(),
+            None => Ok(()),
+        }
     }
 
     /// Appends record `n`'s last error to the head log (not fsynced either: it only tells a
@@ -168,6 +217,12 @@ impl Store {
     /// Appends `line` and a newline to the registration's head log, whole or not at all.
     fn append_line(&self, key: &str, mut line: Vec<u8>) -> std::io::Result<()> {
         line.push(b'\n');
+        self.append_lines(key, &line)
+    }
+
+    /// Appends `lines` (whole lines) to the registration's head log, whole or not at all.
+    fn append_lines(&self, key: &str, lines: &[u8]) -> std::io::Result<()> {
+        let line = lines;
         let mut logs = self.head_logs.lock();
         if !logs.contains_key(key) {
             if logs.len() >= MAX_OPEN_HEAD_LOGS {
@@ -183,7 +238,7 @@ impl Store {
         let Some(log) = logs.get_mut(key) else {
             return Err(std::io::Error::other("the head log is not open"));
         };
-        if let Err(e) = log.file.write_all_at(&line, log.len) {
+        if let Err(e) = log.file.write_all_at(line, log.len) {
             let _ = log.file.set_len(log.len);
             return Err(e);
         }
@@ -282,6 +337,32 @@ mod tests {
             assert_eq!(log.segments[0], SegmentMark::Void, "{void}");
             assert!(log.heads[0].is_some());
         }
+    }
+
+    #[test]
+    fn a_body_is_complete_by_a_done_line_or_its_head_line_until_a_new_head() {
+        let head = ResponseHead::new(200, "http://127.0.0.1/a", &[("etag", "\"1\"")], Some(3));
+        let with_done = format!(
+            "1 {}\n",
+            serde_json::to_string(&HeadLine {
+                head: &head,
+                done: true
+            })
+            .unwrap()
+        );
+        let log = format!("{}0 {{\"done\":true}}\n{with_done}", line(0, 200));
+        let (log, _) = parse_record_log(log.as_bytes(), 3);
+        assert_eq!(log.done, [true, true, false]);
+        assert_eq!(
+            log.heads[1].as_ref(),
+            Some(&head),
+            "the head of a head line with done"
+        );
+        assert!(log.heads[0].is_some(), "a done line is not a head");
+        let again = format!("{}0 {{\"done\":true}}\n{}", line(0, 200), line(0, 206));
+        let (log, _) = parse_record_log(again.as_bytes(), 1);
+        assert_eq!(log.done, [false], "a new head starts a body afresh");
+        assert_eq!(log.heads[0].as_ref().unwrap().status, 206);
     }
 
     #[test]

@@ -5,9 +5,10 @@
 //!   LOCK                      flock'ed by the manager that owns the store
 //!   fetches/<key>/state.json  the registration (requests, options, result)
 //!   fetches/<key>/<n>.req     body of request n to upload
-//!   fetches/<key>/heads.log   response heads (status, headers, validators), one line each
-//!   fetches/<key>/<n>.part    body of response n while it downloads
-//!   fetches/<key>/<n>.body    complete body of response n
+//!   fetches/<key>/heads.log   response heads (status, headers, validators), one line each,
+//!                             and which bodies are complete
+//!   fetches/<key>/<n>.body    body of response n: complete once heads.log says so, until
+//!                             then the bytes stored so far
 //!   quarantine/               state files that could not be read
 //! ```
 //! `<key>` is a hash of the id: ids never become paths. Files are created 0600 without
@@ -18,6 +19,15 @@
 //! rename (a fifth of the CPU time of many small responses). A line a crash cut short is cut
 //! off at the next open; a line that does not parse drops the head of its record (its body is
 //! fetched again), never a neighbour's.
+//!
+//! A body is written under its final name from its first byte. It is complete when a line of
+//! the head log says so (`<n> {"done":true}`, or its head line with `"done":true` when the
+//! head and the whole body came in one go), appended only after the body's data was flushed:
+//! one `pwrite` where renaming a `<n>.part` to `<n>.body` cost a tenth of the CPU time of
+//! many small responses (format 3). A body whose line a crash lost is a partial body of its
+//! whole length: the next session confirms it with one `Range` request and an empty answer.
+//! Stores of format 2 and older (a complete `<n>.body`, a partial `<n>.part`) are converted
+//! when they are loaded ([`Store::convert_bodies`]).
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -37,7 +47,28 @@ mod files;
 mod heads;
 mod state;
 
-/// The bytes a `.part` file of `file_len` bytes holds for its record, by the record's map
+/// What a body file of `file_len` bytes holds for its record, by its head, its map and whether
+/// the log says it is complete: (stored bytes, complete), or `None` if the file means nothing
+/// (longer than its head announced, or a split body's file that its map does not fit).
+fn stored_of(
+    request: &StoredRequest,
+    head: &ResponseHead,
+    mark: &SegmentMark,
+    done: bool,
+    file_len: u64,
+) -> Option<(u64, bool)> {
+    let has_body = request.method != "HEAD" && !matches!(head.status, 100..=199 | 204 | 304);
+    let expected = head.total_len.filter(|_| has_body);
+    if expected.is_some_and(|e| file_len > e && *mark == SegmentMark::None) {
+        return None;
+    }
+    if done && expected.is_none_or(|e| e == file_len) {
+        return Some((file_len, true));
+    }
+    Some((split_stored(mark, head.total_len, file_len)?, false))
+}
+
+/// The bytes a partial body file of `file_len` bytes holds for its record, by the record's map
 /// (`mark`) and its head's body length (`len`); `None` if the file means nothing (a void map,
 /// or a map that does not fit the file: it must be deleted).
 fn split_stored(mark: &SegmentMark, len: Option<u64>, file_len: u64) -> Option<u64> {
@@ -59,6 +90,7 @@ pub(crate) use files::{open_read, private_create, sync_files};
 pub use heads::parse_head_log;
 use heads::{HeadLog, MAX_OPEN_HEAD_LOGS};
 pub(crate) use heads::{RecordLog, SegmentMark};
+use state::parse_state_of_format;
 pub use state::{parse_state, StoredRequest, StoredState, FORMAT_VERSION};
 
 /// One loaded registration directory.
@@ -67,6 +99,9 @@ pub struct LoadedFetch {
     pub key: String,
     /// Its state.
     pub state: StoredState,
+    /// The format its state file was stored in (older than [`FORMAT_VERSION`]: its bodies
+    /// need [`Store::convert_bodies`]).
+    pub format: u32,
 }
 
 /// The store of one manager. Holds the lock for as long as it lives.
@@ -168,12 +203,12 @@ impl Store {
         self.fetch_dir(key).join(format!("{n}.req"))
     }
 
-    /// `<n>.part`
-    pub fn part_path(&self, key: &str, n: usize) -> PathBuf {
+    /// `<n>.part`: a partial body of format 2 and older (see [`Store::convert_bodies`]).
+    fn legacy_part_path(&self, key: &str, n: usize) -> PathBuf {
         self.fetch_dir(key).join(format!("{n}.part"))
     }
 
-    /// `<n>.body`
+    /// `<n>.body`: the body of record `n`, complete or not (the head log says which).
     pub fn body_path(&self, key: &str, n: usize) -> PathBuf {
         self.fetch_dir(key).join(format!("{n}.body"))
     }
@@ -200,56 +235,73 @@ impl Store {
         Ok(dir)
     }
 
-    /// Opens the `.part` file of record `n` with `flags` (read and write, never through a
+    /// Opens the body file of record `n` with `flags` (read and write, never through a
     /// symlink), by its name in the registration's directory.
-    fn open_part_with(&self, key: &str, n: usize, flags: OFlags) -> std::io::Result<File> {
+    fn open_body_with(&self, key: &str, n: usize, flags: OFlags) -> std::io::Result<File> {
         let dir = self.dir_handle(key)?;
         let flags = flags | OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let fd = rustix::fs::openat(&*dir, format!("{n}.part"), flags, Mode::RUSR | Mode::WUSR)?;
+        let fd = rustix::fs::openat(&*dir, format!("{n}.body"), flags, Mode::RUSR | Mode::WUSR)?;
         Ok(File::from(fd))
     }
 
-    /// Opens (creating it) the `.part` file of record `n`; `fresh` truncates it to start a body
-    /// from zero. Never through a symlink.
-    pub fn open_part(&self, key: &str, n: usize, fresh: bool) -> std::io::Result<File> {
+    /// Opens (creating it) the body file of record `n` to write its body; `fresh` truncates it
+    /// to start the body from zero. Never through a symlink.
+    pub fn open_body(&self, key: &str, n: usize, fresh: bool) -> std::io::Result<File> {
         let mut flags = OFlags::CREATE;
         if fresh {
             flags |= OFlags::TRUNC;
         }
-        self.open_part_with(key, n, flags)
+        self.open_body_with(key, n, flags)
     }
 
-    /// Opens the existing `.part` file of record `n` to write a range of a split body in place
+    /// Opens the existing body file of record `n` to write a range of a split body in place
     /// (neither created nor truncated: a missing file is an error). Never through a symlink.
-    pub(crate) fn open_part_in_place(&self, key: &str, n: usize) -> std::io::Result<File> {
-        self.open_part_with(key, n, OFlags::empty())
+    pub(crate) fn open_body_in_place(&self, key: &str, n: usize) -> std::io::Result<File> {
+        self.open_body_with(key, n, OFlags::empty())
     }
 
-    /// Deletes the `.part` file of record `n` (a body that can never complete, or restarts);
-    /// a missing one is fine.
-    pub fn remove_part(&self, key: &str, n: usize) {
-        let _ = std::fs::remove_file(self.part_path(key, n));
+    /// Deletes the body file of record `n` (a body that can never complete, or restarts); a
+    /// missing one is fine. Never for a complete body.
+    pub fn remove_body(&self, key: &str, n: usize) {
+        let _ = std::fs::remove_file(self.body_path(key, n));
     }
 
-    /// Makes the complete `.part` of record `n` its `.body` (after [`sync_files`]).
-    pub fn promote_part(&self, key: &str, n: usize) -> std::io::Result<()> {
-        let dir = self.dir_handle(key)?;
-        Ok(rustix::fs::renameat(
-            &*dir,
-            format!("{n}.part"),
-            &*dir,
-            format!("{n}.body"),
-        )?)
+    /// At open, for a registration stored in format 2 or older (a complete body was
+    /// `<n>.body`, a partial one `<n>.part`): says in the head log that each `<n>.body` with a
+    /// head is complete, and makes the log durable. The caller then stores the state in the
+    /// current format, and [`Store::recover_bodies`] moves each `<n>.part` to `<n>.body`. A
+    /// crash before the state is stored does this again (the lines are the same); one after it
+    /// leaves `<n>.part` files that `recover_bodies` moves as well.
+    pub(crate) fn convert_bodies(&self, key: &str, log: &mut RecordLog) -> Result<()> {
+        let mut complete = Vec::new();
+        for (i, head) in log.heads.iter().enumerate() {
+            let is_file =
+                std::fs::symlink_metadata(self.body_path(key, i)).is_ok_and(|m| m.is_file());
+            if head.is_some() && is_file && !log.done[i] {
+                complete.push((i, None));
+            }
+        }
+        if complete.is_empty() {
+            return Ok(());
+        }
+        self.save_complete(key, &complete)
+            .and_then(|_| self.sync_head_log(key))
+            .map_err(|e| Error::io("converting the stored bodies", e))?;
+        for (i, _) in complete {
+            log.done[i] = true;
+        }
+        Ok(())
     }
 
     /// At open: the stored body of each record of fetch `key` as (stored bytes, complete),
     /// after recovery, with `log` (its heads and maps) made to agree with the files. A body
-    /// without its head is deleted (it can be neither shown nor resumed); a complete body whose
-    /// length is not the one its head announced (truncated or grown outside the library) is
-    /// not complete: a shorter one becomes the partial body again (the fetch resumes it with
-    /// `Range`, or, if the fetch settled, the record fails), a longer one is deleted. A split
-    /// body's `.part` counts only the bytes its map claims, and only if the file has the body's
-    /// length and the map covers the body; otherwise (or with a void map) it is deleted.
+    /// is complete when the log says so and it has the length its head announced; a body
+    /// without its head is deleted (it can be neither shown nor resumed); one longer than its
+    /// head announced (grown outside the library) is deleted; a shorter one is a partial body
+    /// (the fetch resumes it with `Range`, or, if the fetch settled, the record fails). A
+    /// split body's file counts only the bytes its map claims, and only if the file has the
+    /// body's length and the map covers the body; otherwise (or with a void map) it is
+    /// deleted. A partial `<n>.part` of format 2 becomes the body file.
     pub fn recover_bodies(
         &self,
         key: &str,
@@ -257,59 +309,43 @@ impl Store {
         log: &mut RecordLog,
     ) -> Vec<(u64, bool)> {
         let mut sizes = Vec::with_capacity(log.heads.len());
-        let records = log.heads.iter().zip(log.segments.iter_mut()).zip(requests);
-        for (i, ((head, mark), request)) in records.enumerate() {
+        for (i, request) in requests.iter().enumerate().take(log.heads.len()) {
             let body_path = self.body_path(key, i);
-            let part_path = self.part_path(key, i);
-            match head {
+            self.take_legacy_part(key, i, log.done[i]);
+            let size = match &log.heads[i] {
                 None => {
                     let _ = std::fs::remove_file(&body_path);
-                    let _ = std::fs::remove_file(&part_path);
+                    (0, false)
                 }
-                Some(head) => Self::check_body_length(&body_path, &part_path, request, head),
-            }
-            let body = std::fs::symlink_metadata(&body_path);
-            let part = std::fs::symlink_metadata(&part_path);
-            let size = match (body, part) {
-                (Ok(b), _) if b.is_file() => (b.len(), true),
-                (_, Ok(p)) if p.is_file() => {
-                    let len = head.as_ref().and_then(|h| h.total_len);
-                    match split_stored(mark, len, p.len()) {
-                        Some(stored) => (stored, false),
-                        None => {
-                            let _ = std::fs::remove_file(&part_path);
-                            (0, false)
+                Some(head) => match std::fs::symlink_metadata(&body_path) {
+                    Ok(m) if m.is_file() => {
+                        let kept = stored_of(request, head, &log.segments[i], log.done[i], m.len());
+                        if kept.is_none() {
+                            let _ = std::fs::remove_file(&body_path);
                         }
+                        kept.unwrap_or((0, false))
                     }
-                }
-                _ => (0, false),
+                    _ => (0, false),
+                },
             };
             if size.1 || size.0 == 0 {
-                *mark = SegmentMark::None;
+                log.segments[i] = SegmentMark::None;
             }
+            log.done[i] = size.1;
             sizes.push(size);
         }
         sizes
     }
 
-    fn check_body_length(
-        body_path: &Path,
-        part_path: &Path,
-        request: &StoredRequest,
-        head: &ResponseHead,
-    ) {
-        let has_body = request.method != "HEAD" && !matches!(head.status, 100..=199 | 204 | 304);
-        let (Some(expected), true) = (head.total_len, has_body) else {
-            return;
-        };
-        let Ok(meta) = std::fs::symlink_metadata(body_path) else {
-            return;
-        };
-        if !meta.is_file() || meta.len() == expected {
+    /// A partial body of format 2 (`<n>.part`) left by a conversion: it becomes the body file,
+    /// unless the body is complete (then it is a stale one, deleted).
+    fn take_legacy_part(&self, key: &str, n: usize, done: bool) {
+        let part = self.legacy_part_path(key, n);
+        if !std::fs::symlink_metadata(&part).is_ok_and(|m| m.is_file()) {
             return;
         }
-        if meta.len() > expected || std::fs::rename(body_path, part_path).is_err() {
-            let _ = std::fs::remove_file(body_path);
+        if done || std::fs::rename(&part, self.body_path(key, n)).is_err() {
+            let _ = std::fs::remove_file(&part);
         }
     }
 
@@ -420,18 +456,18 @@ impl Store {
             }
             let parsed = read_private(&path)
                 .map_err(|e| e.to_string())
-                .and_then(|bytes| parse_state(&bytes))
+                .and_then(|bytes| parse_state_of_format(&bytes))
                 .and_then(|s| {
-                    if key_for_id(&s.id) != key {
+                    if key_for_id(&s.0.id) != key {
                         Err("the id does not belong to this directory".into())
                     } else {
                         Ok(s)
                     }
                 });
             match parsed {
-                Ok(state) => {
+                Ok((state, format)) => {
                     remove_temp_files(&entry.path());
-                    loaded.push(LoadedFetch { key, state })
+                    loaded.push(LoadedFetch { key, state, format })
                 }
                 Err(why) => {
                     let dest = self

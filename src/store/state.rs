@@ -15,10 +15,17 @@ use crate::request::Icon;
 /// - 1 (0.1.0): no `paused`; a failed record's outcome is a bare `"failed"`.
 /// - 2 (0.2.0): `paused`; a failed record keeps its message (`{"failed": "..."}`); result,
 ///   failure reason and integrity checked as they are parsed.
-pub const FORMAT_VERSION: u32 = 2;
+/// - 3 (0.3.0): the state file is the same; the bodies beside it are not: a body is written
+///   as `<n>.body` from its first byte and the head log says when it is complete (in 2, a
+///   partial body was `<n>.part` and `<n>.body` was complete). `Store::convert_bodies`
+///   converts the files of a registration of format 2 or older when it is loaded.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// `MIGRATIONS[v - 1]` upgrades a state file of format `v` to `v + 1`, on its JSON.
-const MIGRATIONS: &[fn(&mut serde_json::Value)] = &[migrate_1_to_2];
+const MIGRATIONS: &[fn(&mut serde_json::Value)] = &[migrate_1_to_2, migrate_2_to_3];
+
+/// 2 → 3: nothing in the state file (the bodies' files are converted by the store).
+fn migrate_2_to_3(_state: &mut serde_json::Value) {}
 
 /// 1 → 2: a fetch of 0.1 was never paused; its failed records did not keep their message.
 fn migrate_1_to_2(state: &mut serde_json::Value) {
@@ -162,6 +169,13 @@ impl StoredState {
 /// Parses and checks a state file: format version, a valid id, valid requests, consistent
 /// outcomes. Never panics, whatever the bytes.
 pub fn parse_state(bytes: &[u8]) -> std::result::Result<StoredState, String> {
+    parse_state_of_format(bytes).map(|(state, _)| state)
+}
+
+/// [`parse_state`], with the format version the bytes were stored in.
+pub(crate) fn parse_state_of_format(
+    bytes: &[u8],
+) -> std::result::Result<(StoredState, u32), String> {
     let mut json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     let format = json
         .get("format")
@@ -198,7 +212,7 @@ pub fn parse_state(bytes: &[u8]) -> std::result::Result<StoredState, String> {
             }
         }
     }
-    Ok(s)
+    Ok((s, format as u32))
 }
 
 #[cfg(test)]

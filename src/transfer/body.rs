@@ -1,11 +1,13 @@
-//! The body of an attempt: the record's `.part` file, streaming the answer into it (paying the
+//! The body of an attempt: the record's body file, streaming the answer into it (paying the
 //! bandwidth cap, stopping for a pause or an abort), storing each chunk against the quota and
 //! the download total, and handing a complete body to the sync thread.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::sync::Arc;
 
 use super::{Fail, Finished, TransferHost, BUF, BUF_SIZE, MIN_BUF_SIZE, RATE_WAIT_SLICE};
+use crate::head::ResponseHead;
 use crate::integrity::{Hasher, Integrity};
 use crate::net;
 use crate::registration::{FailureReason, RecordJob};
@@ -13,7 +15,7 @@ use crate::resume::Ending;
 use crate::retry::FailureKind;
 use crate::store;
 
-/// Where a streamed answer's bytes go: the body's `.part` file, at its end ([`PartBody`]) or
+/// Where a streamed answer's bytes go: the body file, at its end ([`PartBody`]) or
 /// in place, in a range of a split body (`segment::RangeSink`).
 pub(super) trait BodySink {
     /// Where the next byte goes, counted in the answer's frame (what `end` is counted in).
@@ -23,16 +25,20 @@ pub(super) trait BodySink {
     fn store(&mut self, job: &RecordJob, chunk: &[u8]) -> Result<bool, Fail>;
 }
 
-/// The record's `.part` file as this attempt writes it: its bytes up to `written`, and the
+/// The record's body file as this attempt writes it: its bytes up to `written`, and the
 /// integrity hash over them.
 pub(super) struct PartBody {
     pub(super) file: File,
     pub(super) written: u64,
     pub(super) hasher: Option<Hasher>,
+    /// The response's head while its line is not written: it is written with the line that
+    /// says the body is complete if the first bytes stored are the whole body, else before
+    /// them (a partial body is kept only with its head).
+    pub(super) unsaved_head: Option<Arc<ResponseHead>>,
 }
 
 impl PartBody {
-    /// Opens the `.part` of record `index` for a request that continues after `offset` of
+    /// Opens the body file of record `index` for a request that continues after `offset` of
     /// its `stored` bytes: anything past `offset` is dropped (what a restart discards, or a
     /// write a crash cut short), and the hash covers the bytes kept.
     pub(super) fn open(
@@ -46,7 +52,7 @@ impl PartBody {
         }
         let store = shared.store();
         let mut file = store
-            .open_part(job.key(), job.index(), offset == 0)
+            .open_body(job.key(), job.index(), offset == 0)
             .map_err(|e| storage_failure(job, e))?;
         let mut hasher = integrity.map(|i| i.hasher());
         if offset > 0 {
@@ -54,7 +60,7 @@ impl PartBody {
                 .and_then(|_| file.seek(SeekFrom::Start(offset)))
                 .map_err(|e| storage_failure(job, e))?;
             if let Some(h) = hasher.as_mut() {
-                hash_prefix(&store.part_path(job.key(), job.index()), offset, h)
+                hash_prefix(&store.body_path(job.key(), job.index()), offset, h)
                     .map_err(|e| storage_failure(job, e))?;
             }
         }
@@ -62,6 +68,7 @@ impl PartBody {
             file,
             written: offset,
             hasher,
+            unsaved_head: None,
         })
     }
 
@@ -188,6 +195,10 @@ fn more_than_announced() -> Fail {
 /// first (the fetch fails if it does not fit), then written, hashed and committed.
 fn store_chunk(job: &RecordJob, part: &mut PartBody, chunk: &[u8]) -> Result<(), Fail> {
     let n = chunk.len() as u64;
+    let whole = |head: &ResponseHead| head.total_len == Some(part.written + n);
+    if let Some(head) = part.unsaved_head.take_if(|head| !whole(head)) {
+        job.save_head(&head).map_err(|e| storage_failure(job, e))?;
+    }
     job.reserve(n).map_err(|_| Fail::Stopped)?;
     if let Err(e) = part.file.write_all(chunk) {
         job.unreserve(n);
@@ -202,7 +213,7 @@ fn store_chunk(job: &RecordJob, part: &mut PartBody, chunk: &[u8]) -> Result<(),
 }
 
 /// The body is all there: check integrity, hand it to the sync thread, which makes it
-/// durable and the record's body.
+/// durable and says so in the head log.
 pub(super) fn complete_body(
     shared: &dyn TransferHost,
     job: &RecordJob,
@@ -212,14 +223,14 @@ pub(super) fn complete_body(
     if let (Some(i), Some(h)) = (integrity, part.hasher) {
         if !i.matches(h) {
             drop(part.file);
-            shared.store().remove_part(job.key(), job.index());
+            shared.store().remove_body(job.key(), job.index());
             job.reset_body();
             return Err(Fail::Fatal(
                 "the body does not match its integrity metadata".into(),
             ));
         }
     }
-    // The sync thread makes it durable, renames it to `<n>.body` and completes the record.
+    // The sync thread makes it durable, says so in the head log and completes the record.
     if !job.mark_syncing() {
         return Err(Fail::Stopped);
     }
@@ -227,6 +238,7 @@ pub(super) fn complete_body(
         reg: job.registration().clone(),
         index: job.index(),
         file: part.file,
+        unsaved_head: part.unsaved_head,
     });
     Ok(())
 }

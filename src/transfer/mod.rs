@@ -1,9 +1,9 @@
 //! One request's transfer: send it (counting the uploaded bytes), follow redirects, store the
-//! response head, stream the body to `<n>.part` with a bounded buffer, resume with `Range` +
-//! `If-Range` after an interruption, verify integrity, and hand the `.part` to the sync thread.
+//! response head, stream the body to `<n>.body` with a bounded buffer, resume with `Range` +
+//! `If-Range` after an interruption, verify integrity, and hand the body to the sync thread.
 //! What to ask and what an answer means are decided in [`crate::resume`]; how a failed
 //! attempt goes on, in [`crate::retry`]. Sending (the exchange, redirects, stale connections)
-//! is in `send`, the body (the `.part` file, streaming, storing, completing) in `body`; this
+//! is in `send`, the body (the body file, streaming, storing, completing) in `body`; this
 //! part is the attempt itself, as a sequence of steps.
 
 use std::cell::RefCell;
@@ -36,12 +36,19 @@ pub(crate) struct Finished {
     pub(crate) reg: Arc<Registration>,
     pub(crate) index: usize,
     pub(crate) file: File,
+    /// Its head, when its line was not written yet (the head came with the whole body): it
+    /// is written with the line that says the body is complete.
+    pub(crate) unsaved_head: Option<Arc<ResponseHead>>,
 }
 
 /// Most redirects followed for one request.
 pub const MAX_REDIRECTS: u32 = 20;
 /// Largest size of the buffer a worker streams bodies through.
 const BUF_SIZE: usize = 256 * 1024;
+/// Largest body whose head's line may wait to be written with the line saying the body is
+/// complete (one append instead of two, when one read brings the whole body). Far below the
+/// smallest body that is split in ranges (whose head must come before its map).
+const HEAD_WITH_BODY_MAX: u64 = BUF_SIZE as u64;
 /// Smallest size of that buffer. It starts at the body's length within these bounds and
 /// grows when a read fills it, so that workers fetching small bodies never touch (and keep
 /// resident) 256 KiB each.
@@ -123,7 +130,7 @@ pub(crate) fn run(shared: &dyn TransferHost, job: &RecordJob) {
         }
         Fail::Restart(why) => {
             job.reset_body();
-            shared.store().remove_part(job.key(), job.index());
+            shared.store().remove_body(job.key(), job.index());
             (FailureKind::Transient, why.to_string(), None)
         }
         Fail::Attempt {
@@ -213,12 +220,20 @@ fn attempt_once(
                 part.restart(job, integrity)?;
             }
             let head = Arc::new(answer.head.with_total_len(len));
-            shared
-                .store()
-                .save_head(job.key(), job.index(), &head)
-                .map_err(|e| storage_failure(job, e))?;
             job.set_head(head.clone(), integrity.is_none());
-            if segment::try_split(shared, job, req, &head, &part)? {
+            if known_head.is_none() && len.is_some_and(|len| len <= HEAD_WITH_BODY_MAX) {
+                // The record's first head: its line waits for the body, written with it if
+                // the first read brings the whole body, else before the first bytes are
+                // stored. (A later head replaces one whose line is in the log: it is written
+                // at once, so that the log never pairs the old head with new bytes.)
+                part.unsaved_head = Some(head.clone());
+            } else {
+                shared
+                    .store()
+                    .save_head(job.key(), job.index(), &head)
+                    .map_err(|e| storage_failure(job, e))?;
+            }
+            if part.unsaved_head.is_none() && segment::try_split(shared, job, req, &head, &part)? {
                 let end = head.total_len.unwrap_or_default();
                 return segment::stream_range(shared, job, resp, part.file, end, integrity);
             }

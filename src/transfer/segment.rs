@@ -1,7 +1,7 @@
 //! A body fetched in ranges over several connections (a segmented download, API.md
 //! "Segmented downloads"): the split after the first response, and the transfer of one range —
 //! a `Range` request with `If-Range`, its answer judged by [`resume::judge_range`], its bytes
-//! written in place into the body's `.part` file at the offsets the range claims, the map of
+//! written in place into the body file at the offsets the range claims, the map of
 //! the ranges written at checkpoints (each after the data it claims is durable), and the body
 //! completed by whichever transfer stores its last byte.
 //!
@@ -24,7 +24,7 @@ use crate::segments::Segments;
 use crate::store::StoredRequest;
 
 /// Splits the body of the response just stored (`head`, none of its bytes read yet) when the
-/// configuration and the response allow it: the map of the ranges is written, the `.part`
+/// configuration and the response allow it: the map of the ranges is written, the body
 /// file preallocated to the body's length, and more connections asked for. Returns whether
 /// it did (the job then transfers range 0 of the body, from this response).
 pub(super) fn try_split(
@@ -51,7 +51,7 @@ pub(super) fn try_split(
     Ok(true)
 }
 
-/// Gives the `.part` file its body's length, its blocks allocated (a full disk shows now, not
+/// Gives the body file its body's length, its blocks allocated (a full disk shows now, not
 /// in the middle of a range).
 fn preallocate(file: &File, len: u64) -> std::io::Result<()> {
     use rustix::fs::{fallocate, FallocateFlags};
@@ -78,7 +78,7 @@ pub(super) fn attempt_range(
     };
     let file = shared
         .store()
-        .open_part_in_place(job.key(), job.index())
+        .open_body_in_place(job.key(), job.index())
         .map_err(|e| storage_failure(job, e))?;
     let (Some(head), _) = job.transfer_state() else {
         return Err(Fail::Fatal("a split body without its response head".into()));
@@ -167,13 +167,14 @@ fn finish_split(
     let len = file.metadata().map_err(|e| storage_failure(job, e))?.len();
     let mut hasher = integrity.map(Integrity::hasher);
     if let Some(h) = hasher.as_mut() {
-        let path = shared.store().part_path(job.key(), job.index());
+        let path = shared.store().body_path(job.key(), job.index());
         hash_prefix(&path, len, h).map_err(|e| storage_failure(job, e))?;
     }
     let part = PartBody {
         file,
         written: len,
         hasher,
+        unsaved_head: None,
     };
     complete_body(shared, job, part, integrity)
 }
