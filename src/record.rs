@@ -4,15 +4,20 @@ use std::sync::Arc;
 
 use crate::head::ResponseHead;
 use crate::outcome::Outcome;
-use crate::store::StoredRequest;
+use crate::store::{LineAt, StoredRequest};
 
 /// A record's live state, kept inside its registration.
 #[derive(Debug, Clone)]
 pub struct LiveRecord {
     /// The request.
     pub request: Arc<StoredRequest>,
-    /// The response head, once known (and, with integrity metadata, once the body is verified).
+    /// The response head, once known (and, with integrity metadata, once the body is verified),
+    /// while it is kept in memory: a complete record's head is dropped once its line is in the
+    /// head log (`head_line`), and read from there when asked for.
     pub head: Option<Arc<ResponseHead>>,
+    /// Where the head's line is in the head log, once written, and what the record's state
+    /// needs of the head when it is no longer in memory.
+    pub(crate) head_line: Option<HeadLineAt>,
     /// Body bytes stored so far.
     pub stored: u64,
     /// The most body bytes stored in this session (a body restarted from zero makes progress
@@ -43,6 +48,26 @@ pub struct LiveRecord {
     /// Its body is not split again in this session (a split was given up: the server did not
     /// answer a range as it had promised).
     pub(crate) no_split: bool,
+}
+
+/// Where a head's line is in its registration's head log (its JSON: `len` bytes at `at`), and
+/// what a record needs of the head while the head is not in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HeadLineAt {
+    pub(crate) line: LineAt,
+    pub(crate) status: u16,
+    pub(crate) total_len: Option<u64>,
+}
+
+impl HeadLineAt {
+    /// `head`'s line, at `line`.
+    pub(crate) fn of(head: &ResponseHead, line: LineAt) -> HeadLineAt {
+        HeadLineAt {
+            line,
+            status: head.status,
+            total_len: head.total_len,
+        }
+    }
 }
 
 /// The turn of one transfer (a whole record's, or one range's): whether a worker runs it, and
@@ -181,9 +206,48 @@ impl LiveRecord {
     /// that many bytes are stored or being written: the host may have seen them counted).
     pub fn all_bytes_arrived(&self) -> bool {
         let arrived = self.stored + self.reserved;
-        self.head
-            .as_ref()
-            .is_some_and(|h| h.total_len.is_some_and(|t| t > 0 && t == arrived))
+        self.total_len().is_some_and(|t| t > 0 && t == arrived)
+    }
+
+    /// Whether its response head says 200..=299 (false without a head).
+    pub fn head_ok(&self) -> bool {
+        match (&self.head, &self.head_line) {
+            (Some(h), _) => h.ok(),
+            (None, Some(line)) => (200..=299).contains(&line.status),
+            (None, None) => false,
+        }
+    }
+
+    /// The body length its response head announced.
+    pub fn total_len(&self) -> Option<u64> {
+        match (&self.head, &self.head_line) {
+            (Some(h), _) => h.total_len,
+            (None, Some(line)) => line.total_len,
+            (None, None) => None,
+        }
+    }
+
+    /// Its head's line was written to the head log at `at`: noted, so that the head can leave
+    /// memory once the record is complete.
+    pub(crate) fn head_written(&mut self, at: HeadLineAt) {
+        if self.head.is_some() {
+            self.head_line = Some(at);
+        }
+    }
+
+    /// Drops the head from memory if the record is complete and the head is in the head log
+    /// (a fetch of many small bodies held a few hundred bytes of headers per record). A head
+    /// with `Vary` stays: matching (`matches`) reads it under the registration's lock.
+    pub(crate) fn shelve_head(&mut self) {
+        let keep = self.outcome != Outcome::Done
+            || self.head_line.is_none()
+            || self
+                .head
+                .as_ref()
+                .is_some_and(|h| h.headers().any(|(n, _)| n.eq_ignore_ascii_case("vary")));
+        if !keep {
+            self.head = None;
+        }
     }
 
     /// A record whose request has not been made yet.
@@ -192,6 +256,7 @@ impl LiveRecord {
             exposed: request.integrity.is_none(),
             request,
             head: None,
+            head_line: None,
             stored: 0,
             high_water: 0,
             reserved: 0,
@@ -280,6 +345,7 @@ pub fn matches(query: &Query, record: &LiveRecord, opts: QueryOptions) -> bool {
     if opts.ignore_vary {
         return true;
     }
+    // A head that left memory has no `Vary` (`LiveRecord::shelve_head` keeps those).
     let Some(head) = record.head.as_ref().filter(|_| record.exposed) else {
         return true;
     };
@@ -318,6 +384,43 @@ mod tests {
             r.head = Some(Arc::new(ResponseHead::new(200, url, &[("Vary", v)], None)));
         }
         r
+    }
+
+    #[test]
+    fn a_complete_record_s_head_leaves_memory_once_logged_unless_it_varies() {
+        let line = LineAt { at: 10, len: 20 };
+        let shelved = |outcome: Outcome, vary: Option<&str>, logged: bool| {
+            let mut r = rec("http://a/x", "GET", &[], vary);
+            if vary.is_none() {
+                let head = ResponseHead::new(404, "http://a/x", &[("etag", "\"1\"")], Some(7));
+                r.head = Some(Arc::new(head));
+            }
+            let head = r.head.clone().unwrap();
+            if logged {
+                r.head_written(HeadLineAt::of(&head, line));
+            }
+            r.outcome = outcome;
+            r.shelve_head();
+            r
+        };
+        let r = shelved(Outcome::Done, None, true);
+        assert!(r.head.is_none(), "dropped");
+        assert_eq!(
+            (r.head_ok(), r.total_len()),
+            (false, Some(7)),
+            "still known"
+        );
+        assert_eq!(r.head_line.unwrap().line, line);
+        assert!(
+            shelved(Outcome::Pending, None, true).head.is_some(),
+            "not complete"
+        );
+        assert!(
+            shelved(Outcome::Done, None, false).head.is_some(),
+            "not logged"
+        );
+        let varies = shelved(Outcome::Done, Some("accept"), true);
+        assert!(varies.head.is_some(), "matching reads it");
     }
 
     fn q(url: &str, method: &str, headers: &[(&str, &str)]) -> Query {

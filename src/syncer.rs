@@ -25,7 +25,9 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::error::{Error, Result};
 use crate::outcome::Outcome;
+use crate::record::HeadLineAt;
 use crate::registration::{Engine, FailureReason};
+use crate::store::LineAt;
 use crate::transfer::Finished;
 
 /// Most bodies flushed by one batch.
@@ -246,7 +248,12 @@ fn complete(host: &dyn Engine, batch: Vec<Finished>) {
         let job = f.reg.job(f.index, host);
         drop(f.file);
         match res {
-            Ok(()) => job.finish(Outcome::Done),
+            Ok(line) => {
+                if let (Some(line), Some(head)) = (line, &f.unsaved_head) {
+                    job.head_written(HeadLineAt::of(head, line));
+                }
+                job.finish(Outcome::Done)
+            }
             Err(e) if crate::transfer::is_disk_full(&e) => {
                 // The fetch fails; this body (kept for completion) ends with it.
                 job.fail_fetch(FailureReason::QuotaExceeded);
@@ -260,19 +267,19 @@ fn complete(host: &dyn Engine, batch: Vec<Finished>) {
 }
 
 /// Says in the head logs that the (flushed) bodies of `batch` are complete: one append per
-/// run of bodies of the same registration. The result for each body.
-fn record_complete(host: &dyn Engine, batch: &[Finished]) -> Vec<std::io::Result<()>> {
+/// run of bodies of the same registration. The result for each body: where its head went, if
+/// it was written with it.
+fn record_complete(host: &dyn Engine, batch: &[Finished]) -> Vec<std::io::Result<Option<LineAt>>> {
     let mut results = Vec::with_capacity(batch.len());
     for run in batch.chunk_by(|a, b| Arc::ptr_eq(&a.reg, &b.reg)) {
         let lines: Vec<(usize, Option<&crate::head::ResponseHead>)> = run
             .iter()
             .map(|f| (f.index, f.unsaved_head.as_deref()))
             .collect();
-        let res = host.store().save_complete(run[0].reg.key(), &lines);
-        results.extend(
-            run.iter()
-                .map(|_| res.as_ref().map(|_| ()).map_err(copy_error)),
-        );
+        match host.store().save_complete(run[0].reg.key(), &lines) {
+            Ok(at) => results.extend(at.into_iter().map(Ok)),
+            Err(e) => results.extend(run.iter().map(|_| Err(copy_error(&e)))),
+        }
     }
     results
 }

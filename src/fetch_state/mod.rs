@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::outcome::Outcome;
-use crate::record::{LiveRecord, Split};
+use crate::record::{HeadLineAt, LiveRecord, Split};
 use crate::request::Icon;
 use crate::segments::Segments;
 use crate::store::{RecordLog, SegmentMark, StoredState, FORMAT_VERSION};
@@ -109,7 +109,9 @@ pub(crate) struct FetchState {
 
 impl FetchState {
     /// The state of a stored fetch (a new one, or one found at open), with the heads and the
-    /// stored body sizes (length, complete) of its records.
+    /// stored body sizes (length, complete) of its records. Records past the end of `log`'s
+    /// vectors or of `sizes` have nothing logged or stored (a new fetch passes them empty:
+    /// for many thousands of requests, they were a megabyte built only to be dropped).
     pub(crate) fn from_stored(
         stored: &StoredState,
         log: RecordLog,
@@ -118,7 +120,7 @@ impl FetchState {
         let (result, failure_reason) = (stored.result, stored.failure_reason);
         let settled = result != FetchResult::None;
         let mut records = Vec::with_capacity(stored.requests.len());
-        let mut queue = VecDeque::new();
+        let mut queue = VecDeque::with_capacity(stored.requests.len());
         let mut downloaded = 0;
         let mut upload_total = 0;
         let mut uploaded = 0;
@@ -128,17 +130,25 @@ impl FetchState {
             errors,
             segments,
             done: _,
+            head_lines,
         } = log;
-        for (i, ((((req, head), error), mark), (stored_len, complete))) in stored
+        fn padded<T: Default>(v: Vec<T>) -> impl Iterator<Item = T> {
+            v.into_iter().chain(std::iter::repeat_with(T::default))
+        }
+        for (i, (((((req, head), error), mark), (stored_len, complete)), head_line)) in stored
             .requests
             .iter()
-            .zip(heads)
-            .zip(errors)
-            .zip(segments)
-            .zip(sizes)
+            .zip(padded(heads))
+            .zip(padded(errors))
+            .zip(padded(segments))
+            .zip(padded(sizes))
+            .zip(padded(head_lines))
             .enumerate()
         {
             let mut r = LiveRecord::new(req.clone());
+            if let (Some(head), Some(line)) = (&head, head_line) {
+                r.head_line = Some(HeadLineAt::of(head, line));
+            }
             r.head = head.map(Arc::new);
             r.stored = stored_len;
             r.high_water = stored_len;
@@ -172,6 +182,7 @@ impl FetchState {
             };
             r.error_seq = u64::from(r.last_error.is_some());
             r.outcome = outcome;
+            r.shelve_head();
             records.push(r);
         }
         let unfinished = records
@@ -181,7 +192,7 @@ impl FetchState {
         let errors = records.iter().map(|r| r.error_seq).max().unwrap_or(0);
         let first_failure = records
             .iter()
-            .any(|r| r.outcome == Outcome::Done && !r.head.as_ref().is_some_and(|h| h.ok()))
+            .any(|r| r.outcome == Outcome::Done && !r.head_ok())
             .then_some(FailureReason::BadStatus);
         FetchState {
             title: stored.title.clone(),
@@ -619,6 +630,7 @@ mod tests {
             errors: vec![None; 3],
             segments: vec![SegmentMark::None; 3],
             done: vec![true, false, false],
+            head_lines: vec![None; 3],
         };
         let again = FetchState::from_stored(&s, log, vec![(2, true), (0, false), (0, false)]);
         assert_eq!(again.outcome(), f.outcome());

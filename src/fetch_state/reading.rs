@@ -157,10 +157,7 @@ impl FetchState {
     /// The sum of the body lengths known from the records' response heads, and whether every
     /// record's is known.
     pub(crate) fn expected_total(&self) -> ExpectedTotal {
-        let lens = self
-            .records
-            .iter()
-            .map(|r| r.head.as_ref().and_then(|h| h.total_len));
+        let lens = self.records.iter().map(|r| r.total_len());
         let (mut bytes, mut all_known) = (0u64, true);
         for len in lens {
             match len {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::{FetchState, Next, Reserve, Work};
 use crate::head::ResponseHead;
 use crate::outcome::Outcome;
-use crate::record::{Split, Turn};
+use crate::record::{HeadLineAt, Split, Turn};
 use crate::retry::{Decision, FailureKind, RetryPolicy, RetryState};
 use crate::segments::{Segments, StoredRange, CHECKPOINT};
 use crate::web_enum::{FailureReason, FetchResult};
@@ -90,7 +90,13 @@ impl FetchState {
     /// The head of record `index` arrived; `expose` is false while integrity is unchecked.
     pub(crate) fn set_head(&mut self, index: usize, head: Arc<ResponseHead>, expose: bool) {
         self.records[index].head = Some(head);
+        self.records[index].head_line = None;
         self.records[index].exposed = expose;
+    }
+
+    /// The line of record `index`'s current head was written to the head log at `at`.
+    pub(crate) fn head_written(&mut self, index: usize, at: HeadLineAt) {
+        self.records[index].head_written(at);
     }
 
     /// Whether `n` more body bytes of record `index` may be stored (before the quota).
@@ -220,6 +226,7 @@ impl FetchState {
             r.exposed = outcome == Outcome::Done;
             r.outcome = outcome;
             r.syncing = false;
+            r.shelve_head();
             self.unfinished = self.unfinished.saturating_sub(1);
             return if self.take_settle() {
                 Next::Settle
@@ -231,7 +238,7 @@ impl FetchState {
         match &outcome {
             Outcome::Done => {
                 self.records[index].exposed = true;
-                let ok = self.records[index].head.as_ref().is_some_and(|h| h.ok());
+                let ok = self.records[index].head_ok();
                 if !ok && self.first_failure.is_none() {
                     self.first_failure = Some(FailureReason::BadStatus);
                 }
@@ -249,6 +256,7 @@ impl FetchState {
             Outcome::Aborted | Outcome::Pending => {}
         }
         self.records[index].outcome = outcome;
+        self.records[index].shelve_head();
         self.unfinished -= 1;
         if self.unfinished == 0 {
             match self.first_failure {
@@ -547,7 +555,7 @@ impl FetchState {
         let bad = self
             .records
             .iter()
-            .any(|r| r.outcome == Outcome::Done && !r.head.as_ref().is_some_and(|h| h.ok()));
+            .any(|r| r.outcome == Outcome::Done && !r.head_ok());
         self.result = if bad {
             FetchResult::Failure
         } else {

@@ -239,13 +239,12 @@ impl Manager {
             return Err(e);
         }
         // A new fetch is a stored one with nothing downloaded yet: one way to build its state.
-        let n = stored.requests.len();
         let reg = Registration::from_stored(
             key,
             Arc::downgrade(shared) as Weak<dyn Engine>,
             &stored,
-            RecordLog::empty(n),
-            vec![(0, false); n],
+            RecordLog::default(),
+            Vec::new(),
         );
         reg.set_offline(shared.is_offline());
         regs.insert(id.to_string(), reg.clone());

@@ -11,6 +11,7 @@ use crate::cancel::CancelToken;
 use crate::fetch_state::{Reserve, Work};
 use crate::head::ResponseHead;
 use crate::outcome::Outcome;
+use crate::record::HeadLineAt;
 use crate::retry::{Decision, FailureKind};
 use crate::store::StoredRequest;
 use crate::web_enum::FailureReason;
@@ -129,7 +130,17 @@ impl RecordJob<'_> {
 
     /// Appends its response head to the head log.
     pub(crate) fn save_head(&self, head: &ResponseHead) -> std::io::Result<()> {
-        self.engine.store().save_head(self.key(), self.index, head)
+        let line = self
+            .engine
+            .store()
+            .save_head(self.key(), self.index, head)?;
+        self.head_written(HeadLineAt::of(head, line));
+        Ok(())
+    }
+
+    /// Its current head's line was written to the head log at `at`.
+    pub(crate) fn head_written(&self, at: HeadLineAt) {
+        self.reg.state.lock().head_written(self.index, at);
     }
 
     /// Discards its stored body (a restart from zero).

@@ -97,7 +97,7 @@ impl Registration {
         index: usize,
         timeout: Option<Duration>,
     ) -> Result<Arc<ResponseHead>> {
-        self.engine()?;
+        let engine = self.engine()?;
         let deadline = wait_deadline(timeout);
         let mut s = self.state.lock();
         loop {
@@ -106,6 +106,20 @@ impl Registration {
             if rec.exposed {
                 if let Some(h) = &rec.head {
                     return Ok(h.clone());
+                }
+                if let Some(at) = rec.head_line {
+                    // A complete record's head left memory: read from the head log (not
+                    // kept again: a host that reads every record's head pays no memory).
+                    drop(s);
+                    let read = engine.store().read_head_at(&self.key, at.line);
+                    // A release that came in between deleted the log: say that, not a loss.
+                    self.state.lock().check_available()?;
+                    return match read {
+                        Ok(head) => Ok(Arc::new(head)),
+                        Err(e) => Err(Error::FetchFailed(format!(
+                            "the response head was lost from the store: {e}"
+                        ))),
+                    };
                 }
             }
             if rec.outcome == Outcome::Done {

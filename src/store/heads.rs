@@ -17,6 +17,22 @@ use super::Store;
 use crate::head::{HeadLine, ResponseHead};
 use crate::segments::StoredRange;
 
+/// Where a line's JSON is in a head log: `len` bytes at `at` (after `<n> `, before the
+/// newline). Lines never move: the log is only appended to (and a torn last line cut off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LineAt {
+    pub(crate) at: u64,
+    pub(crate) len: u32,
+}
+
+fn line_at(at: u64, len: usize) -> LineAt {
+    LineAt {
+        at,
+        // A head line is far shorter than 4 GiB (the headers are bounded by the agent).
+        len: u32::try_from(len).unwrap_or(u32::MAX),
+    }
+}
+
 /// An open `heads.log` and its length (appends go there; a failed append is cut off).
 pub(super) struct HeadLog {
     pub(super) file: File,
@@ -42,6 +58,8 @@ pub(crate) struct RecordLog {
     /// Whether each record's body is complete (a done line since its last head line, or a
     /// head line that says so).
     pub(crate) done: Vec<bool>,
+    /// Where each record's head is in the log.
+    pub(crate) head_lines: Vec<Option<LineAt>>,
 }
 
 /// What the head log says of a record's body being fetched in ranges.
@@ -65,6 +83,7 @@ impl RecordLog {
             errors: vec![None; count],
             segments: vec![SegmentMark::None; count],
             done: vec![false; count],
+            head_lines: vec![None; count],
         }
     }
 }
@@ -101,7 +120,10 @@ pub fn parse_head_log(bytes: &[u8], count: usize) -> (Vec<Option<ResponseHead>>,
 pub(crate) fn parse_record_log(bytes: &[u8], count: usize) -> (RecordLog, usize) {
     let mut log = RecordLog::empty(count);
     let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let mut next_at = 0;
     for line in bytes[..complete].split(|&b| b == b'\n') {
+        let line_start = next_at;
+        next_at += line.len() + 1;
         let Some(space) = line.iter().position(|&b| b == b' ') else {
             continue;
         };
@@ -128,6 +150,9 @@ pub(crate) fn parse_record_log(bytes: &[u8], count: usize) -> (RecordLog, usize)
             Ok(e) => log.errors[n] = Some(e.last_error),
             Err(_) => {
                 let (head, done) = HeadLine::parse(json).ok().unzip();
+                log.head_lines[n] = head
+                    .as_ref()
+                    .map(|_| line_at((line_start + space + 1) as u64, json.len()));
                 log.heads[n] = head;
                 log.done[n] = done.unwrap_or(false);
                 log.segments[n] = SegmentMark::None;
@@ -148,10 +173,30 @@ impl Store {
     /// after a power loss a missing or torn head only means that its body is fetched again
     /// (recovery drops bodies without a readable head), and skipping fsyncs per request is what
     /// keeps many small responses fast on a real disk.
-    pub fn save_head(&self, key: &str, n: usize, head: &ResponseHead) -> std::io::Result<()> {
+    /// Returns where the head is in the log.
+    pub(crate) fn save_head(
+        &self,
+        key: &str,
+        n: usize,
+        head: &ResponseHead,
+    ) -> std::io::Result<LineAt> {
         let mut line = format!("{n} ").into_bytes();
+        let json_at = line.len();
         serde_json::to_writer(&mut line, head).map_err(std::io::Error::other)?;
-        self.append_line(key, line)
+        let json_len = line.len() - json_at;
+        let at = self.append_line(key, line)?;
+        Ok(line_at(at + json_at as u64, json_len))
+    }
+
+    /// Reads the head whose JSON is at `line` in the head log of registration `key`.
+    pub(crate) fn read_head_at(&self, key: &str, line: LineAt) -> std::io::Result<ResponseHead> {
+        let f = super::open_read(&self.head_log_path(key))?;
+        let mut json = vec![0; line.len as usize];
+        f.read_exact_at(&mut json, line.at)?;
+        let (head, _) = HeadLine::parse(&json).map_err(|e| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, format!("a head line: {e}"))
+        })?;
+        Ok(head)
     }
 
     /// Records that the bodies of `complete` are complete, with one append to the head log:
@@ -159,23 +204,31 @@ impl Store {
     /// it came with the whole body), its head line saying so. Called only once their data is
     /// flushed. Not fsynced: a line lost to a power cut leaves a whole body that the next
     /// session takes for a partial one and confirms with one request.
+    /// Returns where each given head is in the log.
     pub(crate) fn save_complete(
         &self,
         key: &str,
         complete: &[(usize, Option<&ResponseHead>)],
-    ) -> std::io::Result<()> {
+    ) -> std::io::Result<Vec<Option<LineAt>>> {
         let mut lines = Vec::with_capacity(complete.len() * 24);
+        let mut heads = Vec::with_capacity(complete.len());
         for (n, head) in complete {
             lines.extend_from_slice(n.to_string().as_bytes());
             lines.push(b' ');
+            let json_at = lines.len();
             match head {
                 Some(head) => serde_json::to_writer(&mut lines, &HeadLine { head, done: true })
                     .map_err(std::io::Error::other)?,
                 None => lines.extend_from_slice(DONE_JSON),
             }
+            heads.push(head.map(|_| (json_at, lines.len() - json_at)));
             lines.push(b'\n');
         }
-        self.append_lines(key, &lines)
+        let at = self.append_lines(key, &lines)?;
+        Ok(heads
+            .into_iter()
+            .map(|h| h.map(|(json_at, len)| line_at(at + json_at as u64, len)))
+            .collect())
     }
 
     /// Makes the head log of registration `key` durable (`fsync`): after the lines of a
@@ -194,7 +247,7 @@ impl Store {
         let mut line = format!("{n} ").into_bytes();
         serde_json::to_writer(&mut line, &ErrorLine { last_error: error })
             .map_err(std::io::Error::other)?;
-        self.append_line(key, line)
+        self.append_line(key, line).map(drop)
     }
 
     /// Appends the map of record `n`'s split body (`None`: the map is void, the split given
@@ -211,17 +264,19 @@ impl Store {
             segments: map.map(std::borrow::Cow::Borrowed),
         };
         serde_json::to_writer(&mut line, &json).map_err(std::io::Error::other)?;
-        self.append_line(key, line)
+        self.append_line(key, line).map(drop)
     }
 
-    /// Appends `line` and a newline to the registration's head log, whole or not at all.
-    fn append_line(&self, key: &str, mut line: Vec<u8>) -> std::io::Result<()> {
+    /// Appends `line` and a newline to the registration's head log, whole or not at all;
+    /// returns where it starts.
+    fn append_line(&self, key: &str, mut line: Vec<u8>) -> std::io::Result<u64> {
         line.push(b'\n');
         self.append_lines(key, &line)
     }
 
-    /// Appends `lines` (whole lines) to the registration's head log, whole or not at all.
-    fn append_lines(&self, key: &str, lines: &[u8]) -> std::io::Result<()> {
+    /// Appends `lines` (whole lines) to the registration's head log, whole or not at all;
+    /// returns where they start.
+    fn append_lines(&self, key: &str, lines: &[u8]) -> std::io::Result<u64> {
         let line = lines;
         let mut logs = self.head_logs.lock();
         if !logs.contains_key(key) {
@@ -242,8 +297,9 @@ impl Store {
             let _ = log.file.set_len(log.len);
             return Err(e);
         }
+        let at = log.len;
         log.len += line.len() as u64;
-        Ok(())
+        Ok(at)
     }
 
     /// Reads the heads and last errors of a registration's `count` records from its head log,

@@ -89,7 +89,7 @@ use files::{
 pub(crate) use files::{open_read, private_create, sync_files};
 pub use heads::parse_head_log;
 use heads::{HeadLog, MAX_OPEN_HEAD_LOGS};
-pub(crate) use heads::{RecordLog, SegmentMark};
+pub(crate) use heads::{LineAt, RecordLog, SegmentMark};
 use state::parse_state_of_format;
 pub use state::{parse_state, StoredRequest, StoredState, FORMAT_VERSION};
 

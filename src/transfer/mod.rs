@@ -228,10 +228,7 @@ fn attempt_once(
                 // at once, so that the log never pairs the old head with new bytes.)
                 part.unsaved_head = Some(head.clone());
             } else {
-                shared
-                    .store()
-                    .save_head(job.key(), job.index(), &head)
-                    .map_err(|e| storage_failure(job, e))?;
+                job.save_head(&head).map_err(|e| storage_failure(job, e))?;
             }
             if part.unsaved_head.is_none() && segment::try_split(shared, job, req, &head, &part)? {
                 let end = head.total_len.unwrap_or_default();
