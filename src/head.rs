@@ -183,12 +183,67 @@ impl Serialize for HeadLine<'_> {
 }
 
 impl HeadLine<'_> {
+    /// Appends the line's JSON to `out`: what `serde_json` writes for it, byte for byte, but
+    /// a string that needs no escape (a head's strings almost never do) is copied whole
+    /// instead of going through serde_json's escaping byte by byte, which was 9 % of a
+    /// worker's instructions on many small responses. A string that needs escaping is
+    /// written by serde_json.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        use std::io::Write;
+        let head = self.head;
+        write!(out, "{{\"status\":{},\"url\":", head.status).map_err(serde_json::Error::io)?;
+        json_str(out, head.url())?;
+        out.extend_from_slice(b",\"headers\":[");
+        for (i, (name, value)) in head.headers().enumerate() {
+            out.extend_from_slice(if i == 0 { b"[" } else { b",[" });
+            json_str(out, name)?;
+            out.push(b',');
+            json_str(out, value)?;
+            out.push(b']');
+        }
+        out.extend_from_slice(b"],\"total_len\":");
+        match head.total_len {
+            Some(len) => write!(out, "{len}").map_err(serde_json::Error::io)?,
+            None => out.extend_from_slice(b"null"),
+        }
+        if self.done {
+            out.extend_from_slice(b",\"done\":true");
+        }
+        out.push(b'}');
+        Ok(())
+    }
+
     /// Parses a head log's head line: the head, and whether its body is complete.
     pub(crate) fn parse(json: &[u8]) -> serde_json::Result<(ResponseHead, bool)> {
         let h: StoredHead<String, Vec<(String, String)>> = serde_json::from_slice(json)?;
         let head = ResponseHead::new(h.status, &h.url, &h.headers, h.total_len);
         Ok((head, h.done))
     }
+}
+
+/// Appends `s` as a JSON string, as serde_json writes it.
+fn json_str(out: &mut Vec<u8>, s: &str) -> serde_json::Result<()> {
+    // Not short-circuiting: the compiler scans whole vectors of bytes at a time.
+    let (controls, quotes) = s.bytes().fold((false, false), |(c, q), b| {
+        (c | (b < 0x20), q | (b == b'"') | (b == b'\\'))
+    });
+    if controls {
+        return serde_json::to_writer(out, s);
+    }
+    out.push(b'"');
+    if quotes {
+        // An ETag's quotes: `\"` and `\\`, as serde_json writes them.
+        for b in s.bytes() {
+            if b == b'"' || b == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+    } else {
+        out.extend_from_slice(s.as_bytes());
+    }
+    out.push(b'"');
+    Ok(())
 }
 
 /// Serializes the headers as a sequence of `[name, value]` pairs, without copying them.
@@ -214,5 +269,38 @@ impl<'de> Deserialize<'de> for ResponseHead {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let h = StoredHead::<String, Vec<(String, String)>>::deserialize(d)?;
         Ok(ResponseHead::new(h.status, &h.url, &h.headers, h.total_len))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_head_line_is_written_as_serde_json_writes_it() {
+        let heads = [
+            ResponseHead::new(200, "http://a/x", &[("etag", "\"1\""), ("a", "b")], Some(3)),
+            ResponseHead::new(404, "http://a/y?q=1", &[] as &[(&str, &str)], None),
+            ResponseHead::new(
+                206,
+                "http://a/%C3%A9",
+                &[("x-c", "tab\there"), ("x-u", "é ü \u{7f} \\ end"), ("", "")],
+                Some(u64::MAX),
+            ),
+        ];
+        for head in &heads {
+            for done in [false, true] {
+                let line = HeadLine { head, done };
+                let mut fast = Vec::new();
+                line.write_json(&mut fast).unwrap();
+                let serde = serde_json::to_vec(&line).unwrap();
+                assert_eq!(
+                    String::from_utf8_lossy(&fast),
+                    String::from_utf8_lossy(&serde)
+                );
+                let (parsed, parsed_done) = HeadLine::parse(&fast).unwrap();
+                assert_eq!((&parsed, parsed_done), (head, done));
+            }
+        }
     }
 }

@@ -182,7 +182,9 @@ impl Store {
     ) -> std::io::Result<LineAt> {
         let mut line = format!("{n} ").into_bytes();
         let json_at = line.len();
-        serde_json::to_writer(&mut line, head).map_err(std::io::Error::other)?;
+        HeadLine { head, done: false }
+            .write_json(&mut line)
+            .map_err(std::io::Error::other)?;
         let json_len = line.len() - json_at;
         let at = self.append_line(key, line)?;
         Ok(line_at(at + json_at as u64, json_len))
@@ -210,14 +212,17 @@ impl Store {
         key: &str,
         complete: &[(usize, Option<&ResponseHead>)],
     ) -> std::io::Result<Vec<Option<LineAt>>> {
-        let mut lines = Vec::with_capacity(complete.len() * 24);
+        // A head line is a few hundred bytes, a done line 17.
+        let heads_given = complete.iter().filter(|(_, h)| h.is_some()).count();
+        let mut lines = Vec::with_capacity(complete.len() * 24 + heads_given * 512);
         let mut heads = Vec::with_capacity(complete.len());
         for (n, head) in complete {
             lines.extend_from_slice(n.to_string().as_bytes());
             lines.push(b' ');
             let json_at = lines.len();
             match head {
-                Some(head) => serde_json::to_writer(&mut lines, &HeadLine { head, done: true })
+                Some(head) => HeadLine { head, done: true }
+                    .write_json(&mut lines)
                     .map_err(std::io::Error::other)?,
                 None => lines.extend_from_slice(DONE_JSON),
             }

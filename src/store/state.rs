@@ -198,6 +198,10 @@ pub(crate) fn parse_state_of_format(
     }
     for r in &s.requests {
         let url = url::Url::parse(&r.url).map_err(|e| format!("bad request URL: {e}"))?;
+        if url.as_str() != r.url {
+            // Requests are sent with their URL as stored.
+            return Err("request URL not normalized".into());
+        }
         crate::validate::check_fetchable_url(&url).map_err(|e| e.to_string())?;
         let method = crate::validate::normalize_method(&r.method).map_err(|e| e.to_string())?;
         if method != r.method {

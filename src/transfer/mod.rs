@@ -152,14 +152,14 @@ struct Answer {
 }
 
 impl Answer {
-    fn of(resp: &ureq::http::Response<ureq::Body>, url: &url::Url, method: &str) -> Answer {
+    fn of(resp: &ureq::http::Response<ureq::Body>, url: &str, method: &str) -> Answer {
         let status = resp.status().as_u16();
         let pairs: Vec<(&str, std::borrow::Cow<str>)> = resp
             .headers()
             .iter()
             .map(|(n, v)| (n.as_str(), String::from_utf8_lossy(v.as_bytes())))
             .collect();
-        let head = ResponseHead::new(status, url.as_str(), &pairs, None);
+        let head = ResponseHead::new(status, url, &pairs, None);
         drop(pairs);
         let content_length = if head.header("transfer-encoding").is_some() {
             None

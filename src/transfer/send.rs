@@ -48,12 +48,10 @@ fn exchange(
     shared: &dyn TransferHost,
     job: &RecordJob,
     req: &StoredRequest,
-    (url, method, with_body): (&url::Url, &str, bool),
+    (url, method, with_body): (&str, &str, bool),
     ask: &Ask,
 ) -> Result<ureq::http::Response<ureq::Body>, Fail> {
-    let mut b = ureq::http::Request::builder()
-        .method(method)
-        .uri(url.as_str());
+    let mut b = ureq::http::Request::builder().method(method).uri(url);
     let replaced = |n: &str| {
         ask.range.is_some()
             && (n.eq_ignore_ascii_case("range") || n.eq_ignore_ascii_case("if-range"))
@@ -100,13 +98,15 @@ const STALE: &str = "the server had closed the reused connection";
 
 /// Sends the request, following redirects; returns the final response and its URL. A request
 /// that met a pooled connection the server had closed goes out again at once, on a fresh one.
-pub(super) fn send(
+/// The request's URL is used as stored (it was parsed and serialized when the fetch was
+/// made); a URL is parsed here only to resolve a redirect.
+pub(super) fn send<'r>(
     shared: &dyn TransferHost,
     job: &RecordJob,
-    req: &StoredRequest,
+    req: &'r StoredRequest,
     ask: &Ask,
-) -> Result<(ureq::http::Response<ureq::Body>, url::Url), Fail> {
-    let mut url = url::Url::parse(&req.url).map_err(|e| Fail::Fatal(format!("bad URL: {e}")))?;
+) -> Result<(ureq::http::Response<ureq::Body>, std::borrow::Cow<'r, str>), Fail> {
+    let mut url = std::borrow::Cow::Borrowed(req.url.as_str());
     let mut method = req.method.clone();
     let mut with_body = req.body_len.is_some();
     let mut redirects = 0;
@@ -134,7 +134,8 @@ pub(super) fn send(
         if redirects > MAX_REDIRECTS {
             return Err(Fail::Fatal(format!("more than {MAX_REDIRECTS} redirects")));
         }
-        let next = redirect_target(shared, &url, &location)?;
+        let base = url::Url::parse(&url).map_err(|e| Fail::Fatal(format!("bad URL: {e}")))?;
+        let next = redirect_target(shared, &base, &location)?;
         if (status == 303 && method != "HEAD") || (matches!(status, 301 | 302) && method == "POST")
         {
             method = "GET".into();
@@ -146,7 +147,7 @@ pub(super) fn send(
             .into_with_config()
             .limit(64 * 1024)
             .read_to_vec();
-        url = next;
+        url = std::borrow::Cow::Owned(next.into());
     }
 }
 
