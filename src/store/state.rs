@@ -249,6 +249,25 @@ mod tests {
     }
 
     #[test]
+    fn a_request_url_must_be_stored_normalized() {
+        let s = state(Vec::new(), crate::web_enum::FetchResult::None);
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(parse_state(json.as_bytes()).is_ok());
+        for other in [
+            "http://127.0.0.1",
+            "HTTP://127.0.0.1/a",
+            "http://127.0.0.1:80/a",
+        ] {
+            let changed = json.replace("\"http://127.0.0.1/a\"", &format!("{other:?}"));
+            assert_eq!(
+                parse_state(changed.as_bytes()).err().as_deref(),
+                Some("request URL not normalized"),
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
     fn a_running_fetch_stores_no_outcome_and_restores_by_its_bodies() {
         let done = [Outcome::Done, Outcome::Pending];
         assert!(StoredState::outcomes_of(false, done.iter()).is_empty());
