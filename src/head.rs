@@ -18,6 +18,12 @@ pub struct ResponseHead {
     ends: Box<[u32]>,
 }
 
+/// Whether the answer to a `method` request with `status` has a body (HEAD, 1xx, 204 and 304
+/// have none, whatever their `Content-Length` says).
+pub(crate) fn has_body(method: &str, status: u16) -> bool {
+    method != "HEAD" && !matches!(status, 100..=199 | 204 | 304)
+}
+
 impl ResponseHead {
     /// A head of `status` for the final `url`, with `headers` in order (names as received).
     /// Headers past 4 GiB of text in all (more than any server sends) are left out.

@@ -120,7 +120,7 @@ impl Manager {
                 let converted = shared.store.convert_bodies(&lf.key, &mut log);
                 let saved = converted.and_then(|_| shared.store.save_state(&lf.key, &lf.state));
                 if let Err(e) = saved {
-                    shared.problems.lock().push(format!(
+                    shared.report_problem(format!(
                         "fetch directory {} could not be converted to the current format ({e}); \
                          its complete bodies are confirmed again with the server",
                         lf.key

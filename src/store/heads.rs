@@ -33,6 +33,22 @@ fn line_at(at: u64, len: usize) -> LineAt {
     }
 }
 
+/// Adds the line `<n> <json>\n` to `lines`, its JSON written by `json`; returns where the JSON
+/// is in `lines` (start, length).
+fn push_line(
+    lines: &mut Vec<u8>,
+    n: usize,
+    json: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
+) -> std::io::Result<(usize, usize)> {
+    lines.extend_from_slice(n.to_string().as_bytes());
+    lines.push(b' ');
+    let at = lines.len();
+    json(lines).map_err(std::io::Error::other)?;
+    let len = lines.len() - at;
+    lines.push(b'\n');
+    Ok((at, len))
+}
+
 /// An open `heads.log` and its length (appends go there; a failed append is cut off).
 pub(super) struct HeadLog {
     pub(super) file: File,
@@ -180,13 +196,11 @@ impl Store {
         n: usize,
         head: &ResponseHead,
     ) -> std::io::Result<LineAt> {
-        let mut line = format!("{n} ").into_bytes();
-        let json_at = line.len();
-        HeadLine { head, done: false }
-            .write_json(&mut line)
-            .map_err(std::io::Error::other)?;
-        let json_len = line.len() - json_at;
-        let at = self.append_line(key, line)?;
+        let mut line = Vec::with_capacity(512);
+        let (json_at, json_len) = push_line(&mut line, n, |out| {
+            HeadLine { head, done: false }.write_json(out)
+        })?;
+        let at = self.append_lines(key, &line)?;
         Ok(line_at(at + json_at as u64, json_len))
     }
 
@@ -216,18 +230,15 @@ impl Store {
         let heads_given = complete.iter().filter(|(_, h)| h.is_some()).count();
         let mut lines = Vec::with_capacity(complete.len() * 24 + heads_given * 512);
         let mut heads = Vec::with_capacity(complete.len());
-        for (n, head) in complete {
-            lines.extend_from_slice(n.to_string().as_bytes());
-            lines.push(b' ');
-            let json_at = lines.len();
-            match head {
-                Some(head) => HeadLine { head, done: true }
-                    .write_json(&mut lines)
-                    .map_err(std::io::Error::other)?,
-                None => lines.extend_from_slice(DONE_JSON),
-            }
-            heads.push(head.map(|_| (json_at, lines.len() - json_at)));
-            lines.push(b'\n');
+        for &(n, head) in complete {
+            let json = push_line(&mut lines, n, |out| match head {
+                Some(head) => HeadLine { head, done: true }.write_json(out),
+                None => {
+                    out.extend_from_slice(DONE_JSON);
+                    Ok(())
+                }
+            })?;
+            heads.push(head.map(|_| json));
         }
         let at = self.append_lines(key, &lines)?;
         Ok(heads
@@ -249,10 +260,11 @@ impl Store {
     /// Appends record `n`'s last error to the head log (not fsynced either: it only tells a
     /// later session why the record waited).
     pub(crate) fn save_error(&self, key: &str, n: usize, error: &str) -> std::io::Result<()> {
-        let mut line = format!("{n} ").into_bytes();
-        serde_json::to_writer(&mut line, &ErrorLine { last_error: error })
-            .map_err(std::io::Error::other)?;
-        self.append_line(key, line).map(drop)
+        let mut line = Vec::new();
+        push_line(&mut line, n, |out| {
+            serde_json::to_writer(out, &ErrorLine { last_error: error })
+        })?;
+        self.append_lines(key, &line).map(drop)
     }
 
     /// Appends the map of record `n`'s split body (`None`: the map is void, the split given
@@ -264,25 +276,17 @@ impl Store {
         n: usize,
         map: Option<&[StoredRange]>,
     ) -> std::io::Result<()> {
-        let mut line = format!("{n} ").into_bytes();
         let json = SegmentsLine {
             segments: map.map(std::borrow::Cow::Borrowed),
         };
-        serde_json::to_writer(&mut line, &json).map_err(std::io::Error::other)?;
-        self.append_line(key, line).map(drop)
-    }
-
-    /// Appends `line` and a newline to the registration's head log, whole or not at all;
-    /// returns where it starts.
-    fn append_line(&self, key: &str, mut line: Vec<u8>) -> std::io::Result<u64> {
-        line.push(b'\n');
-        self.append_lines(key, &line)
+        let mut line = Vec::new();
+        push_line(&mut line, n, |out| serde_json::to_writer(out, &json))?;
+        self.append_lines(key, &line).map(drop)
     }
 
     /// Appends `lines` (whole lines) to the registration's head log, whole or not at all;
     /// returns where they start.
     fn append_lines(&self, key: &str, lines: &[u8]) -> std::io::Result<u64> {
-        let line = lines;
         let mut logs = self.head_logs.lock();
         if !logs.contains_key(key) {
             if logs.len() >= MAX_OPEN_HEAD_LOGS {
@@ -298,12 +302,12 @@ impl Store {
         let Some(log) = logs.get_mut(key) else {
             return Err(std::io::Error::other("the head log is not open"));
         };
-        if let Err(e) = log.file.write_all_at(line, log.len) {
+        if let Err(e) = log.file.write_all_at(lines, log.len) {
             let _ = log.file.set_len(log.len);
             return Err(e);
         }
         let at = log.len;
-        log.len += line.len() as u64;
+        log.len += lines.len() as u64;
         Ok(at)
     }
 

@@ -57,8 +57,9 @@ fn stored_of(
     done: bool,
     file_len: u64,
 ) -> Option<(u64, bool)> {
-    let has_body = request.method != "HEAD" && !matches!(head.status, 100..=199 | 204 | 304);
-    let expected = head.total_len.filter(|_| has_body);
+    let expected = head
+        .total_len
+        .filter(|_| crate::head::has_body(&request.method, head.status));
     if expected.is_some_and(|e| file_len > e && *mark == SegmentMark::None) {
         return None;
     }

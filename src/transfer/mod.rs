@@ -170,7 +170,7 @@ impl Answer {
         Answer {
             head,
             content_length,
-            has_body: method != "HEAD" && !matches!(status, 100..=199 | 204 | 304),
+            has_body: crate::head::has_body(method, status),
         }
     }
 
