@@ -442,3 +442,37 @@ fn assert_carried(m: &Manager, server: &TestServer, proxy: &TunnelProxy, seed: u
         proxy.targets()
     );
 }
+
+#[test]
+fn a_host_name_is_resolved_its_connections_pooled_and_it_recovers_from_an_outage() {
+    let server = TestServer::start();
+    let proxy = FaultProxy::start(target(&server));
+    // `localhost` goes through the system's resolver (and the library's cache of it); it may
+    // name ::1 first, where nothing listens: the connection falls back to 127.0.0.1.
+    let base = format!("http://localhost:{}/", proxy.port());
+    let m = Manager::open(network_config(&base, "hostname")).unwrap();
+    let urls: Vec<String> = (0..40).map(|i| format!("/bytes/2000?seed={i}")).collect();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let reg = fetch_urls(&m, "named", &urls);
+    reg.wait(LONG).unwrap();
+    assert_eq!(reg.snapshot().result, FetchResult::Success);
+    for i in 0..40 {
+        assert!(body(&reg, i) == pattern(2000, i as u64), "body {i}");
+    }
+    let opened = proxy.connections_accepted();
+    assert!(
+        (1..=8).contains(&opened),
+        "40 requests to one name took {opened} connections (at most 8 may be open)"
+    );
+    // An outage: every connection is refused until it ends; then the name still carries the
+    // requests.
+    proxy.go_down();
+    let after = fetch_urls(&m, "after", &["/bytes/3000?seed=77"]);
+    wait_until("refused attempts", || {
+        proxy.connection_attempts() >= opened + 2
+    });
+    assert_eq!(after.snapshot().result, FetchResult::None);
+    proxy.go_up();
+    after.wait(LONG).unwrap();
+    assert_success(&after, 3000, 77);
+}

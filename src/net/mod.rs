@@ -13,9 +13,9 @@
 //! the body never trip a per-read timeout). [`classify`] sorts ureq's errors for the retry
 //! policy.
 //!
-//! In three parts: the agent, TLS roots and the reports (here), the connector whose sockets a
-//! token shuts down (`cancellable`), and plain TCP connections through our own transport
-//! (`tcp`).
+//! In four parts: the agent, TLS roots and the reports (here), the connector whose sockets a
+//! token shuts down (`cancellable`), plain TCP connections through our own transport (`tcp`),
+//! and the cache of resolved host names (`resolve`).
 
 use std::cell::{Cell, RefCell};
 use std::sync::{Arc, OnceLock};
@@ -163,10 +163,11 @@ pub(crate) fn build_agent(config: &Config) -> Result<ureq::Agent> {
         .then(|| (config.clone(), proxy.clone()));
     // ureq's default chain (SOCKS and CONNECT proxies, TCP, then TLS with rustls), with our
     // `TcpLink` in place of ureq's TCP connector (cheaper liveness probes).
+    let dns = Arc::new(DnsCache::default());
     let chain =
         ().chain(SocksConnector::default())
             .chain(ConnectProxyConnector::default())
-            .chain(TcpLink)
+            .chain(TcpLink { dns: dns.clone() })
             .chain(TlsLink {
                 tls: RustlsConnector::default(),
                 lazy_roots,
@@ -175,7 +176,10 @@ pub(crate) fn build_agent(config: &Config) -> Result<ureq::Agent> {
     Ok(ureq::Agent::with_parts(
         agent_config(config, tls.build(), proxy),
         CancellableConnector(chain),
-        DefaultResolver::default(),
+        CachingResolver {
+            cache: dns,
+            system: DefaultResolver::default(),
+        },
     ))
 }
 
@@ -289,7 +293,9 @@ fn system_roots() -> ureq::tls::RootCerts {
 }
 
 mod cancellable;
+mod resolve;
 mod tcp;
 
 use cancellable::{CancellableConnector, RegisterShutdown};
+use resolve::{CachingResolver, DnsCache};
 use tcp::TcpLink;

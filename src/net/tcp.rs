@@ -6,6 +6,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use super::resolve::DnsCache;
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, Either, NextTimeout, ShutdownHandle, Transport,
 };
@@ -13,7 +14,10 @@ use ureq::unversioned::transport::{
 /// Opens the plain TCP connections (unless a proxy's connector in front of it already made
 /// one), as ureq's own TCP connector does, into a [`Socket`].
 #[derive(Debug)]
-pub(super) struct TcpLink;
+pub(super) struct TcpLink {
+    /// The resolved names: addresses of which none took a connection are forgotten there.
+    pub(super) dns: Arc<DnsCache>,
+}
 
 impl<In: Transport> Connector<In> for TcpLink {
     type Out = Either<In, Socket>;
@@ -26,7 +30,7 @@ impl<In: Transport> Connector<In> for TcpLink {
         if chained.is_some() {
             return Ok(chained.map(Either::A));
         }
-        let stream = connect_tcp(details)?;
+        let stream = connect_tcp(details).inspect_err(|_| self.dns.forget(&details.addrs))?;
         if details.config.no_delay() {
             stream.set_nodelay(true)?;
         }
