@@ -110,7 +110,7 @@ fn worker_loop(shared: &dyn SchedulerHost, rx: &Receiver<Job>) {
             continue;
         }
         let Some(job) = reg.take_job(shared) else {
-            shared.slots().release(&reg);
+            give_back_slot(shared, &reg);
             continue;
         };
         let ran = crate::panic::contain("transfer", || {
@@ -123,8 +123,20 @@ fn worker_loop(shared: &dyn SchedulerHost, rx: &Receiver<Job>) {
         if reg.has_queued() && !shared.is_closing() {
             shared.send_job(Job::Run(reg));
         } else {
-            shared.slots().release(&reg);
+            give_back_slot(shared, &reg);
         }
+    }
+}
+
+/// Gives back a slot of `reg` whose queue looked empty, then looks again: a transfer queued
+/// in between (a retry due at once, which the retry timer thread hands back while the worker
+/// of the failed attempt is still finishing) asked for a slot while this one was still held,
+/// got none, and gets one now. Without the second look it stayed queued with no worker, and
+/// its fetch never settled.
+fn give_back_slot(shared: &dyn SchedulerHost, reg: &Arc<Registration>) {
+    shared.slots().release(reg);
+    if !shared.is_closing() && reg.has_queued() {
+        shared.kick(reg);
     }
 }
 

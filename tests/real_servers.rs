@@ -825,6 +825,40 @@ fn a_cut_after_new_bytes_is_retried_at_once() {
     assert!(starts.windows(2).all(|w| w[0] < w[1]), "{starts:?}");
 }
 
+/// A retry due at once (after progress) goes through the retry timer thread, which hands the
+/// record back to its fetch's queue while the worker that ran the failed attempt gives its
+/// slot back. A requeue that came between the worker's last look at the queue and the slot's
+/// release found the slot still held and woke no worker: the record sat queued forever, and
+/// the fetch never settled (seen once in the bad-link benchmark, after a cut). Here: many
+/// fetches of one record each, every answer short and followed at once, under the default
+/// configuration; every fetch must complete (before the fix, about one run in five of this
+/// test left a fetch queued for good).
+#[test]
+fn default_config_many_short_answers_followed_at_once_all_complete() {
+    const LEN: u64 = 512 * 1024;
+    const FETCHES: u64 = 16;
+    let server = TestServer::start();
+    let m = Manager::open(default_config(&server.base(), "short-many")).unwrap();
+    // Each answer is at most 2 KiB: 256 answers per record, 255 of them followed at once; one
+    // record per fetch, so that the worker of each gives its slot back after every answer.
+    let url = |i: u64| format!("/bytes/{LEN}?seed={i}&max_range=2048&reset_at=2048&fail_times=1");
+    let regs: Vec<_> = (0..FETCHES)
+        .map(|i| fetch_one(&m, &format!("f{i}"), Request::new(&url(100 + i))))
+        .collect();
+    for (i, reg) in (0..FETCHES).zip(&regs) {
+        let what = format!("many short answers, fetch {i}");
+        if reg.wait(Some(LONG)).is_err() {
+            // What it waits for: "queued" with no worker coming was the defect.
+            panic!(
+                "{what}: not settled, {:?}, {:?}",
+                reg.state(),
+                reg.snapshot()
+            );
+        }
+        assert_record(reg, 0, &pattern(LEN, 100 + i), &what);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 12. A stale keep-alive connection.
 // ---------------------------------------------------------------------------------------------
