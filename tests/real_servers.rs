@@ -57,11 +57,13 @@ fn ranged(url: &str, range: &str) -> Request {
     r
 }
 
-/// Waits until the fetch settles, at most `bound`; a fetch still running then fails the test.
+/// Waits until the fetch settles, at most `bound`; a fetch still running then fails the test,
+/// saying what it waits for.
 fn settle(reg: &Arc<Registration>, bound: Duration, what: &str) {
     if let Err(e) = reg.wait(Some(bound)) {
         panic!(
-            "{what}: the fetch did not settle within {bound:?} ({e:?}); {:?}",
+            "{what}: the fetch did not settle within {bound:?} ({e:?}); {:?}, {:?}",
+            reg.state(),
             reg.snapshot()
         );
     }
@@ -846,15 +848,9 @@ fn default_config_many_short_answers_followed_at_once_all_complete() {
         .map(|i| fetch_one(&m, &format!("f{i}"), Request::new(&url(100 + i))))
         .collect();
     for (i, reg) in (0..FETCHES).zip(&regs) {
+        // The defect left a fetch `Queued` with no worker coming.
         let what = format!("many short answers, fetch {i}");
-        if reg.wait(Some(LONG)).is_err() {
-            // What it waits for: "queued" with no worker coming was the defect.
-            panic!(
-                "{what}: not settled, {:?}, {:?}",
-                reg.state(),
-                reg.snapshot()
-            );
-        }
+        settle(reg, LONG, &what);
         assert_record(reg, 0, &pattern(LEN, 100 + i), &what);
     }
 }
