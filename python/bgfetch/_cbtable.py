@@ -68,14 +68,16 @@ def lookup(key: Optional[int]) -> Optional[Entry]:
 
 
 def store_exception(entry: Entry, exc: BaseException, what: str) -> None:
-    with table_lock:
-        pending.setdefault(entry.thread, (exc, entry.manager))
+    # Logged before it is stored: once stored, the owning thread may re-raise it at any
+    # moment, and whoever handles the exception must find the log record already written.
     try:
         log.error("exception in a bgfetch %s callback (re-raised by the next bgfetch call "
                   "of the thread that set it)", what,
                   exc_info=(type(exc), exc, exc.__traceback__))
     except Exception:
         pass
+    with table_lock:
+        pending.setdefault(entry.thread, (exc, entry.manager))
 
 
 def enter_callback(entry: Entry) -> "Optional[Manager]":
