@@ -156,8 +156,10 @@ class CallbackExceptions(StoreTestCase):
 
         def on_progress(r):
             raise KeyError("in progress")
-        reg.on_progress(on_progress)
+        # Set inside the block: the event thread runs the first call at once, and its log
+        # record must find the block's handler installed.
         with self.assertLogs("bgfetch", "ERROR"):
+            reg.on_progress(on_progress)
             with self.assertRaises(KeyError):
                 reg.wait()          # forever, but returns with the callback's exception
                 time.sleep(0.5)
