@@ -648,7 +648,10 @@ int bgfetch_manager_event_fd(const bgfetch_manager *m);
 /**
  * In `BGFETCH_DISPATCH_MANUAL` mode: runs the pending callbacks on this thread, waiting up to
  * `timeout_ms` for the first (-1 forever, 0 poll). `*n_dispatched` (may be NULL) is how many
- * ran. `BGFETCH_E_INVALID_STATE` in THREAD mode. Do not call it from inside a callback.
+ * callbacks ran. A pending item that calls nothing when its turn comes (the first call of a
+ * progress callback that an update already reached, a completion event while no event
+ * callback is set) is not counted, and the wait goes on while `timeout_ms` lasts.
+ * `BGFETCH_E_INVALID_STATE` in THREAD mode. Do not call it from inside a callback.
  */
 BGFETCH_NODISCARD
 bgfetch_status bgfetch_manager_dispatch(bgfetch_manager *m,

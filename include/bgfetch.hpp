@@ -1246,8 +1246,9 @@ public:
         dispatch() (poll it; never read or close it). -1 in thread mode. */
     int event_fd() const noexcept { return bgfetch_manager_event_fd(h_.get()); }
     /** In dispatch_mode::manual: runs the pending callbacks on this thread, waiting forever
-        for the first; returns how many ran. Throws error(invalid_state) in thread mode. Never
-        call it from inside a callback. */
+        for the first; returns how many callbacks ran (bgfetch_manager_dispatch says what is
+        not counted). Throws error(invalid_state) in thread mode. Never call it from inside a
+        callback. */
     std::uint32_t dispatch() {
         std::uint32_t n = 0;
         detail::check(bgfetch_manager_dispatch(h_.get(), -1, &n));

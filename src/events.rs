@@ -200,7 +200,9 @@ impl Events {
 
     fn emit(&self, ready: Ready) {
         match self.mode {
-            DispatchMode::Thread => self.run(ready),
+            DispatchMode::Thread => {
+                self.run(ready);
+            }
             DispatchMode::Manual => {
                 let mut q = self.manual.lock();
                 if q.closed {
@@ -217,19 +219,24 @@ impl Events {
         }
     }
 
-    /// Runs a ready callback on the current thread.
-    fn run(&self, ready: Ready) {
+    /// Runs a ready callback on the current thread; returns how many callbacks ran. None for
+    /// a greeting whose listener a regular call reached first, a progress of a fetch without
+    /// listeners, a completion event held until a callback is set, or anything once closing
+    /// began.
+    fn run(&self, ready: Ready) -> u32 {
         let _gate = self.gate.lock();
         if self.closing.load(Ordering::Acquire) {
-            return;
+            return 0;
         }
         match ready {
             Ready::Progress(reg) => reg.run_progress_listeners(None),
             Ready::Greet(reg, id) => reg.run_progress_listeners(Some(id)),
             Ready::Completion(reg) => {
-                let Some(kind) = reg.event_type() else { return };
+                let Some(kind) = reg.event_type() else {
+                    return 0;
+                };
                 if !reg.snapshot().records_available {
-                    return;
+                    return 0;
                 }
                 let cb = self.event_cb.lock().clone();
                 match cb {
@@ -238,8 +245,12 @@ impl Events {
                         reg.begin_event();
                         crate::panic::contain("event callback", || cb(kind, &reg));
                         reg.end_event();
+                        1
                     }
-                    None => self.hold(reg),
+                    None => {
+                        self.hold(reg);
+                        0
+                    }
                 }
             }
         }
@@ -253,7 +264,8 @@ impl Events {
     }
 
     /// MANUAL mode: runs the queued callbacks on this thread, waiting up to `timeout` for the
-    /// first (`None` = forever). Returns how many ran.
+    /// first (`None` = forever). Returns how many ran. A queued item that runs no callback
+    /// (see [`Events::run`]) does not count: dispatch waits on for one while its time lasts.
     pub(crate) fn dispatch(&self, timeout: Option<Duration>) -> Result<u32> {
         if self.mode != DispatchMode::Manual {
             return Err(Error::InvalidState(
@@ -261,36 +273,43 @@ impl Events {
             ));
         }
         let deadline = timeout.map(|t| Instant::now() + t);
-        let items: Vec<Ready> = {
-            let mut q = self.manual.lock();
-            while q.items.is_empty() {
-                if q.closed {
-                    return Err(Error::Closed("the manager was closed".into()));
-                }
-                match deadline {
-                    None => {
-                        self.manual_cv.wait(&mut q);
-                    }
-                    Some(d) => {
-                        let timed_out =
-                            Instant::now() >= d || self.manual_cv.wait_until(&mut q, d).timed_out();
-                        if timed_out && q.items.is_empty() {
-                            return Ok(0);
-                        }
-                    }
-                }
+        loop {
+            let Some(items) = self.take_queued(deadline)? else {
+                return Ok(0);
+            };
+            let ran: u32 = items.into_iter().map(|ready| self.run(ready)).sum();
+            if ran > 0 || deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(ran);
             }
-            if let Some((r, _)) = &self.pipe {
-                let mut byte = [0u8; 1];
-                let _ = (&*r).read(&mut byte);
-            }
-            q.items.drain(..).collect()
-        };
-        let n = items.len() as u32;
-        for ready in items {
-            self.run(ready);
         }
-        Ok(n)
+    }
+
+    /// MANUAL mode: takes every queued item, waiting until `deadline` (`None`: forever) for
+    /// the first; `None` if none came in time.
+    fn take_queued(&self, deadline: Option<Instant>) -> Result<Option<Vec<Ready>>> {
+        let mut q = self.manual.lock();
+        while q.items.is_empty() {
+            if q.closed {
+                return Err(Error::Closed("the manager was closed".into()));
+            }
+            match deadline {
+                None => {
+                    self.manual_cv.wait(&mut q);
+                }
+                Some(d) => {
+                    let timed_out =
+                        Instant::now() >= d || self.manual_cv.wait_until(&mut q, d).timed_out();
+                    if timed_out && q.items.is_empty() {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+        if let Some((r, _)) = &self.pipe {
+            let mut byte = [0u8; 1];
+            let _ = (&*r).read(&mut byte);
+        }
+        Ok(Some(q.items.drain(..).collect()))
     }
 
     /// Stops queueing (MANUAL) and wakes any dispatcher.
@@ -558,6 +577,36 @@ mod tests {
                 "event Fail"
             ]
         );
+        stop(events, thread);
+    }
+
+    #[test]
+    fn dispatch_counts_only_callbacks_that_ran() {
+        let engine = FakeEngine::new("count", 0);
+        let reg = fetch(&engine, 1);
+        let (events, thread) = started(Duration::from_secs(3600));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = calls.clone();
+        let _listener = reg
+            .add_progress_listener(Arc::new(move |_: &Arc<Registration>| {
+                c.fetch_add(1, Ordering::SeqCst);
+            }))
+            .unwrap();
+        let Some(crate::registration::fake::Asked::Greet(id)) = engine.asked().last().cloned()
+        else {
+            panic!("no greeting: {:?}", engine.asked());
+        };
+        // A regular call reaches the new listener before its greeting is delivered.
+        events.request_progress(&reg);
+        dispatch_until(&events, || calls.load(Ordering::SeqCst) == 1);
+        // The greeting then runs nothing: it is not counted, and dispatch waits on for a
+        // callback until its timeout.
+        events.send(Delivery::Greet(reg.clone(), id));
+        assert_eq!(
+            events.dispatch(Some(Duration::from_millis(200))).unwrap(),
+            0
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
         stop(events, thread);
     }
 

@@ -314,8 +314,10 @@ class Manager(Managed["ManagerPtr"]):
 
     def dispatch(self, timeout: Optional[float] = None) -> int:
         """MANUAL mode: runs pending callbacks on this thread, waiting up to ``timeout``
-        seconds for the first (``None`` = forever). Returns how many ran. ``InvalidState``
-        in THREAD mode."""
+        seconds for the first (``None`` = forever). Returns how many callbacks ran (a pending
+        item that calls nothing when its turn comes, such as the first call of an
+        ``on_progress`` callback that an update already reached, is not counted, and the wait
+        goes on). ``InvalidState`` in THREAD mode."""
         if _cb.in_callback_of(self):
             raise InvalidState("dispatch() must not be called from inside a callback", 4)
         n = _b.u32(0)

@@ -280,7 +280,9 @@ impl Manager {
         Ok(())
     }
 
-    /// MANUAL dispatch: runs pending callbacks on this thread; see [`crate::DispatchMode`].
+    /// MANUAL dispatch: runs pending callbacks on this thread, waiting up to `timeout` for the
+    /// first (`None` = forever); returns how many callbacks ran (an item that calls nothing
+    /// when its turn comes is not counted, and the wait goes on). See [`crate::DispatchMode`].
     pub fn dispatch(&self, timeout: Option<Duration>) -> Result<u32> {
         self.shared.life.pass(Gate::Open)?;
         self.shared.events.dispatch(timeout)

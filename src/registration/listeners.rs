@@ -84,12 +84,14 @@ impl Registration {
 
     /// Runs every progress listener once (event thread or dispatch, under the callback gate),
     /// or, with `first_of`, that listener's first call, unless it was called already. A
-    /// listener removed by an earlier one in this round (from inside it) is not run.
-    pub(crate) fn run_progress_listeners(self: &Arc<Self>, first_of: Option<u64>) {
+    /// listener removed by an earlier one in this round (from inside it) is not run. Returns
+    /// how many callbacks ran.
+    pub(crate) fn run_progress_listeners(self: &Arc<Self>, first_of: Option<u64>) -> u32 {
         let listeners: Vec<Listener> = self.progress_listeners.lock().clone();
         let chosen = listeners
             .into_iter()
             .filter(|l| first_of.is_none_or(|id| id == l.id));
+        let mut ran = 0;
         for l in chosen {
             // Still there, and (for a first call) not called since it was added.
             let due = {
@@ -103,8 +105,10 @@ impl Registration {
             };
             if due {
                 crate::panic::contain("progress callback", || (l.cb)(self));
+                ran += 1;
             }
         }
+        ran
     }
 }
 
