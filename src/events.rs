@@ -506,7 +506,7 @@ mod tests {
 
     use super::*;
     use crate::outcome::Outcome;
-    use crate::registration::fake::{fetch, FakeEngine};
+    use crate::registration::fake::{counting_listener, fetch, FakeEngine};
     use crate::registration::Registration;
     use crate::web_enum::FetchResult;
     use std::sync::atomic::AtomicUsize;
@@ -585,17 +585,7 @@ mod tests {
         let engine = FakeEngine::new("count", 0);
         let reg = fetch(&engine, 1);
         let (events, thread) = started(Duration::from_secs(3600));
-        let calls = Arc::new(AtomicUsize::new(0));
-        let c = calls.clone();
-        let _listener = reg
-            .add_progress_listener(Arc::new(move |_: &Arc<Registration>| {
-                c.fetch_add(1, Ordering::SeqCst);
-            }))
-            .unwrap();
-        let Some(crate::registration::fake::Asked::Greet(id)) = engine.asked().last().cloned()
-        else {
-            panic!("no greeting: {:?}", engine.asked());
-        };
+        let (calls, _listener, id) = counting_listener(&engine, &reg);
         // A regular call reaches the new listener before its greeting is delivered.
         events.request_progress(&reg);
         dispatch_until(&events, || calls.load(Ordering::SeqCst) == 1);

@@ -147,6 +147,25 @@ pub(crate) fn fetch(engine: &Arc<FakeEngine>, n: usize) -> Arc<Registration> {
     Registration::from_stored(key, weak, &stored, RecordLog::empty(n), vec![(0, false); n])
 }
 
+/// A progress listener of `reg` that counts its calls: the count, the listener's guard, and
+/// the id of the greeting the fake engine was asked for.
+pub(crate) fn counting_listener(
+    engine: &FakeEngine,
+    reg: &Arc<Registration>,
+) -> (Arc<AtomicUsize>, super::ProgressListener, u64) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let guard = reg
+        .add_progress_listener(Arc::new(move |_: &Arc<Registration>| {
+            c.fetch_add(1, Ordering::SeqCst);
+        }))
+        .unwrap();
+    let Some(Asked::Greet(id)) = engine.asked().last().cloned() else {
+        panic!("no greeting asked: {:?}", engine.asked());
+    };
+    (calls, guard, id)
+}
+
 impl Drop for FakeEngine {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);

@@ -3,11 +3,11 @@
 //! each test drives the calls in the order a race would take, then checks what the engine was
 //! asked (settle once, progress, retries, kicks) and what waiters and listeners see.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::fake::{fetch, Asked, FakeEngine};
+use super::fake::{counting_listener, fetch, Asked, FakeEngine};
 use super::{Engine, Registration};
 use crate::error::Error;
 use crate::head::ResponseHead;
@@ -126,16 +126,7 @@ fn a_failed_attempt_waits_for_the_retry_timer_and_goes_back_to_the_queue() {
 fn a_listener_is_greeted_once_and_its_guard_removes_it() {
     let engine = FakeEngine::new("listen", 0);
     let reg = fetch(&engine, 1);
-    let calls = Arc::new(AtomicUsize::new(0));
-    let c = calls.clone();
-    let guard = reg
-        .add_progress_listener(Arc::new(move |_: &Arc<Registration>| {
-            c.fetch_add(1, Ordering::SeqCst);
-        }))
-        .unwrap();
-    let Some(Asked::Greet(id)) = engine.asked().last().cloned() else {
-        panic!("no greeting asked: {:?}", engine.asked());
-    };
+    let (calls, guard, id) = counting_listener(&engine, &reg);
     // The greeting and a regular call race: whichever runs first, it is called once each
     // time, and the greeting after a regular call is skipped.
     reg.run_progress_listeners(None);
