@@ -472,7 +472,7 @@ fn pause_and_close_midway_resume_each_range_from_its_stored_end() {
         reg.snapshot().downloaded >= len / 3
     });
     reg.pause().unwrap();
-    wait_until("every transfer stopped", || {
+    wait_until("the fetch reads paused", || {
         reg.state() == RecordState::Paused
     });
     let at_pause = reg.snapshot().downloaded;
@@ -505,14 +505,16 @@ fn pause_and_close_midway_resume_each_range_from_its_stored_end() {
     );
     // Paused again and closed midway, then reopened: the map in the store claims every byte
     // stored at the pause (each range's transfer wrote it as it stopped), and the quota counts
-    // those bytes, not the preallocated file's length.
+    // those bytes, not the preallocated file's length. The count is read once close has
+    // stopped every worker: the state says "paused" from the pause on, while a range whose
+    // read was under way still stores those bytes as it stops.
     reg.pause().unwrap();
-    wait_until("every transfer stopped", || {
+    wait_until("the fetch reads paused", || {
         reg.state() == RecordState::Paused
     });
+    m.close();
     let at_close = reg.snapshot().downloaded;
     assert!(at_close < len, "closed before the end");
-    m.close();
     let mut c = Config::new(&store);
     c.set_base_url(&server.base()).unwrap();
     c.set_max_segments(8).unwrap();
