@@ -1020,7 +1020,8 @@ public:
         check(s);
         return true;
     }
-    /** Pauses the fetch (durably); throws error(invalid_state) once it settled. */
+    /** Pauses the fetch (durably); throws error(invalid_state) once it settled. Bytes already
+        received are still stored (see bgfetch_registration_pause). */
     void pause() const { check(bgfetch_registration_pause(h())); }
     /** Resumes a paused fetch; throws error(invalid_state) once it settled. */
     void resume() const { check(bgfetch_registration_resume(h())); }

@@ -245,7 +245,9 @@ class Registration(Managed["RegistrationPtr"]):
 
     def pause(self) -> None:
         """Pauses the fetch (durable across close, reopen and a crash); its transfers stop and
-        it holds no connection. ``InvalidState`` once settled."""
+        it holds no connection. Bytes already received are still stored: ``downloaded`` may
+        grow by up to one read per connection after this returns. ``InvalidState`` once
+        settled."""
         check(c.registration_pause(self._ptr()))
 
     def resume(self) -> None:

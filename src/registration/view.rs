@@ -130,7 +130,9 @@ impl Registration {
     }
 
     /// Pauses the fetch (the spec's paused flag; durable). Its transfers stop now (GET keeps
-    /// its bytes and resumes with `Range`); it holds no connection until resumed. Pausing a
+    /// its bytes and resumes with `Range`); it holds no connection until resumed. Bytes a
+    /// transfer had already received are still stored: the byte counters may grow by up to
+    /// one read per connection after this returns. Pausing a
     /// paused fetch is fine; `InvalidState` once settled.
     pub fn pause(self: &Arc<Self>) -> Result<()> {
         self.set_paused(true)
