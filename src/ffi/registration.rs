@@ -315,9 +315,9 @@ pub extern "C" fn bgfetch_registration_set_progress_callback(
 /// Pauses the fetch (the spec's paused flag). Durable: it stays paused across close, open and
 /// a crash. Its transfers stop now and it holds no connection; GET requests resume with
 /// `Range` when it resumes, others restart. Bytes a transfer had already received are still
-/// stored: the byte counters may grow by up to one read per connection after this returns. `bgfetch_registration_abort` works while paused.
-/// The progress callback fires on the change. Pausing a paused fetch is OK;
-/// `BGFETCH_E_INVALID_STATE` once it settled.
+/// stored: the byte counters may grow by up to one read per connection after this returns.
+/// `bgfetch_registration_abort` works while paused. The progress callback fires on the
+/// change. Pausing a paused fetch is OK; `BGFETCH_E_INVALID_STATE` once it settled.
 #[must_use]
 #[no_mangle]
 pub extern "C" fn bgfetch_registration_pause(r: *mut bgfetch_registration) -> bgfetch_status {
